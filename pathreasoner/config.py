@@ -1,0 +1,330 @@
+"""One validated configuration for every stage: defaults <- params.yaml <- `--set section.key=value`.
+
+Unknown keys are errors that name the key and the valid keys of its section. Relative paths are
+resolved against the directory of the params file, so a resolved config (``to_json``) can be handed
+to a KFP component or a subprocess and means the same thing there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pathreasoner.errors import ConfigError
+
+QUESTION_TYPES = ("diagnosis", "subtype", "grade", "pT", "pN", "margin", "lvi", "report")
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProjectConfig(Section):
+    work_dir: str = "work"  # every stage output lands under here (git-ignored)
+    seed: int = 0
+    log_level: str = "INFO"
+
+
+class DemoDataConfig(Section):
+    n_patients: int = Field(6, ge=1)
+    slide_width_px: int = Field(6144, ge=512)
+    slide_height_px: int = Field(4096, ge=512)
+    native_tile_px: int = Field(256, ge=64)
+    mpp: float = Field(0.25, gt=0)  # level-0 µm/px written into the synthetic slides
+    jpeg_quality: int = Field(85, ge=30, le=100)
+
+
+class TilingConfig(Section):
+    target_mpp: float = Field(0.5, gt=0)
+    tile_px: int = Field(256, ge=32)
+    overlap_px: int = Field(0, ge=0)
+    min_tissue_frac: float = Field(0.5, ge=0, le=1)
+    thumbnail_px: int = Field(1024, ge=64)  # longest side of the thumbnail used for the tissue mask
+    default_mpp: float = Field(0.5, gt=0)  # used when the slide has neither MPP nor objective power
+    top_k_tiles: int = Field(8, ge=1)
+    view_px: int = Field(448, ge=28)  # longest side of the views handed to the model
+    jpeg_quality: int = Field(90, ge=30, le=100)
+    shard_max_tiles: int = Field(2048, ge=1)
+    workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _overlap_below_tile(self) -> TilingConfig:
+        if self.overlap_px >= self.tile_px:
+            raise ValueError(
+                f"tiling.overlap_px={self.overlap_px} must be smaller than tiling.tile_px={self.tile_px}; "
+                "lower overlap_px"
+            )
+        return self
+
+
+class KGConfig(Section):
+    curated: bool = True  # the pathology facts authored in pathreasoner/kg/data/
+    obo_paths: list[str] = Field(default_factory=list)  # e.g. Disease Ontology cancer slim
+    oncotree_path: str | None = None  # OncoTree tumour types TSV
+    max_path_hops: int = Field(4, ge=1, le=8)
+    max_paths_per_pair: int = Field(3, ge=1)
+    top_k_paths: int = Field(6, ge=1)
+
+
+class SamplesConfig(Section):
+    writer: Literal["template"] = "template"
+    question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
+    split_fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2}
+    )
+    views_per_sample: int = Field(2, ge=1)  # thumbnail + top tiles handed to the model
+    view_px: int = Field(112, ge=28)  # longest side of images copied into the dataset
+
+    @field_validator("question_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        bad = [q for q in value if q not in QUESTION_TYPES]
+        if bad:
+            raise ValueError(f"unknown question types {bad}; valid: {list(QUESTION_TYPES)}")
+        return value
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _splits(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != {"train", "val", "test"}:
+            raise ValueError(f"split_fractions needs exactly train/val/test, got {sorted(value)}")
+        if abs(sum(value.values()) - 1.0) > 1e-6 or min(value.values()) < 0:
+            raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {value}")
+        return value
+
+
+class ModelConfig(Section):
+    base: str = "tiny"  # "tiny" (offline, built locally) | Hugging Face id | local dir | s3://bucket/prefix
+    cache_dir: str | None = None  # default: $PATHREASONER_CACHE or ~/.cache/pathreasoner
+    image_min_pixels: int = Field(3136, ge=784)
+    image_max_pixels: int = Field(12544, ge=784)
+    torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class SFTConfig(Section):
+    max_steps: int = Field(60, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    per_device_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(2048, ge=64)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    deepspeed: str | None = None  # path to a DeepSpeed JSON (ZeRO-2/3), None = plain torch
+    lora: bool = False
+    logging_steps: int = Field(5, ge=1)
+
+
+class GRPOConfig(Section):
+    max_steps: int = Field(2, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    per_device_batch_size: int = Field(2, ge=1)
+    num_generations: int = Field(2, ge=2)
+    max_completion_length: int = Field(64, ge=8)
+    temperature: float = Field(1.0, gt=0)
+    beta: float = Field(0.04, ge=0)
+    deepspeed: str | None = None
+    logging_steps: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _divisible(self) -> GRPOConfig:
+        if self.per_device_batch_size % self.num_generations:
+            raise ValueError(
+                f"grpo.per_device_batch_size={self.per_device_batch_size} must be a multiple of "
+                f"grpo.num_generations={self.num_generations}: GRPO groups completions per prompt; "
+                "set per_device_batch_size to a multiple of num_generations"
+            )
+        return self
+
+
+class RewardConfig(Section):
+    format_weight: float = Field(1.0, ge=0)
+    entity_weight: float = Field(0.5, ge=0)  # α in R = format + semantic + α·entity
+    semantic_weight: float = Field(1.0, ge=0)
+    entity_soft_beta: float = Field(0.5, ge=0, le=1)
+    semantic_backend: Literal["embedding", "none"] = "embedding"
+
+
+class EvalConfig(Section):
+    split: Literal["train", "val", "test"] = "test"
+    max_samples: int = Field(24, ge=1)
+    max_new_tokens: int = Field(160, ge=1)
+
+
+class RegistryConfig(Section):
+    tracking_uri: str | None = None  # default: sqlite:///<work_dir>/mlflow/mlflow.db
+    artifact_root: str | None = None  # default: <work_dir>/mlflow/artifacts
+    experiment: str = "pathreasoner"
+    model_name: str = "pathreasoner"
+    gate: dict[str, float] = Field(default_factory=lambda: {"format_compliance": 0.5})
+    compare_metrics: list[str] = Field(default_factory=lambda: ["format_compliance", "entity_f1"])
+    regression_tolerance: float = Field(0.0, ge=0)
+
+
+class ServingConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    model_name: str = "pathreasoner"
+    model_uri: str = "models:/pathreasoner@champion"
+    max_new_tokens: int = Field(160, ge=1)
+    max_image_bytes: int = Field(20_000_000, ge=1)
+
+
+class PipelineConfig(Section):
+    pipeline_root: str = "work/kfp"
+    image: str = "ghcr.io/pathreasoner/platform:0.1.0"
+    gpu_resource: str = "nvidia.com/gpu"
+    gpu_count: int = Field(1, ge=0)
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    )
+    cpu_limit: str = "8"
+    memory_limit: str = "64Gi"
+
+
+class Config(Section):
+    project: ProjectConfig = ProjectConfig()
+    demo_data: DemoDataConfig = DemoDataConfig()
+    tiling: TilingConfig = TilingConfig()
+    kg: KGConfig = KGConfig()
+    samples: SamplesConfig = SamplesConfig()
+    model: ModelConfig = ModelConfig()
+    sft: SFTConfig = SFTConfig()
+    grpo: GRPOConfig = GRPOConfig()
+    reward: RewardConfig = RewardConfig()
+    eval: EvalConfig = EvalConfig()
+    registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+
+    # ---- derived locations -------------------------------------------------------------
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.project.work_dir)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.registry.tracking_uri or f"sqlite:///{self.work_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        return self.registry.artifact_root or str(self.work_dir / "mlflow" / "artifacts")
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+SECTIONS: dict[str, type[Section]] = {
+    name: field.annotation for name, field in Config.model_fields.items()  # type: ignore[misc]
+}
+PATH_KEYS = {
+    ("project", "work_dir"),
+    ("kg", "oncotree_path"),
+    ("model", "cache_dir"),
+    ("sft", "deepspeed"),
+    ("grpo", "deepspeed"),
+    ("registry", "artifact_root"),
+    ("pipeline", "pipeline_root"),
+}
+
+
+def _check_keys(raw: dict[str, Any]) -> None:
+    """Reject unknown sections/keys with a message naming the key and the valid ones."""
+    for section, body in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"unknown config section '{section}'; valid sections: {sorted(SECTIONS)}")
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"config section '{section}' must be a mapping, got {body!r}")
+        valid = sorted(SECTIONS[section].model_fields)
+        for key in body:
+            if key not in valid:
+                raise ConfigError(
+                    f"unknown config key '{section}.{key}'; valid keys of '{section}': {', '.join(valid)}"
+                )
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise ConfigError(f"override '{override}' must look like section.key=value (e.g. sft.max_steps=10)")
+    dotted, value_text = override.split("=", 1)
+    parts = dotted.strip().split(".")
+    if len(parts) < 2:
+        raise ConfigError(f"override '{override}' must name a section and a key, e.g. tiling.tile_px=224")
+    value = yaml.safe_load(value_text) if value_text.strip() else None
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{override}': '{part}' is not a mapping")
+    node[parts[-1]] = value
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for section, key in PATH_KEYS:
+        body = raw.setdefault(section, {}) or {}
+        raw[section] = body
+        value = body.get(key, SECTIONS[section].model_fields[key].default)
+        if value is None or "://" in str(value):
+            continue
+        path = Path(str(value)).expanduser()
+        body[key] = str(path if path.is_absolute() else (base / path).resolve())
+    obo = raw.get("kg", {}).get("obo_paths")
+    if obo:
+        raw["kg"]["obo_paths"] = [str(p if Path(p).is_absolute() else (base / p).resolve()) for p in obo]
+    uri = raw.get("registry", {}).get("tracking_uri")
+    if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        raw["registry"]["tracking_uri"] = f"sqlite:///{(base / uri[len('sqlite:///'):]).resolve()}"
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Path | str = ".", overrides: list[str] | None = None) -> Config:
+    """Build a validated Config from a raw mapping (+ overrides); relative paths resolve against base_dir."""
+    raw = json.loads(json.dumps(raw or {}))  # deep copy, plain types
+    for override in overrides or []:
+        _apply_override(raw, override)
+    _check_keys(raw)
+    _resolve_paths(raw, Path(base_dir).resolve())
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid config: {problems}") from None
+
+
+def load_config(path: Path | str | None = "params.yaml", overrides: list[str] | None = None) -> Config:
+    """Load params.yaml (if it exists) and apply `section.key=value` overrides."""
+    if path is None:
+        return config_from_dict({}, Path.cwd(), overrides)
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; pass --config with the path to params.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    return config_from_dict(raw, path.parent, overrides)
+
+
+def config_from_json(text: str) -> Config:
+    """Parse a resolved config produced by ``Config.to_json`` (used by KFP components)."""
+    return config_from_dict(json.loads(text), Path.cwd())
