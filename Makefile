@@ -1,0 +1,45 @@
+# PathReasoner Platform — `make demo` and `make test` do all the set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export MLFLOW_ENABLE_TELEMETRY := false
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test test-fast lint compile repro clean mlflow-ui
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup            ## the whole job on the embedded default, ending in a served answer
+	$(VENV)/bin/pathreasoner demo
+
+test: setup            ## the test suite
+	$(VENV)/bin/pytest -q
+
+test-fast: setup       ## skip the slow (pipeline / training) tests
+	$(VENV)/bin/pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check pathreasoner components pipelines tests benchmarks
+
+compile: setup         ## KFP IR YAML of the whole pipeline
+	$(VENV)/bin/pathreasoner pipeline compile --out work/pathreasoner_pipeline.yaml
+
+repro: setup           ## the same stages through DVC
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+mlflow-ui: setup       ## browse runs and the model registry of the local store
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///work/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf work local_outputs

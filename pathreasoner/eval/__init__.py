@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the evaluate stage, report and plots."""

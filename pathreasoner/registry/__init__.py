@@ -1,0 +1,1 @@
+"""MLflow tracking and model registry: log, register, aliases, promotion gate, rollback, lineage."""

@@ -1,0 +1,1 @@
+"""KServe serving: request parsing, the predictor (kserve.Model), the local server, manifests."""

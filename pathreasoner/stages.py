@@ -1,0 +1,123 @@
+"""One entry function per pipeline stage, shared by the CLI, the KFP components and the DVC stages.
+
+Each takes the validated Config plus explicit input/output locations, calls the library, and returns
+the stage's summary object (every summary has `.line()`). Default locations live under
+`project.work_dir` (see `default_dir`) so the CLI and dvc.yaml agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pathreasoner.config import Config
+from pathreasoner.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+STAGE_DIRS = {
+    "demo": "demo",
+    "tiles": "tiles",
+    "kg": "kg",
+    "samples": "samples",
+    "sft": "sft",
+    "grpo": "grpo",
+    "eval": "eval",
+    "registry": "registry",
+}
+SLIDE_SUFFIXES = {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".bif", ".svslide", ".dcm"}
+
+
+def default_dir(cfg: Config, name: str) -> Path:
+    """Where a stage writes by default: <work_dir>/<name>."""
+    return cfg.work_dir / STAGE_DIRS[name]
+
+
+def find_slides(inputs: list[Path] | Path) -> list[Path]:
+    """Expand folders into slide files; a folder of .dcm files counts as one DICOM slide."""
+    items = [inputs] if isinstance(inputs, Path | str) else list(inputs)
+    found: list[Path] = []
+    for item in map(Path, items):
+        if not item.is_dir():
+            found.append(item)
+            continue
+        dicoms = sorted(item.glob("*.dcm"))
+        if dicoms:
+            found.append(dicoms[0])
+        for child in sorted(item.iterdir()):
+            if child.is_dir():
+                found.extend(find_slides(child))
+            elif child.suffix.lower() in SLIDE_SUFFIXES - {".dcm"}:
+                found.append(child)
+    return found
+
+
+def demo_data(cfg: Config, out_dir: Path | None = None, progress: Callable[[str], None] | None = None) -> Any:
+    from pathreasoner.demo_data import write_demo_cohort
+
+    return write_demo_cohort(out_dir or default_dir(cfg, "demo"), cfg, progress=progress)
+
+
+def tile_slides(
+    cfg: Config, slides: list[Path] | Path, out_dir: Path, progress: Callable[[str, int], None] | None = None
+) -> Any:
+    from pathreasoner.wsi.tiler import tile_slides as run
+
+    paths = find_slides(slides)
+    if not paths:
+        raise DatasetError(f"no slide files found in {slides}; pass slide files or a folder that holds them")
+    return run(paths, Path(out_dir), cfg.tiling, progress=progress)
+
+
+def build_kg(cfg: Config, out_dir: Path) -> Any:
+    from pathreasoner.kg.build import build_kg as run
+
+    return run(Path(out_dir), cfg.kg)
+
+
+def build_samples(cfg: Config, reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path) -> Any:
+    from pathreasoner.samples.build import build_samples as run
+
+    return run(Path(reports), Path(tiles_dir) if tiles_dir else None, Path(kg_dir), Path(out_dir), cfg)
+
+
+def train_sft(cfg: Config, samples_dir: Path, out_dir: Path) -> Any:
+    from pathreasoner.train.sft import train_sft as run
+
+    return run(Path(samples_dir), Path(out_dir), cfg)
+
+
+def train_grpo(cfg: Config, samples_dir: Path, init_checkpoint: Path, out_dir: Path) -> Any:
+    from pathreasoner.train.grpo import train_grpo as run
+
+    return run(Path(samples_dir), Path(init_checkpoint), Path(out_dir), cfg)
+
+
+def checkpoint_dir(train_out: Path) -> Path:
+    """A training stage's output folder holds its checkpoint under `checkpoint/`."""
+    train_out = Path(train_out)
+    return train_out / "checkpoint" if (train_out / "checkpoint").is_dir() else train_out
+
+
+def evaluate(cfg: Config, checkpoint: Path, samples_dir: Path, out_dir: Path) -> Any:
+    from pathreasoner.eval.evaluate import evaluate_checkpoint
+
+    return evaluate_checkpoint(checkpoint_dir(checkpoint), Path(samples_dir), Path(out_dir), cfg)
+
+
+def register(
+    cfg: Config, checkpoint: Path, eval_dir: Path, samples_dir: Path | None = None, **lineage_extra: str
+) -> Any:
+    from pathreasoner.lineage import collect_lineage
+    from pathreasoner.registry.mlflow_registry import register_model
+
+    lineage = collect_lineage(cfg, samples_dir, **lineage_extra)
+    return register_model(checkpoint_dir(checkpoint), Path(eval_dir), cfg, lineage)
+
+
+def promote(cfg: Config, version: str | None = None) -> Any:
+    from pathreasoner.registry.mlflow_registry import promote as run
+
+    return run(cfg, version)

@@ -1,0 +1,1 @@
+"""The Kubeflow pipeline of all PathReasoner stages (wiring + Kubernetes settings only)."""
