@@ -44,7 +44,7 @@ def compile_pipeline(cfg: Config, out: Path) -> Path:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = out.with_name(f".tmp-{out.name}")
     compiler.Compiler().compile(pipeline_func=build_pipeline(cfg, cluster=True), package_path=str(tmp))
     tmp.replace(out)
     logger.info("compiled pipeline -> %s", out)

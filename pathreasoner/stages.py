@@ -63,11 +63,11 @@ def demo_data(cfg: Config, out_dir: Path | None = None, progress: Callable[[str]
 def tile_slides(
     cfg: Config, slides: list[Path] | Path, out_dir: Path, progress: Callable[[str, int], None] | None = None
 ) -> Any:
-    from pathreasoner.wsi.tiler import tile_slides as run
-
     paths = find_slides(slides)
     if not paths:
         raise DatasetError(f"no slide files found in {slides}; pass slide files or a folder that holds them")
+    from pathreasoner.wsi.tiler import tile_slides as run
+
     return run(paths, Path(out_dir), cfg.tiling, progress=progress)
 
 

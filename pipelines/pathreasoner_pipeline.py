@@ -2,7 +2,7 @@
 -> (gate passed) promote. Training and evaluation request GPUs on the cluster; locally these settings
 are no-ops."""
 
-from __future__ import annotations
+# (no `from __future__ import annotations`: KFP reads the real annotation objects)
 
 from collections.abc import Callable
 from typing import Any
