@@ -109,8 +109,18 @@ def _render_level0(rng: np.random.Generator, width: int, height: int, tissue: bo
     return np.clip(level0, 0, 246) + noise  # <= 253: no uint8 overflow
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float, amplitude: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+def _smooth_noise(
+    rng: np.random.Generator, shape: tuple[int, int], sigma: float, amplitude: float
+) -> np.ndarray:
+    """Gaussian-smoothed noise; wide kernels are computed on a coarser grid and upsampled (same look)."""
+    factor = max(1, int(sigma // 3))
+    coarse = (max(2, -(-shape[0] // factor)), max(2, -(-shape[1] // factor)))
+    field = ndimage.gaussian_filter(rng.standard_normal(coarse).astype(np.float32), sigma / factor)
+    if factor > 1:
+        image = Image.fromarray(field.astype(np.float32)).resize(
+            (shape[1], shape[0]), Image.Resampling.BILINEAR
+        )
+        field = np.asarray(image)
     return field * (amplitude / (field.std() + 1e-6))
 
 
@@ -125,7 +135,7 @@ def _tissue_mask(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np
     field = np.zeros((h, w), dtype=np.float32)
     for _ in range(int(rng.integers(3, 6))):
         cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
-        ax, ay = rng.uniform(0.08, 0.2) * w, rng.uniform(0.08, 0.2) * h
+        ax, ay = rng.uniform(0.12, 0.26) * w, rng.uniform(0.12, 0.26) * h
         theta = rng.uniform(0, np.pi)
         dx, dy = xx - cx, yy - cy
         u = (dx * np.cos(theta) + dy * np.sin(theta)) / ax
@@ -165,7 +175,7 @@ def _draw_tissue(rng: np.random.Generator, img: np.ndarray, xx: np.ndarray, yy: 
         x0, x1 = max(0, int(cx - radius) - 1), min(w, int(cx + radius) + 2)
         dy, dx = yy[y0:y1, x0:x1] - cy, (xx[y0:y1, x0:x1] - cx) * aspect
         lumen[y0:y1, x0:x1] |= (dx * dx + dy * dy) < (0.7 * radius) ** 2
-        angles = rng.uniform(0, 2 * np.pi, size=int(radius * 1.2))
+        angles = rng.uniform(0, 2 * np.pi, size=int(radius * 2.5))
         ring_y.append(cy + 0.85 * radius * np.sin(angles))
         ring_x.append(cx + 0.85 * radius * np.cos(angles) / aspect)
     lumen &= tissue
@@ -174,7 +184,7 @@ def _draw_tissue(rng: np.random.Generator, img: np.ndarray, xx: np.ndarray, yy: 
     xs = np.clip(np.concatenate(ring_x).round().astype(int), 0, w - 1)
     nuclei[ys, xs] = True
     # stromal nuclei scattered through the tissue, and a few dense lymphocyte-like clusters
-    scattered = rng.choice(inside, size=int(inside.size / 350))
+    scattered = rng.choice(inside, size=int(inside.size / 220))
     nuclei.flat[scattered] = True
     for centre in rng.choice(inside, size=max(1, n_glands // 6)):
         cy, cx = divmod(int(centre), w)
@@ -183,8 +193,10 @@ def _draw_tissue(rng: np.random.Generator, img: np.ndarray, xx: np.ndarray, yy: 
         px = np.clip((cx + rng.normal(0, 6, count)).round().astype(int), 0, w - 1)
         nuclei[py, px] = True
     nuclei &= tissue & ~lumen
-    nuclei = ndimage.binary_dilation(nuclei, structure=_disk(2))
-    alpha = 0.85 * ndimage.gaussian_filter(nuclei.astype(np.float32), 0.6)
+    # round nuclei of varied size: distance to the nearest seed against that seed's own radius
+    distance, (iy, ix) = ndimage.distance_transform_edt(~nuclei, return_indices=True)
+    radius = rng.uniform(1.6, 3.2, size=(h, w)).astype(np.float32)[iy, ix]
+    alpha = 0.85 * np.clip(radius - distance.astype(np.float32), 0.0, 1.0)
     return _blend(img, alpha, HEMATOXYLIN_RGB + 10.0 * fibres[..., None])
 
 
