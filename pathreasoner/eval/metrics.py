@@ -103,7 +103,9 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> float:
     if n == 0:
         return 0.0
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    total = sum(scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references, strict=True))
+    total = sum(
+        scorer.score(ref, pred)["rougeL"].fmeasure for pred, ref in zip(predictions, references, strict=True)
+    )
     return total / n
 
 

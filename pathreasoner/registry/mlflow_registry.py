@@ -1,0 +1,455 @@
+"""Register, promote, roll back and resolve model versions in the MLflow registry (aliases, not stages).
+
+* ``register_model``: one MLflow run (params = flattened config, metrics from evaluate, config.yaml and
+  the evaluation files as artifacts) and a pyfunc model version carrying the checkpoint, tagged with
+  lineage (git sha, config hash, data/KG version) and ``metric.<name>``; alias ``candidate``.
+* ``promote``: alias ``champion`` only when every gate metric reaches its minimum and no compare metric
+  regresses against the current champion by more than the tolerance; the decision is recorded as
+  version tags ``gate.passed`` / ``gate.reasons``; the registered-model tag ``champion_history`` keeps
+  the order of champions (JSON list of versions) for ``rollback``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from pathreasoner import __version__
+from pathreasoner.config import Config
+from pathreasoner.errors import RegistryError
+from pathreasoner.registry import pyfunc_code
+from pathreasoner.registry.pyfunc_model import CHECKPOINT_ARTIFACT, SIGNATURE
+from pathreasoner.registry.tracking import Tracking, configure
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+HISTORY_TAG = "champion_history"
+METRIC_TAG_PREFIX = "metric."
+EVAL_FILES = ("predictions.jsonl", "report.md", "metrics_by_type.json", "by_question_type.png", "radar.png")
+LINEAGE_KEYS = ("git_sha", "config_hash", "data_version", "kg_version")
+MAX_TAG_CHARS = 5000
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str  # models:/<name>/<version>
+    metrics: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+    def line(self) -> str:
+        scores = " ".join(f"{k}={v:.3f}" for k, v in sorted(self.metrics.items()))
+        return f"register: {self.name} v{self.version} (run {self.run_id[:8]}, alias {CANDIDATE}) {scores}"
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """Outcome of the promotion gate; every check is one reason, prefixed 'pass:' or 'fail:'."""
+
+    promoted: bool
+    reasons: list[str] = field(default_factory=list)
+    previous_champion: str | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+    def line(self) -> str:
+        verdict = f"v{self.version} -> {CHAMPION}" if self.promoted else f"v{self.version} NOT promoted"
+        return f"promote: {verdict} (previous champion: {self.previous_champion}); " + "; ".join(self.reasons)
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """{"a": {"b": 1}} -> {"a.b": "1"}; lists/None become their JSON text."""
+    out: dict[str, str] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def read_metrics(eval_dir: Path) -> dict[str, float]:
+    """Numeric entries of <eval_dir>/metrics.json (``n_samples`` included, ``split`` dropped)."""
+    path = Path(eval_dir) / "metrics.json"
+    if not path.exists():
+        raise RegistryError(
+            f"{path} does not exist; run `pathreasoner evaluate` first and pass its output dir"
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{path} is not valid JSON ({exc}); rerun evaluate") from None
+    metrics = {
+        k: float(v)
+        for k, v in raw.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    }
+    if not metrics:
+        raise RegistryError(f"{path} holds no numeric metrics; rerun evaluate")
+    return metrics
+
+
+def _by_type_metrics(eval_dir: Path) -> dict[str, float]:
+    """metrics_by_type.json flattened to ``by_type.<question type>.<metric>`` (empty when absent)."""
+    path = eval_dir / "metrics_by_type.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        logger.warning("%s is not valid JSON; per-type metrics not logged", path)
+        return {}
+    return {
+        f"by_type.{qtype}.{name}": float(value)
+        for qtype, scores in data.items()
+        if isinstance(scores, dict)
+        for name, value in scores.items()
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+    }
+
+
+def _stage_checkpoint(checkpoint: Path, staging: Path) -> Path:
+    """MLflow names the artifact folder after the directory: make sure it is called 'checkpoint'."""
+    if checkpoint.name == CHECKPOINT_ARTIFACT:
+        return checkpoint
+    target = staging / CHECKPOINT_ARTIFACT
+    shutil.copytree(checkpoint, target)
+    return target
+
+
+def _pip_requirements() -> list[str]:
+    import PIL
+    import torch
+    import transformers
+
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"transformers=={transformers.__version__}",
+        f"pillow=={PIL.__version__}",
+        "pandas<3",
+        f"pathreasoner=={__version__}",  # the serving image installs it from this repo
+    ]
+
+
+def _client(cfg: Config) -> Tracking:
+    return configure(cfg)
+
+
+def _version_or_raise(tracking: Tracking, name: str, version: str) -> Any:
+    try:
+        return tracking.client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise RegistryError(
+            f"model {name!r} has no version {version!r} in {tracking.tracking_uri} ({exc.message}); "
+            "register one with `pathreasoner register` or pass an existing version"
+        ) from None
+
+
+def _alias_version(tracking: Tracking, name: str, alias: str) -> str | None:
+    try:
+        return str(tracking.client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _history(tracking: Tracking, name: str) -> list[str]:
+    try:
+        model = tracking.client.get_registered_model(name)
+    except MlflowException as exc:
+        raise RegistryError(
+            f"registered model {name!r} does not exist in {tracking.tracking_uri} ({exc.message}); "
+            "run `pathreasoner register` first or fix registry.model_name"
+        ) from None
+    raw = model.tags.get(HISTORY_TAG, "[]")
+    try:
+        return [str(v) for v in json.loads(raw)]
+    except (json.JSONDecodeError, TypeError):
+        logger.warning(
+            "registered-model tag %s=%r is not a JSON list; starting a new history", HISTORY_TAG, raw
+        )
+        return []
+
+
+def _set_history(tracking: Tracking, name: str, history: list[str]) -> None:
+    tracking.client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def _version_metrics(mv: Any) -> dict[str, float]:
+    out = {}
+    for key, value in (mv.tags or {}).items():
+        if key.startswith(METRIC_TAG_PREFIX):
+            try:
+                out[key[len(METRIC_TAG_PREFIX) :]] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+# ---- stage functions ------------------------------------------------------------------------------
+
+
+def register_model(
+    checkpoint: Path, eval_dir: Path, cfg: Config, lineage: dict[str, str]
+) -> RegisteredVersion:
+    """Log one run with config/metrics/eval artifacts and register the checkpoint as a new version."""
+    checkpoint, eval_dir = Path(checkpoint), Path(eval_dir)
+    if not (checkpoint / "config.json").exists():
+        raise RegistryError(
+            f"checkpoint {checkpoint} has no config.json; pass the save_pretrained dir of train-sft/train-grpo"
+        )
+    metrics = read_metrics(eval_dir)
+    tracking = _client(cfg)
+    name = cfg.registry.model_name
+    lineage = {k: str(v) for k, v in (lineage or {}).items()}
+    if "git_sha" not in lineage:
+        from pathreasoner.lineage import git_sha
+
+        lineage["git_sha"] = git_sha()
+    lineage["config_hash"] = cfg.config_hash()
+
+    with (
+        tempfile.TemporaryDirectory(prefix="register-") as staging,
+        mlflow.start_run(
+            experiment_id=tracking.experiment_id, run_name=f"register-{lineage['config_hash'][:8]}"
+        ) as run,
+    ):
+        mlflow.log_params(flatten(cfg.to_dict()))
+        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(_by_type_metrics(eval_dir))
+        mlflow.set_tags({f"lineage.{k}": v for k, v in lineage.items()})
+        mlflow.log_text(cfg.to_yaml(), "config.yaml")
+        for fname in EVAL_FILES:
+            if (eval_dir / fname).exists():
+                mlflow.log_artifact(str(eval_dir / fname), artifact_path="eval")
+        mlflow.log_artifact(str(eval_dir / "metrics.json"), artifact_path="eval")
+        with warnings.catch_warnings():
+            # an input example would make MLflow load and run the model at logging time
+            warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=Path(pyfunc_code.__file__),  # models-from-code: nothing pickled
+                artifacts={CHECKPOINT_ARTIFACT: str(_stage_checkpoint(checkpoint, Path(staging)))},
+                pip_requirements=_pip_requirements(),
+                signature=SIGNATURE,
+                model_config={"max_new_tokens": cfg.serving.max_new_tokens},
+                registered_model_name=name,
+            )
+        run_id = run.info.run_id
+    version = str(info.registered_model_version)
+    client = tracking.client
+    tags = {**lineage, "run_id": run_id, **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()}}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value)[:MAX_TAG_CHARS])
+    client.set_registered_model_alias(name, CANDIDATE, version)
+    registered = RegisteredVersion(name, version, run_id, f"models:/{name}/{version}", metrics)
+    logger.info(registered.line())
+    return registered
+
+
+def _resolve_version_arg(tracking: Tracking, name: str, version: str | int | None) -> str:
+    if version is not None and str(version).strip():
+        return str(version)
+    candidate = _alias_version(tracking, name, CANDIDATE)
+    if candidate is None:
+        raise RegistryError(
+            f"model {name!r} has no '{CANDIDATE}' alias in {tracking.tracking_uri}; register a version first "
+            "(`pathreasoner register`) or pass --version"
+        )
+    return candidate
+
+
+def _gate(tracking: Tracking, cfg: Config, version: str) -> PromotionDecision:
+    """Evaluate the gate for `version` (no side effects)."""
+    name = cfg.registry.model_name
+    metrics = _version_metrics(_version_or_raise(tracking, name, version))
+    needed = sorted(set(cfg.registry.gate) | set(cfg.registry.compare_metrics))
+    missing = [m for m in needed if m not in metrics]
+    if missing:
+        raise RegistryError(
+            f"version {version} of {name!r} has no metric(s) {missing} (tags {METRIC_TAG_PREFIX}<name>; it has "
+            f"{sorted(metrics)}); re-evaluate and re-register it, or drop them from registry.gate/compare_metrics"
+        )
+    reasons: list[str] = []
+    for metric, minimum in sorted(cfg.registry.gate.items()):
+        ok = metrics[metric] >= minimum
+        reasons.append(
+            f"{'pass' if ok else 'fail'}: {metric}={metrics[metric]:.4f} {'>=' if ok else '<'} gate {minimum}"
+        )
+    previous = _alias_version(tracking, name, CHAMPION)
+    if previous == version:
+        reasons.append(f"pass: v{version} is already {CHAMPION}")
+    elif previous is not None:
+        champ = _version_metrics(_version_or_raise(tracking, name, previous))
+        tol = cfg.registry.regression_tolerance
+        for metric in cfg.registry.compare_metrics:
+            if metric not in champ:
+                reasons.append(f"pass: {metric} not compared (champion v{previous} has no such metric)")
+                continue
+            ok = metrics[metric] >= champ[metric] - tol
+            reasons.append(
+                f"{'pass' if ok else 'fail'}: {metric}={metrics[metric]:.4f} {'>=' if ok else '<'} "
+                f"champion v{previous} {champ[metric]:.4f} - tolerance {tol}"
+            )
+    promoted = not any(r.startswith("fail") for r in reasons)
+    return PromotionDecision(promoted, reasons, previous, version)
+
+
+def check_gate(cfg: Config, version: str | int | None = None) -> PromotionDecision:
+    """Would `version` (default: alias 'candidate') be promoted? Changes nothing in the registry."""
+    tracking = _client(cfg)
+    return _gate(tracking, cfg, _resolve_version_arg(tracking, cfg.registry.model_name, version))
+
+
+def promote(cfg: Config, version: str | int | None = None) -> PromotionDecision:
+    """Set alias 'champion' on `version` (default: alias 'candidate') iff the gate passes and nothing
+    regresses against the champion; the decision is recorded as version tags gate.passed / gate.reasons."""
+    tracking = _client(cfg)
+    name = cfg.registry.model_name
+    version = _resolve_version_arg(tracking, name, version)
+    decision = _gate(tracking, cfg, version)
+    previous = decision.previous_champion
+    client = tracking.client
+    client.set_model_version_tag(name, version, "gate.passed", str(decision.promoted).lower())
+    client.set_model_version_tag(name, version, "gate.reasons", "; ".join(decision.reasons)[:MAX_TAG_CHARS])
+    if decision.promoted and previous != version:
+        history = _history(tracking, name)
+        if previous is not None and (not history or history[-1] != previous):
+            history.append(previous)  # a champion set by hand: keep it reachable by rollback
+        history.append(version)
+        client.set_registered_model_alias(name, CHAMPION, version)
+        _set_history(tracking, name, history)
+    logger.info(decision.line())
+    return decision
+
+
+def rollback(cfg: Config) -> str:
+    """Move 'champion' back to the previous champion; returns that version."""
+    tracking = _client(cfg)
+    name = cfg.registry.model_name
+    current = _alias_version(tracking, name, CHAMPION)
+    history = _history(tracking, name)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no '{CHAMPION}' alias to roll back; promote a version first")
+    while history and history[-1] == current:
+        history.pop()
+    while history:
+        candidate = history[-1]
+        try:
+            tracking.client.get_model_version(name, candidate)
+            break
+        except MlflowException:
+            logger.warning("previous champion v%s no longer exists; skipping it", candidate)
+            history.pop()
+    if not history:
+        raise RegistryError(
+            f"model {name!r} has no earlier champion than v{current} (tag {HISTORY_TAG}); "
+            "promote another version instead of rolling back"
+        )
+    target = history[-1]
+    tracking.client.set_registered_model_alias(name, CHAMPION, target)
+    tracking.client.set_model_version_tag(name, current, "rolled_back", "true")
+    _set_history(tracking, name, history)
+    logger.info("rollback: %s %s v%s -> v%s", name, CHAMPION, current, target)
+    return target
+
+
+def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
+    """'models:/name@alias' -> (name, None, alias); 'models:/name/3' -> (name, '3', None)."""
+    if not model_uri.startswith("models:/"):
+        raise RegistryError(
+            f"model URI {model_uri!r} must look like models:/<name>@<alias> or models:/<name>/<version>"
+        )
+    rest = model_uri[len("models:/") :].strip("/")
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+        if name and alias:
+            return name, None, alias
+    elif "/" in rest:
+        name, version = rest.split("/", 1)
+        if name and version.isdigit():
+            return name, version, None
+    raise RegistryError(
+        f"model URI {model_uri!r} must look like models:/<name>@<alias> or models:/<name>/<version>"
+    )
+
+
+def resolve_version(model_uri: str, cfg: Config) -> Any:
+    """The ModelVersion a models:/ URI points at (RegistryError naming the fix when it does not exist)."""
+    tracking = _client(cfg)
+    name, version, alias = parse_model_uri(model_uri)
+    if alias is not None:
+        try:
+            return tracking.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            raise RegistryError(
+                f"model {name!r} has no alias {alias!r} in {tracking.tracking_uri} ({exc.message}); "
+                f"register a version and run `pathreasoner promote`, or use models:/{name}@{CANDIDATE}"
+            ) from None
+    return _version_or_raise(tracking, name, str(version))
+
+
+def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None) -> Path:
+    """Download the 'checkpoint' artifact of a registered version; returns the local checkpoint dir."""
+    mv = resolve_version(model_uri, cfg)
+    name, version = mv.name, str(mv.version)
+    dst = Path(dst_dir) if dst_dir else cfg.work_dir / "models" / f"{name}-v{version}"
+    target = dst / "artifacts" / CHECKPOINT_ARTIFACT  # download_artifacts keeps the model-relative path
+    if (target / "config.json").exists():
+        return target
+    dst.mkdir(parents=True, exist_ok=True)
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}/artifacts/{CHECKPOINT_ARTIFACT}",
+            dst_path=str(dst),
+            tracking_uri=cfg.tracking_uri,
+        )
+    except MlflowException as exc:
+        raise RegistryError(
+            f"cannot download artifacts/{CHECKPOINT_ARTIFACT} of {name} v{version} ({exc.message}); "
+            "was it registered by `pathreasoner register` (pyfunc with a checkpoint artifact)?"
+        ) from None
+    path = Path(local)
+    if not (path / "config.json").exists():
+        raise RegistryError(
+            f"downloaded {path} for {name} v{version} has no config.json; re-register the model"
+        )
+    logger.info("resolved %s -> %s (v%s)", model_uri, path, version)
+    return path
+
+
+def storage_uri(model_uri: str, cfg: Config) -> str:
+    """Object-store URI of the checkpoint folder of a registered version (for the InferenceService)."""
+    mv = resolve_version(model_uri, cfg)
+    tracking = _client(cfg)
+    root = tracking.client.get_model_version_download_uri(mv.name, str(mv.version)).rstrip("/")
+    if root.startswith("mlflow-artifacts:"):
+        raise RegistryError(
+            f"{model_uri} is stored behind the MLflow server's artifact proxy ({root}); KServe cannot read that: "
+            "map it to the server's --artifacts-destination (s3://<bucket>/<prefix>/...) and pass that prefix"
+        )
+    return f"{root}/artifacts/{CHECKPOINT_ARTIFACT}"

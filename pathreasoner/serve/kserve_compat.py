@@ -1,0 +1,58 @@
+"""Import kserve safely and bind its REST server to a chosen host.
+
+kserve 0.21 parses ``sys.argv`` when ``kserve.model_server`` is imported (``parse_known_args`` with
+abbreviations on), so our own ``--config x`` would be read as its ``--configure_logging x`` and abort
+the process. We import it with a scrubbed argv. Its ``RESTServer`` also hard-codes
+``uvicorn.Config(host="0.0.0.0")``; ``HostModelServer`` sets the host on that config before serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+_saved_argv = sys.argv
+sys.argv = sys.argv[:1]
+try:
+    import kserve
+    from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+    from kserve.errors import InvalidInput
+    from kserve.model_server import ModelServer
+    from kserve.protocol.infer_type import InferRequest
+    from kserve.protocol.rest.server import RESTServer
+finally:
+    sys.argv = _saved_argv
+
+__all__ = ["HostModelServer", "InferRequest", "InvalidInput", "kserve"]
+
+
+class HostModelServer(ModelServer):
+    """kserve.ModelServer (single REST worker, no gRPC) listening on `host` instead of 0.0.0.0."""
+
+    def __init__(self, host: str = "127.0.0.1", **kwargs: Any) -> None:
+        kwargs["workers"] = 1
+        kwargs["enable_grpc"] = False
+        super().__init__(**kwargs)
+        self.host = host
+
+    def start(self, models: list[Any]) -> None:
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = RESTServer(
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            workers=1,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
+        )
+        self._rest_server.config.host = self.host  # the uvicorn.Config its server binds with
+        self.servers.append(self._rest_server.start())
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())

@@ -1,0 +1,118 @@
+"""The KServe predictor: a kserve.Model that answers image + question with observe/think/answer.
+
+``load()`` resolves ``serving.model_uri``: ``models:/<name>@<alias>`` (or ``/<version>``) through the
+MLflow registry, or a local directory — a checkpoint (``config.json``), a downloaded MLflow model
+(``artifacts/checkpoint``) or a folder holding ``checkpoint/`` — e.g. ``/mnt/models`` filled by the KServe
+storage initializer from ``STORAGE_URI``. Malformed requests raise ``kserve.errors.InvalidInput``,
+which KServe answers with HTTP 400 and ``{"error": "<problem and fix>"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from pathreasoner.config import Config
+from pathreasoner.errors import PathReasonerError, RequestError, ServingError
+from pathreasoner.response import parse_response
+from pathreasoner.serve.kserve_compat import InferRequest, InvalidInput, kserve
+from pathreasoner.serve.request import EXAMPLE, Instance, Limits, parse_request
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_LAYOUTS = (".", "artifacts/checkpoint", "checkpoint", "model/artifacts/checkpoint")
+
+
+def resolve_model_dir(model_uri: str, cfg: Config) -> Path:
+    """A local checkpoint directory for `model_uri` (registry URI, file:// URI or local path)."""
+    if model_uri.startswith("models:/"):
+        from pathreasoner.registry.mlflow_registry import resolve_checkpoint
+
+        return resolve_checkpoint(model_uri, cfg)
+    if model_uri.startswith("file://"):
+        model_uri = model_uri[len("file://") :]
+    elif "://" in model_uri:
+        raise ServingError(
+            f"serving.model_uri {model_uri!r} is a remote URI; set it as STORAGE_URI so the KServe storage "
+            "initializer downloads it, and pass the local folder (/mnt/models) as --model-uri"
+        )
+    root = Path(model_uri).expanduser()
+    for layout in CHECKPOINT_LAYOUTS:
+        candidate = (root / layout).resolve()
+        if (candidate / "config.json").exists():
+            return candidate
+    raise ServingError(
+        f"no checkpoint under {root} (looked for config.json in {', '.join(CHECKPOINT_LAYOUTS)}); pass a "
+        "save_pretrained dir, a downloaded MLflow model dir, or models:/<name>@champion"
+    )
+
+
+def _device_and_dtype(cfg: Config) -> tuple[str, str]:
+    """cuda with model.torch_dtype when a GPU is visible (the KServe pod), else cpu/float32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", cfg.model.torch_dtype
+    return "cpu", "float32"
+
+
+class PathReasonerModel(kserve.Model):
+    """Serves the checkpoint behind `model_uri` (default cfg.serving.model_uri) under cfg.serving.model_name."""
+
+    def __init__(self, cfg: Config, model_uri: str | None = None) -> None:
+        super().__init__(cfg.serving.model_name)
+        self.cfg = cfg
+        self.model_uri = model_uri or cfg.serving.model_uri
+        self.limits = Limits.from_config(cfg.serving)
+        self.checkpoint: Path | None = None
+        self.generator: Any = None
+        self._lock = threading.Lock()  # one generate() at a time: the model is not re-entrant
+
+    def load(self) -> bool:
+        from pathreasoner.model.inference import Generator
+
+        try:
+            self.checkpoint = resolve_model_dir(self.model_uri, self.cfg)
+            device, dtype = _device_and_dtype(self.cfg)
+            self.generator = Generator.from_checkpoint(
+                self.checkpoint, max_new_tokens=self.cfg.serving.max_new_tokens, device=device, dtype=dtype
+            )
+        except ServingError:
+            raise
+        except PathReasonerError as exc:
+            raise ServingError(f"cannot load model {self.model_uri!r}: {exc}") from exc
+        self.ready = True
+        logger.info("model %r ready from %s", self.name, self.checkpoint)
+        return self.ready
+
+    def validate(self, payload: Any) -> Any:
+        """Validation happens in predict (parse_request) so every message says how to fix the request."""
+        return payload
+
+    def _generate(self, instances: list[Instance]) -> list[str]:
+        with self._lock:
+            return list(self.generator.generate_batch([(i.images, i.question) for i in instances]))
+
+    async def predict(
+        self,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """``{"instances": [{image, question}]}`` or a bare instance -> ``{"predictions": [...]}``."""
+        if isinstance(payload, InferRequest):
+            raise InvalidInput(
+                f"the v2 tensor protocol is not supported by {self.name!r}; POST JSON to "
+                f"/v1/models/{self.name}:predict, e.g. {EXAMPLE}"
+            )
+        try:
+            instances = parse_request(payload, self.limits)
+        except RequestError as exc:
+            raise InvalidInput(str(exc)) from None
+        if self.generator is None:
+            raise ServingError(f"model {self.name!r} is not loaded; call load() before predict()")
+        texts = await asyncio.to_thread(self._generate, instances)
+        return {"predictions": [parse_response(text).to_dict() for text in texts]}

@@ -1,0 +1,194 @@
+"""Register / promote / rollback / resolve against a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from pathreasoner.config import Config
+from pathreasoner.errors import RegistryError
+from pathreasoner.registry import mlflow_registry as R
+from pathreasoner.registry.tracking import configure
+
+LINEAGE = {"git_sha": "0123abcd", "data_version": "data-v1", "kg_version": "kg-v7"}
+
+
+@pytest.fixture()
+def cfg_for(work_dir: Path, make_config: Callable) -> Callable[..., Config]:
+    def build(model_name: str, **registry: object) -> Config:
+        return make_config(
+            work_dir,
+            registry={
+                "model_name": model_name,
+                "gate": {"format_compliance": 0.5},
+                "compare_metrics": ["format_compliance", "entity_f1"],
+                **registry,
+            },
+        )
+
+    return build
+
+
+def eval_dir(root: Path, **metrics: float) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "metrics.json").write_text(json.dumps({**metrics, "n_samples": 4, "split": "test"}))
+    (root / "predictions.jsonl").write_text('{"id": "x"}\n')
+    (root / "report.md").write_text("# report\n")
+    (root / "metrics_by_type.json").write_text(
+        json.dumps({"diagnosis": {"answer_match": 0.5, "n_samples": 2}})
+    )
+    return root
+
+
+def register(cfg: Config, ckpt: Path, tmp: Path, lineage: dict | None = None, **metrics: float) -> str:
+    return R.register_model(
+        ckpt, eval_dir(tmp, **metrics), cfg, dict(LINEAGE if lineage is None else lineage)
+    ).version
+
+
+def alias_version(c: MlflowClient, name: str, alias: str) -> str:
+    return str(c.get_model_version_by_alias(name, alias).version)
+
+
+def client(cfg: Config) -> MlflowClient:
+    return configure(cfg).client
+
+
+def test_register_logs_run_and_tags_version(cfg_for, tiny_dir: Path, tmp_path: Path, work_dir: Path) -> None:
+    cfg = cfg_for("reg-lineage")
+    got = R.register_model(
+        tiny_dir,
+        eval_dir(tmp_path / "ev", format_compliance=0.75, entity_f1=0.4),
+        cfg,
+        {"data_version": "data-v1", "kg_version": "kg-v7"},
+    )
+    assert got.version == "1" and got.metrics["format_compliance"] == 0.75
+    c = client(cfg)
+    mv = c.get_model_version("reg-lineage", "1")
+    assert mv.tags["config_hash"] == cfg.config_hash()
+    assert mv.tags["data_version"] == "data-v1" and mv.tags["kg_version"] == "kg-v7"
+    assert len(mv.tags["git_sha"]) == 40 or mv.tags["git_sha"] == "unknown"  # from `git rev-parse`
+    assert float(mv.tags["metric.format_compliance"]) == 0.75 and float(mv.tags["metric.entity_f1"]) == 0.4
+    assert alias_version(c, "reg-lineage", "candidate") == "1"
+
+    run = c.get_run(got.run_id)
+    assert run.data.params["sft.max_steps"] == "4" and run.data.params["project.work_dir"] == str(work_dir)
+    assert run.data.metrics["format_compliance"] == 0.75
+    assert run.data.metrics["by_type.diagnosis.answer_match"] == 0.5
+    files = {f.path for f in c.list_artifacts(got.run_id)} | {
+        f.path for f in c.list_artifacts(got.run_id, "eval")
+    }
+    assert {"config.yaml", "eval/predictions.jsonl", "eval/report.md", "eval/metrics.json"} <= files
+    logged_cfg = mlflow.artifacts.load_text(f"runs:/{got.run_id}/config.yaml")
+    assert "max_steps: 4" in logged_cfg
+    # artifacts live in the configured folder under the work dir, not in a temp dir
+    assert (work_dir / "mlflow" / "mlflow.db").exists()
+    assert list((work_dir / "mlflow" / "artifacts").rglob("artifacts/checkpoint/config.json"))
+
+
+def test_gate_pass_then_fail_keeps_champion(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-gate")
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.8, entity_f1=0.3)
+    first = R.promote(cfg, v1)
+    assert first.promoted and first.previous_champion is None
+    assert first.reasons == ["pass: format_compliance=0.8000 >= gate 0.5"]
+
+    v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.2, entity_f1=0.9)
+    dry = R.check_gate(cfg)  # defaults to the 'candidate' alias, changes nothing
+    assert dry.version == v2 and not dry.promoted
+    assert "gate.passed" not in client(cfg).get_model_version("reg-gate", v2).tags
+    second = R.promote(cfg)  # defaults to the 'candidate' alias (v2)
+    assert not second.promoted and second.previous_champion == v1
+    c = client(cfg)
+    assert alias_version(c, "reg-gate", "champion") == v1
+    tags = c.get_model_version("reg-gate", v2).tags
+    assert tags["gate.passed"] == "false"
+    assert "fail: format_compliance=0.2000 < gate 0.5" in tags["gate.reasons"]
+    assert c.get_model_version("reg-gate", v1).tags["gate.passed"] == "true"
+    assert alias_version(c, "reg-gate", "candidate") == v2
+
+
+def test_regression_against_champion_blocks_unless_tolerated(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-regress")
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.8, entity_f1=0.5)
+    assert R.promote(cfg, v1).promoted
+    v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.9, entity_f1=0.4)
+    blocked = R.promote(cfg, v2)
+    assert not blocked.promoted
+    assert "fail: entity_f1=0.4000 < champion v1 0.5000 - tolerance 0.0" in blocked.reasons
+    assert "pass: format_compliance=0.9000 >= champion v1 0.8000 - tolerance 0.0" in blocked.reasons
+
+    tolerant = cfg_for("reg-regress", regression_tolerance=0.15)
+    allowed = R.promote(tolerant, v2)
+    assert allowed.promoted and allowed.previous_champion == v1
+    assert alias_version(client(cfg), "reg-regress", "champion") == v2
+
+
+def test_rollback_walks_history(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-rollback")
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.6, entity_f1=0.2)
+    v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.7, entity_f1=0.3)
+    assert R.promote(cfg, v1).promoted and R.promote(cfg, v2).promoted
+    c = client(cfg)
+    assert json.loads(c.get_registered_model("reg-rollback").tags["champion_history"]) == [v1, v2]
+
+    assert R.rollback(cfg) == v1
+    assert alias_version(c, "reg-rollback", "champion") == v1
+    assert c.get_model_version("reg-rollback", v2).tags["rolled_back"] == "true"
+    assert json.loads(c.get_registered_model("reg-rollback").tags["champion_history"]) == [v1]
+    with pytest.raises(RegistryError, match="no earlier champion than v1"):
+        R.rollback(cfg)
+
+
+def test_missing_things_raise_registry_errors(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-missing")
+    with pytest.raises(RegistryError, match=r"has no 'candidate' alias.*pathreasoner register"):
+        R.promote(cfg)
+    with pytest.raises(RegistryError, match=r"metrics.json does not exist; run `pathreasoner evaluate`"):
+        R.register_model(tiny_dir, tmp_path / "nothing", cfg, {})
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.9)  # no entity_f1
+    with pytest.raises(RegistryError, match=r"no metric\(s\) \['entity_f1'\]"):
+        R.promote(cfg, v1)
+    with pytest.raises(RegistryError, match="has no version '7'"):
+        R.promote(cfg, 7)
+    with pytest.raises(RegistryError, match=r"has no alias 'champion'.*pathreasoner promote"):
+        R.resolve_checkpoint("models:/reg-missing@champion", cfg)
+    with pytest.raises(RegistryError, match="no 'champion' alias to roll back"):
+        R.rollback(cfg)
+    with pytest.raises(RegistryError, match="models:/<name>@<alias>"):
+        R.resolve_checkpoint("runs:/abc/model", cfg)
+
+
+def test_champion_loads_as_pyfunc_and_predicts(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-pyfunc", gate={"format_compliance": 0.0})
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.1, entity_f1=0.0)
+    assert R.promote(cfg, v1).promoted
+
+    local = R.resolve_checkpoint("models:/reg-pyfunc@champion", cfg, tmp_path / "dl")
+    assert (
+        local.name == "checkpoint"
+        and (local / "config.json").exists()
+        and (local / "model.safetensors").exists()
+    )
+    assert R.resolve_checkpoint("models:/reg-pyfunc/1", cfg, tmp_path / "dl") == local  # cached
+
+    uri = R.storage_uri("models:/reg-pyfunc@champion", cfg)
+    assert uri.startswith("file://") and uri.endswith("/artifacts/checkpoint")
+    assert (Path(uri[len("file://") :]) / "config.json").exists()
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (190, 80, 150)).save(buf, "JPEG")
+    model = mlflow.pyfunc.load_model("models:/reg-pyfunc@champion")
+    out = model.predict(
+        [{"image": base64.b64encode(buf.getvalue()).decode(), "question": "What is the diagnosis?"}]
+    )
+    assert isinstance(out, list) and len(out) == 1
+    assert set(out[0]) == {"text", "observe", "think", "answer"} and out[0]["text"]

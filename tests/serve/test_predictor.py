@@ -1,0 +1,114 @@
+"""The kserve.Model in-process: load from a local dir or the registry champion, predict, reject bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from kserve.errors import InvalidInput
+
+from pathreasoner.errors import ServingError
+from pathreasoner.serve.predictor import PathReasonerModel, resolve_model_dir
+
+KEYS = {"text", "observe", "think", "answer", "well_formed"}
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PathReasonerModel:
+    from pathreasoner.config import config_from_dict
+
+    cfg = config_from_dict(
+        {"serving": {"max_new_tokens": 8, "model_name": "pr-test"}}, tmp_path_factory.mktemp("work")
+    )
+    model = PathReasonerModel(cfg, model_uri=str(tiny_dir))
+    assert model.load() is True
+    return model
+
+
+def test_predict_v1_and_bare(loaded: PathReasonerModel, jpeg_b64: str) -> None:
+    assert loaded.ready and loaded.name == "pr-test"
+    out = asyncio.run(
+        loaded.predict(
+            {
+                "instances": [
+                    {"image": jpeg_b64, "question": "Diagnosis?"},
+                    {"images": [jpeg_b64, jpeg_b64], "question": "Grade?"},
+                ]
+            }
+        )
+    )
+    assert len(out["predictions"]) == 2
+    for pred in out["predictions"]:
+        assert set(pred) == KEYS and isinstance(pred["text"], str) and pred["text"]
+        assert isinstance(pred["well_formed"], bool)
+    bare = asyncio.run(loaded.predict({"image": jpeg_b64, "question": "Diagnosis?"}))
+    assert bare["predictions"][0]["text"] == out["predictions"][0]["text"]  # greedy: same input, same answer
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"image": "AAAA"}, "question is missing"),
+        ({"image": "%%%", "question": "q"}, "not valid base64"),
+        ({"instances": [{"question": "q"}]}, r"instances\[0\]\.image is missing"),
+        (b"{oops", "request body is not JSON"),
+    ],
+)
+def test_predict_rejects_malformed_with_invalid_input(
+    loaded: PathReasonerModel, payload: object, message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        asyncio.run(loaded.predict(payload))
+
+
+def test_predict_before_load_is_a_serving_error(tmp_path: Path, make_config: Callable, jpeg_b64: str) -> None:
+    model = PathReasonerModel(make_config(tmp_path), model_uri=str(tmp_path))
+    with pytest.raises(ServingError, match="not loaded"):
+        asyncio.run(model.predict({"image": jpeg_b64, "question": "q"}))
+
+
+def test_resolve_model_dir_layouts(tiny_dir: Path, tmp_path: Path, make_config: Callable) -> None:
+    cfg = make_config(tmp_path / "work")
+    assert resolve_model_dir(str(tiny_dir), cfg) == tiny_dir.resolve()
+    assert resolve_model_dir(f"file://{tiny_dir}", cfg) == tiny_dir.resolve()
+    mlflow_layout = tmp_path / "mnt-models"
+    shutil.copytree(tiny_dir, mlflow_layout / "artifacts" / "checkpoint")
+    (mlflow_layout / "MLmodel").write_text("flavors: {}\n")
+    assert (
+        resolve_model_dir(str(mlflow_layout), cfg) == (mlflow_layout / "artifacts" / "checkpoint").resolve()
+    )
+    with pytest.raises(ServingError, match="STORAGE_URI"):
+        resolve_model_dir("s3://bucket/model", cfg)
+    with pytest.raises(ServingError, match="no checkpoint under"):
+        resolve_model_dir(str(tmp_path / "empty"), cfg)
+
+
+def test_load_champion_from_registry(
+    tiny_dir: Path, tmp_path: Path, make_config: Callable, jpeg_b64: str
+) -> None:
+    from pathreasoner.registry.mlflow_registry import promote, register_model
+
+    cfg = make_config(
+        tmp_path / "work",
+        registry={"model_name": "served", "gate": {"format_compliance": 0.0}, "compare_metrics": []},
+        serving={"model_uri": "models:/served@champion", "max_new_tokens": 4},
+    )
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    (ev / "metrics.json").write_text(json.dumps({"format_compliance": 0.0, "n_samples": 1, "split": "test"}))
+    version = register_model(tiny_dir, ev, cfg, {"git_sha": "abc"}).version
+    assert promote(cfg, version).promoted
+
+    model = PathReasonerModel(cfg)
+    model.load()
+    assert model.checkpoint is not None and model.checkpoint.name == "checkpoint"
+    assert str(model.checkpoint).startswith(str(tmp_path / "work"))
+    out = asyncio.run(model.predict({"image": jpeg_b64, "question": "Diagnosis?"}))
+    assert set(out["predictions"][0]) == KEYS
+
+    with pytest.raises(ServingError, match="has no alias 'nope'"):
+        PathReasonerModel(cfg, "models:/served@nope").load()
