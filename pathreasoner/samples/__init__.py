@@ -1,0 +1,1 @@
+"""Reasoning samples: reports → findings/diagnosis → KG entities and paths → <observe>/<think>/<answer> records."""

@@ -1,0 +1,219 @@
+"""build-samples: reports → findings/diagnosis → KG entities and paths → <observe>/<think>/<answer> records.
+
+Writes (atomically, the whole folder) samples.jsonl, train/val/test.jsonl, entity_lexicon.json, images/,
+card.json and summary.json (with the quarantine list). Records follow docs/contracts.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pathreasoner.config import Config
+from pathreasoner.errors import DatasetError, ReportError
+from pathreasoner.io_utils import atomic_dir, atomic_write_json, write_jsonl
+from pathreasoner.kg.graph import KnowledgeGraph
+from pathreasoner.kg.lexicon import EntityMatcher, lexicon_from_kg
+from pathreasoner.response import parse_response
+from pathreasoner.samples.context import KGContext
+from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.images import copy_views, find_slide_dir, slide_dirs
+from pathreasoner.samples.paths import find_reasoning_paths, select_paths
+from pathreasoner.samples.questions import build_questions
+from pathreasoner.samples.reports import load_reports
+from pathreasoner.samples.split import SPLITS, assign_splits
+from pathreasoner.samples.writer import write_response
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SamplesSummary:
+    """What build-samples produced."""
+
+    out_dir: Path
+    n_reports: int
+    n_records: int
+    n_patients: int
+    n_quarantined: int
+    by_split: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        splits = "/".join(f"{self.by_split.get(s, 0)}" for s in SPLITS)
+        return (
+            f"build-samples: {self.n_reports} reports ({self.n_patients} patients) -> {self.n_records} samples "
+            f"(train/val/test {splits}), {self.n_quarantined} quarantined, in {self.seconds:.1f} s "
+            f"({self.n_reports / max(self.seconds, 1e-9):.1f} reports/s) -> {self.out_dir}"
+        )
+
+
+def _unique_key(base: str, used: Counter[str]) -> str:
+    used[base] += 1
+    return base if used[base] == 1 else f"{base}-{used[base]}"
+
+
+def build_samples(
+    reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path, cfg: Config
+) -> SamplesSummary:
+    """Build question/answer reasoning records from reports (+ slide views) guided by the KG."""
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    kg = KnowledgeGraph.load(Path(kg_dir))
+    ctx = KGContext.from_kg(kg)
+    lexicon = lexicon_from_kg(kg)
+    reward_matcher = EntityMatcher.from_lexicon(lexicon)  # exactly what rewards/eval will use
+    loaded, quarantine = load_reports(Path(reports))
+    n_seen = len(loaded) + len(quarantine)
+    dirs = slide_dirs(tiles_dir)
+    used_keys: Counter[str] = Counter()
+    records: list[dict[str, Any]] = []
+    pending_images: list[tuple[Path, str]] = []  # (slide folder, slide id) to copy once the temp dir exists
+    n_ok = n_failed = 0
+    for report in loaded:
+        try:
+            extraction = extract_report(report, ctx)
+        except ReportError as exc:
+            quarantine.append({"item": report.source, "reason": str(exc)})
+            logger.info("quarantined %s: %s", report.source, exc)
+            n_failed += 1
+            continue
+        n_ok += 1
+        slide_dir = find_slide_dir(dirs, report.slide_id, report.patient_id)
+        slide_id = report.slide_id or (slide_dir.name if slide_dir else None)
+        if slide_dir is not None:
+            pending_images.append((slide_dir, slide_id or slide_dir.name))
+        key = _unique_key(slide_id or report.patient_id, used_keys)
+        paths = find_reasoning_paths(kg, extraction.finding_entities, extraction.diagnosis_entities, cfg.kg)
+        for question in build_questions(extraction, list(cfg.samples.question_types), key):
+            chosen = select_paths(
+                paths, list(question.targets), cfg.kg.top_k_paths, extraction.path_nodes_allowed()
+            )
+            response = write_response(extraction, question, chosen, ctx)
+            parsed = parse_response(response)
+            gt_entities = sorted(reward_matcher.entities(f"{parsed.observe}\n{parsed.think}"))
+            records.append(
+                {
+                    "id": f"{key}:{question.question_type}",
+                    "patient_id": report.patient_id,
+                    "slide_id": slide_id,
+                    "organ": extraction.organ,
+                    "split": "",
+                    "question_type": question.question_type,
+                    "question": question.question,
+                    "images": [],
+                    "findings": extraction.findings,
+                    "diagnosis": extraction.diagnosis,
+                    "gt_entities": gt_entities,
+                    "kg_paths": [p.to_dict() for p in chosen],
+                    "response": response,
+                    "answer": question.answer,
+                    "provenance": {
+                        "writer": cfg.samples.writer,
+                        "kg_version": kg.version,
+                        "report_source": report.source,
+                    },
+                    "_slide_dir": str(slide_dir) if slide_dir else None,
+                }
+            )
+    if n_failed:
+        logger.warning(
+            "%d of %d reports named no diagnosis and were quarantined (see summary.json)",
+            n_failed,
+            len(loaded),
+        )
+    if not records:
+        reasons = Counter(q["reason"].split(";")[0][:80] for q in quarantine)
+        raise DatasetError(
+            f"no samples could be built from {reports}: {len(loaded)} usable reports, {len(quarantine)} quarantined "
+            f"({dict(reasons.most_common(3))}); check the reports file and the KG in {kg_dir}"
+        )
+    split_of = assign_splits(
+        [r["patient_id"] for r in records], dict(cfg.samples.split_fractions), cfg.project.seed
+    )
+    for record in records:
+        record["split"] = split_of[record["patient_id"]]
+    n_patients = len(split_of)
+    with atomic_dir(out_dir) as tmp:
+        copied: dict[str, list[str]] = {}
+        for slide_dir, _ in pending_images:
+            if str(slide_dir) not in copied:
+                copied[str(slide_dir)] = copy_views(
+                    slide_dir, tmp, cfg.samples.views_per_sample, cfg.samples.view_px
+                )
+        for record in records:
+            source_dir = record.pop("_slide_dir")
+            record["images"] = copied.get(source_dir, []) if source_dir else []
+        write_jsonl(tmp / "samples.jsonl", records)
+        for split in SPLITS:
+            write_jsonl(tmp / f"{split}.jsonl", [r for r in records if r["split"] == split])
+        atomic_write_json(tmp / "entity_lexicon.json", lexicon)
+        card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
+        atomic_write_json(tmp / "card.json", card)
+        seconds = time.perf_counter() - start
+        summary = SamplesSummary(
+            out_dir, n_ok, len(records), n_patients, len(quarantine), card["records_by_split"], seconds
+        )
+        atomic_write_json(
+            tmp / "summary.json",
+            {
+                "n_reports": n_seen,
+                "n_reports_used": n_ok,
+                "n_records": len(records),
+                "n_patients": n_patients,
+                "records_by_split": card["records_by_split"],
+                "kg_version": kg.version,
+                "quarantine": quarantine,
+                "seconds": round(seconds, 3),
+            },
+        )
+    logger.info(summary.line())
+    return summary
+
+
+def dataset_card(
+    records: list[dict[str, Any]],
+    lexicon: dict[str, list[str]],
+    kg_version: str,
+    n_quarantined: int,
+    n_reports: int,
+    cfg: Config,
+) -> dict[str, Any]:
+    """Counts by organ / question type / split, entity coverage, provenance."""
+    entities = Counter(e for r in records for e in r["gt_entities"])
+    patients_by_split: dict[str, set[str]] = {s: set() for s in SPLITS}
+    for r in records:
+        patients_by_split[r["split"]].add(r["patient_id"])
+    return {
+        "n_records": len(records),
+        "n_reports": n_reports,
+        "n_patients": len({r["patient_id"] for r in records}),
+        "records_by_organ": dict(sorted(Counter(r["organ"] or "unknown" for r in records).items())),
+        "records_by_question_type": dict(sorted(Counter(r["question_type"] for r in records).items())),
+        "records_by_split": {s: sum(1 for r in records if r["split"] == s) for s in SPLITS},
+        "patients_by_split": {s: len(p) for s, p in patients_by_split.items()},
+        "records_with_images": sum(1 for r in records if r["images"]),
+        "entities": {
+            "distinct_gt_entities": len(entities),
+            "mean_gt_entities_per_record": round(sum(entities.values()) / max(len(records), 1), 2),
+            "records_with_entities": round(
+                sum(1 for r in records if r["gt_entities"]) / max(len(records), 1), 4
+            ),
+            "records_with_kg_paths": round(
+                sum(1 for r in records if r["kg_paths"]) / max(len(records), 1), 4
+            ),
+            "lexicon_size": len(lexicon),
+            "lexicon_coverage": round(len(entities) / max(len(lexicon), 1), 4),
+            "most_common": entities.most_common(20),
+        },
+        "kg_version": kg_version,
+        "writer": cfg.samples.writer,
+        "quarantined": n_quarantined,
+        "question_types": list(cfg.samples.question_types),
+        "split_fractions": dict(cfg.samples.split_fractions),
+        "seed": cfg.project.seed,
+    }

@@ -1,0 +1,462 @@
+"""Rules backend of report extraction: sections → KG entity mentions (with negation) → findings, diagnosis, facts.
+
+`extract_report(report, ctx)` returns an `Extraction`; a report with no (non-negated) diagnosis raises
+`ReportError` so the caller can quarantine it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pathreasoner.errors import ReportError
+from pathreasoner.kg.lexicon import Mention
+from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
+from pathreasoner.samples.negation import assess
+from pathreasoner.samples.reports import ORGANS, Report
+from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
+from pathreasoner.samples.synoptic import (
+    parse_doi_mm,
+    parse_grade,
+    parse_grade_group,
+    parse_lvi,
+    parse_margin,
+    parse_pn,
+    parse_pni,
+    parse_pt,
+    parse_size_cm,
+)
+
+DX_SECTION_WEIGHTS = {
+    "diagnosis": 3.0,
+    "synoptic": 2.0,
+    "comment": 1.0,
+    "microscopic": 1.0,
+    "preamble": 1.0,
+    "intraop": 0.5,
+}
+FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
+FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
+SITE_SECTION_ORDER = (
+    "diagnosis",
+    "synoptic",
+    "specimen",
+    "preamble",
+    "microscopic",
+    "gross",
+    "comment",
+    "intraop",
+)
+FINDING_TYPE_ORDER = (
+    "histologic_finding",
+    "ihc_marker",
+    "invasion",
+    "staging_criterion",
+    "margin_status",
+    "anatomic_site",
+)
+MAX_FINDINGS = 8
+MAX_FINDING_CHARS = 220
+
+LVI = {"present": "lymphovascular invasion present", "absent": "lymphovascular invasion absent"}
+PNI = {"present": "perineural invasion present", "absent": "perineural invasion absent"}
+MARGIN = {"negative": "negative surgical margin", "positive": "positive surgical margin"}
+RESECTION = {"negative": "R0 resection", "positive": "R1 resection"}
+
+_BARCODE = re.compile(r"\bTCGA-[A-Z0-9]{2}-[A-Z0-9]{4}(?:-[A-Z0-9]{2,4})*\b", re.I)
+_UUID = re.compile(r"\bUUID\s*:?\s*[0-9A-Za-z\-]{20,}", re.I)
+_REDACTED = re.compile(r"[^\s]*\s?-\s?PR\s+Redacted", re.I)  # TCGA page header "TCGA-XX-XXXX-01A-PR Redacted"
+# an unticked checklist option ("___ pT3: Tumor more than 4 cm") up to the next option or the ticked one ("X pT2")
+_BOX = r"(?<!_)_{2,5}(?!_)"  # a blank checkbox; longer underscore runs are separator lines
+_UNTICKED = re.compile(rf"{_BOX}[^_\n]{{0,400}}?(?={_BOX}|X\s|\n|$)")
+_KEY_COLON = re.compile(r"[ \t]*(?:\([^)\n]{0,40}\))?[ \t]*:")
+_CHECKLIST_TYPES = frozenset({"histologic_finding", "invasion", "staging_criterion"})
+# a finding sentence ends at '. ', a blank line, or a line break not followed by a lower-case continuation
+_SENTENCE_BREAK = re.compile(r"\.(?=\s)|\n\s*\n|\n(?=\s*[^a-z\s])")
+
+
+@dataclass
+class Extraction:
+    """What one report states: findings (phrases + KG entities), the diagnosis (line + KG entities) and facts."""
+
+    report_id: str
+    organ: str | None
+    site: str | None
+    diagnosis: str
+    diagnosis_entities: list[str]
+    findings: list[str]
+    finding_entities: list[str]
+    facts: dict[str, str]
+    primary: str
+    refined: str | None = None
+    subtype_of: str | None = None
+    ihc: dict[str, str] = field(default_factory=dict)
+    diagnosis_display: str = ""
+    context_entities: list[str] = field(default_factory=list)  # lineage of the diagnosis and site
+
+    def path_nodes_allowed(self) -> set[str]:
+        """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
+        return {*self.finding_entities, *self.diagnosis_entities, *self.context_entities}
+
+    def entity(self, question_type: str) -> str | None:
+        """The KG entity that answers a question type (None when the report does not state it)."""
+        return self.targets.get(question_type)
+
+    @property
+    def targets(self) -> dict[str, str]:
+        table = {
+            "diagnosis": self.refined or self.primary,
+            "subtype": self.primary if self.subtype_of else "",
+        }
+        for entity in self.diagnosis_entities:
+            if entity.startswith("pT"):
+                table["pT"] = entity
+            elif entity.startswith("pN"):
+                table["pN"] = entity
+        table["grade"] = self.facts.get("grade", "")
+        table["margin"] = MARGIN.get(self.facts.get("margin", ""), "")
+        table["lvi"] = LVI.get(self.facts.get("lvi", ""), "")
+        return {k: v for k, v in table.items() if v}
+
+
+def clean_report_text(text: str) -> str:
+    """Drop barcodes and UUIDs (they hold letter pairs such as 'PR' that look like markers) and unticked
+    checklist options (they list every category the report did not choose); unify newlines."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _UUID.sub(" ", text)
+    text = _REDACTED.sub(" ", text)
+    text = _UNTICKED.sub(" ", text)
+    return _BARCODE.sub(" ", text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tagged:
+    mention: Mention
+    section: str
+    canonical: str
+    type: str
+    assertion: str
+
+
+def _tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Tagged]:
+    tagged = []
+    for m in ctx.matcher.find(text):
+        kind = ctx.type_of(m.canonical) or ""
+        assertion = assess(text, m.start, m.end)
+        canonical = m.canonical
+        if assertion == "negated" and kind != "ihc_marker":
+            if canonical not in ctx.negations:
+                continue  # a negated finding without an 'absent' node carries no information
+            canonical = ctx.negations[canonical]
+            assertion = "affirmed"
+        if kind in _CHECKLIST_TYPES and assertion == "unknown" and _KEY_COLON.match(text, m.end):
+            continue  # a checklist key ("Renal vein invasion:") with an empty or 'not applicable' value
+        tagged.append(_Tagged(m, section_at(sections, m.start), canonical, kind, assertion))
+    return tagged
+
+
+def _choose_diagnosis(tagged: list[_Tagged], ctx: KGContext, organ: str | None) -> str:
+    """The diagnosis the report is about: mention weight by section, supported by mentions of its is_a
+    ancestors, favouring the report's organ; then the most specific named descendant of it."""
+    own: dict[str, float] = defaultdict(float)
+    first: dict[str, int] = {}
+    for t in tagged:
+        if t.type != "diagnosis" or t.section not in DX_SECTION_WEIGHTS:
+            continue
+        own[t.canonical] += DX_SECTION_WEIGHTS[t.section]
+        first.setdefault(t.canonical, t.mention.start)
+    if not own:
+        raise ReportError(
+            "no diagnosis found (no KG diagnosis name or synonym in its diagnosis/synoptic sections); check the "
+            "report text (OCR quality) or add the wording as a synonym in pathreasoner/kg/data/curated.yaml"
+        )
+
+    def score(d: str) -> float:
+        total = own[d] + sum(own.get(a, 0.0) for a in ctx.ancestors(d, ("is_a",)))
+        where = ctx.organ_of_diagnosis(d)
+        if organ and where:
+            total *= 1.5 if where == organ else 0.5
+        return total
+
+    best = max(own, key=lambda d: (d not in GENERIC_DIAGNOSES, score(d), ctx.depth(d), -first[d]))
+    # a precursor (CIS, HSIL, adenoma) yields to the invasive tumour it leads to when the report names both
+    invasive = [d for d in own if d != best and _progresses_to(best, d, ctx)]
+    if invasive:
+        best = max(invasive, key=lambda d: (score(d), ctx.depth(d), -first[d]))
+    # prefer a more specific diagnosis the report also names (e.g. 'keratinizing SCC' under 'SCC')
+    specific = [d for d in own if best in ctx.ancestors(d, ("is_a",))]
+    if specific:
+        best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
+    return best
+
+
+def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
+    """Whether `precursor` is a precursor_of `candidate`, of one of its ancestors, or of one of its subtypes."""
+    node_id = ctx.node_id(precursor)
+    if node_id is None:
+        return False
+    targets = {ctx.kg.name(t) for t in ctx.kg.successors(node_id, "precursor_of")}
+    if not targets:
+        return False
+    lineage = {candidate, *ctx.ancestors(candidate, ("is_a",))}
+    return bool(targets & lineage) or any(candidate in ctx.ancestors(t, ("is_a",)) for t in targets)
+
+
+def _choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+    if report.organ in ORGANS:
+        return report.organ
+    organ = ctx.organ_of_diagnosis(primary)
+    if organ:
+        return organ
+    votes: dict[str, int] = defaultdict(int)
+    for t in tagged:
+        if t.type == "anatomic_site" and t.section not in {"history"}:
+            found = ctx.organ_of_site(t.canonical)
+            if found:
+                votes[found] += 1
+    return max(votes, key=lambda o: (votes[o], o)) if votes else None
+
+
+def _choose_site(organ: str | None, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+    """The tumour site: the site named with the diagnosis ("carcinoma of the tongue", "Tongue, excision: SCC"),
+    else the first organ site by section priority (most specific), else the organ."""
+    rank = {name: i for i, name in enumerate(SITE_SECTION_ORDER)}
+    sites = [
+        t
+        for t in tagged
+        if t.type == "anatomic_site"
+        and t.section in rank
+        and t.canonical not in STAGING_LAYERS
+        and (not organ or ctx.organ_of_site(t.canonical) == organ)
+    ]
+    for dx in (t for t in tagged if t.canonical == primary and t.section in ("diagnosis", "synoptic")):
+        after = [s for s in sites if s.section == dx.section and 0 <= s.mention.start - dx.mention.end <= 40]
+        if after:
+            return min(after, key=lambda s: s.mention.start).canonical
+        before = [
+            s for s in sites if s.section == dx.section and 0 <= dx.mention.start - s.mention.end <= 200
+        ]
+        if before:
+            return max(before, key=lambda s: s.mention.end).canonical
+    candidates: list[str] = []
+    for t in sorted(sites, key=lambda t: (rank[t.section], t.mention.start)):
+        if t.canonical not in candidates:
+            candidates.append(t.canonical)
+    if not candidates:
+        return organ
+    chosen = candidates[0]
+    for other in candidates[1:]:
+        if chosen in ctx.ancestors(other):
+            chosen = other
+    return chosen
+
+
+def _subtype_parent(primary: str, ctx: KGContext) -> str | None:
+    """The family a diagnosis is a histologic subtype of (not merely a site-specific form of)."""
+    parent = ctx.parent_diagnosis(primary)
+    if parent is None:
+        return None
+    organ = ctx.organ_of_diagnosis(parent)
+    if organ is None or ctx.organ_of_diagnosis(primary) != organ:
+        return None
+    node = ctx.node_id(primary)
+    parent_sites = {ctx.kg.name(s) for s in ctx.kg.successors(ctx.node_id(parent) or "", "occurs_in")}
+    own_sites = [ctx.kg.name(s) for s in ctx.kg.successors(node or "", "occurs_in")]
+    narrowing = [s for s in own_sites if s not in parent_sites and parent_sites & set(ctx.ancestors(s))]
+    if narrowing:
+        return None
+    return parent
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    left = 0
+    for m in _SENTENCE_BREAK.finditer(text, max(0, start - 300), start + 1):
+        left = m.end()
+    right_match = _SENTENCE_BREAK.search(text, end)
+    right = (
+        right_match.start() + (1 if right_match and text[right_match.start()] == "." else 0)
+        if right_match
+        else len(text)
+    )
+    sentence = " ".join(text[left:right].split()).strip(" -•*:")
+    if len(sentence) > MAX_FINDING_CHARS:
+        cut = sentence[:MAX_FINDING_CHARS].rsplit(" ", 1)[0]
+        sentence = cut + " …"
+    return sentence
+
+
+def _words(text: str) -> set[str]:
+    return set(re.sub(r"[^a-z0-9 ]", " ", text.lower()).split())
+
+
+def _display(primary: str, refined: str | None, site: str | None, ctx: KGContext) -> str:
+    """'Squamous cell carcinoma of the oral tongue'; a name that already names the site's region keeps it."""
+    name = refined if primary in GENERIC_DIAGNOSES and refined else primary
+    if site and not _words(site) <= _words(name):
+        if any(_words(s) <= _words(name) for s in ctx.ancestors(site)):
+            name = f"{name} ({site})"
+        else:
+            name = f"{name} of the {site}"
+    return name[0].upper() + name[1:]
+
+
+def extract_report(report: Report, ctx: KGContext) -> Extraction:
+    """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis."""
+    text = clean_report_text(report.text)
+    sections = split_sections(text)
+    tagged = _tag_mentions(text, sections, ctx)
+    try:
+        primary = _choose_diagnosis(tagged, ctx, report.organ)
+    except ReportError as exc:
+        raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
+    organ = _choose_organ(report, primary, tagged, ctx)
+    site = _choose_site(organ, primary, tagged, ctx)
+    refined = ctx.refine(primary, [site] if site else ([organ] if organ else []))
+    subtype_of = _subtype_parent(primary, ctx)
+
+    fact_text = section_text(text, sections, FACT_SECTIONS)
+    facts: dict[str, str] = {}
+    grade = parse_grade(fact_text, organ)
+    grade_group = parse_grade_group(fact_text) if organ == "prostate" else None
+    pt, pn = parse_pt(fact_text), parse_pn(fact_text)
+    margin = parse_margin(fact_text) or _margin_from_mentions(tagged)
+    lvi = parse_lvi(fact_text) or _status_from_mentions(tagged, LVI)
+    pni = parse_pni(fact_text) or _status_from_mentions(tagged, PNI)
+    size_cm = parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",)))
+    doi_mm = parse_doi_mm(fact_text)
+
+    sites_for_tnm = [s for s in (site, organ) if s]
+    pt_node = ctx.tnm_node(pt, sites_for_tnm) if pt else None
+    pn_node = ctx.tnm_node(pn, sites_for_tnm) if pn else None
+
+    facts["diagnosis"] = _display(primary, refined, site, ctx)
+    if subtype_of:
+        facts["subtype"] = primary
+    if grade and ctx.has(grade):
+        facts["grade"] = grade
+    if pt:
+        facts["pT"] = pt
+    if pn:
+        facts["pN"] = pn
+    if margin:
+        facts["margin"] = margin
+    if lvi:
+        facts["lvi"] = lvi
+
+    # ---- finding entities: stated findings (negation-resolved), then what the facts imply
+    by_type: dict[str, list[str]] = defaultdict(list)
+    ihc: dict[str, str] = {}
+    finding_spans: list[tuple[int, int]] = []
+    for t in tagged:
+        if (
+            t.section not in FINDING_SECTIONS
+            or t.type not in FINDING_TYPE_ORDER
+            or t.type in {"margin_status", "anatomic_site"}
+        ):
+            continue
+        if t.type == "ihc_marker" and t.assertion != "unknown":
+            ihc.setdefault(t.canonical, "negative" if t.assertion == "negated" else "positive")
+        opposite = ctx.negations.get(t.canonical)
+        if t.canonical not in by_type[t.type] and opposite not in by_type[t.type]:
+            by_type[t.type].append(t.canonical)
+        finding_spans.append((t.mention.start, t.mention.end))
+    implied: list[str] = []
+    if lvi:
+        implied.append(LVI[lvi])
+    if pni:
+        implied.append(PNI[pni])
+    if pn:
+        implied.append(
+            {
+                "pN0": "no regional lymph node metastasis",
+                "pNX": "regional lymph nodes cannot be assessed",
+            }.get(pn, "regional lymph node metastasis")
+        )
+    if pt_node and size_cm is not None:
+        implied.extend(ctx.criteria_for("size_cm", size_cm, pt_node))
+    if pt_node and doi_mm is not None:
+        implied.extend(ctx.criteria_for("doi_mm", doi_mm, pt_node))
+    if margin:
+        implied.append(MARGIN[margin])
+    for name in implied:
+        kind = ctx.type_of(name)
+        if kind is None:
+            continue
+        opposite = ctx.negations.get(name)
+        for values in by_type.values():
+            if opposite in values:
+                values.remove(opposite)
+        if name not in by_type[kind]:
+            by_type[kind].append(name)
+    if site and site not in by_type["anatomic_site"]:
+        by_type["anatomic_site"].append(site)
+    finding_entities = [e for kind in FINDING_TYPE_ORDER for e in by_type.get(kind, [])]
+
+    findings: list[str] = []
+    for start, end in sorted(finding_spans):
+        sentence = _sentence(text, start, end)
+        if sentence and sentence not in findings and len(findings) < MAX_FINDINGS:
+            findings.append(sentence)
+    if not findings:
+        findings = [", ".join(finding_entities)] if finding_entities else []
+
+    diagnosis_entities = [primary]
+    if refined and refined != primary:
+        diagnosis_entities.append(refined)
+    if "grade" in facts:
+        diagnosis_entities.append(facts["grade"])
+    if grade_group and ctx.has(grade_group):
+        diagnosis_entities.append(grade_group)
+    for node in (pt_node, pn_node):
+        if node and ctx.has(node):
+            diagnosis_entities.append(node)
+    if margin and ctx.has(RESECTION[margin]):
+        diagnosis_entities.append(RESECTION[margin])
+
+    parts = [facts["diagnosis"]]
+    if "grade" in facts:
+        parts.append(facts["grade"] + (f" ({grade_group})" if grade_group else ""))
+    stage = " ".join(v for v in (pt, pn) if v)
+    if stage:
+        parts.append(stage)
+    return Extraction(
+        report_id=report.slide_id or report.patient_id,
+        organ=organ,
+        site=site,
+        diagnosis=", ".join(parts),
+        diagnosis_entities=diagnosis_entities,
+        findings=findings,
+        finding_entities=finding_entities,
+        facts=facts,
+        primary=primary,
+        refined=refined if refined != primary else None,
+        subtype_of=subtype_of,
+        ihc=ihc,
+        diagnosis_display=facts["diagnosis"],
+        context_entities=list(
+            dict.fromkeys(
+                [
+                    *ctx.ancestors(primary, ("is_a",)),
+                    *(ctx.ancestors(refined, ("is_a",)) if refined else []),
+                    *(ctx.ancestors(site) if site else []),
+                    *([subtype_of] if subtype_of else []),
+                ]
+            )
+        ),
+    )
+
+
+def _margin_from_mentions(tagged: list[_Tagged]) -> str | None:
+    found = {t.canonical for t in tagged if t.section in FACT_SECTIONS and t.type == "margin_status"}
+    if MARGIN["positive"] in found:
+        return "positive"
+    return "negative" if MARGIN["negative"] in found or "close surgical margin" in found else None
+
+
+def _status_from_mentions(tagged: list[_Tagged], names: dict[str, str]) -> str | None:
+    lookup = {v: k for k, v in names.items()}
+    for t in tagged:
+        if t.section in FACT_SECTIONS and t.canonical in lookup:
+            return lookup[t.canonical]
+    return None

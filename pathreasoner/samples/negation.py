@@ -1,0 +1,84 @@
+"""NegEx-style assertion of a mention: negated ("no lymphovascular invasion", "LVI: not identified"),
+affirmed ("perineural invasion: present", "CK20 positive") or unknown.
+
+A pre-mention window (a few words back, inside the clause) is searched for negation triggers; a
+post-mention window (up to the next comma/clause break) for status words, the first one deciding.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Assertion = Literal["negated", "affirmed", "unknown"]
+
+PRE_WORDS = 6
+POST_WORDS = 5
+_PRE_TRIGGER = re.compile(
+    r"\b(?:no|not|without|negative for|free of|free from|absence of|absent|no evidence of|no residual|"
+    r"rule out|ruled out|uninvolved by|neither|nor|none of|lack of|lacks|negative)\b"
+)
+_PRE_POSITIVE = re.compile(
+    r"\b(?:positive for|positivity for|with|shows?|showing|demonstrat\w*|present|identified)\b"
+)
+_PSEUDO = re.compile(r"\b(?:not only|no longer|no change|not excluded|cannot be excluded|not ruled out)\b")
+_POST_STATUS = re.compile(
+    r"\b(?P<neg>not identified|not seen|not present|not detected|not appreciated|not evident|not involved|"
+    r"none identified|none seen|absent|negative|none|no|lost|loss)\b|"
+    r"\b(?P<pos>identified|present|positive|seen|noted|yes|retained|expressed|diffuse(?:ly)?|strong(?:ly)?|focal(?:ly)?)\b"
+)
+_SIGN = re.compile(r"^\s?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
+# clause breaks: sentence punctuation, a new enumerated/bulleted line, or a contrastive conjunction
+_CLAUSE_BREAK = re.compile(
+    r"[.;!?]\s|[.;!?]$|\n\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|\b(?:but|however|except|although|whereas)\b"
+)
+_POST_STOP = re.compile(
+    r"[,;.!?(]|\n(?!\s*(?:not|absent|present|negative|positive|no|yes)\b)|\b(?:and|but|with|while)\b"
+)
+
+
+def _pre_window(text: str, start: int) -> str:
+    window = text[max(0, start - 120) : start]
+    breaks = list(_CLAUSE_BREAK.finditer(window))
+    if breaks:
+        window = window[breaks[-1].end() :]
+    words = window.lower().split()
+    return " ".join(words[-PRE_WORDS:])
+
+
+def _post_window(text: str, end: int) -> str:
+    window = text[end : end + 80]
+    lead = re.match(r"[\s:=\-]*", window)
+    offset = lead.end() if lead else 0
+    stop = _POST_STOP.search(window, offset)
+    window = window[offset : stop.start()] if stop else window[offset:]
+    return " ".join(window.lower().split()[:POST_WORDS])
+
+
+def assess(text: str, start: int, end: int) -> Assertion:
+    """Whether the mention text[start:end] is negated, affirmed, or neither, judging by its context."""
+    sign = _SIGN.match(text[end : end + 4])
+    if sign:
+        return "affirmed" if sign.group("plus") else "negated"
+    post = _post_window(text, end)
+    status = _POST_STATUS.search(post)
+    if status and status.start() == 0:
+        return "negated" if status.group("neg") else "affirmed"
+    pre = _pre_window(text, start)
+    if pre and not _PSEUDO.search(pre):
+        negative = list(_PRE_TRIGGER.finditer(pre))
+        positive = list(_PRE_POSITIVE.finditer(pre))
+        last_neg = negative[-1].start() if negative else -1
+        last_pos = positive[-1].start() if positive else -1
+        if last_neg > last_pos:
+            return "negated"
+        if last_pos > last_neg:
+            return "affirmed"
+    if status:
+        return "negated" if status.group("neg") else "affirmed"
+    return "unknown"
+
+
+def is_negated(text: str, start: int, end: int) -> bool:
+    """True when the mention text[start:end] is negated in context."""
+    return assess(text, start, end) == "negated"

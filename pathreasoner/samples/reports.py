@@ -1,0 +1,271 @@
+"""Pathology report loading: JSONL, TCGA OCR CSV, or a folder of .txt/.pdf (or of such files).
+
+Empty or garbled reports are quarantined with a reason instead of failing the stage. From the TCGA OCR
+CSVs only `ocr_text` is read as report text: the other columns were produced by an LLM and are not
+ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pathreasoner.errors import ReportError
+
+logger = logging.getLogger(__name__)
+
+MIN_REPORT_CHARS = 80
+MIN_REPORT_WORDS = 12
+MIN_ALPHA_FRACTION = 0.45
+REPORT_SUFFIXES = (".jsonl", ".csv", ".txt", ".pdf")
+
+# organ names used across the project (they are curated anatomic-site node names)
+ORGANS = (
+    "head and neck",
+    "colorectum",
+    "kidney",
+    "liver",
+    "pancreas",
+    "prostate",
+    "bladder",
+    "brain",
+    "ovary",
+    "cervix",
+    "breast",
+    "lung",
+)
+_ORGAN_ALIASES = {
+    "headandneck": "head and neck",
+    "headnneck": "head and neck",
+    "headneck": "head and neck",
+    "hnsc": "head and neck",
+    "hn": "head and neck",
+    "crc": "colorectum",
+    "colorectal": "colorectum",
+    "colon": "colorectum",
+    "rectum": "colorectum",
+    "coad": "colorectum",
+    "read": "colorectum",
+    "kidney": "kidney",
+    "renal": "kidney",
+    "kirc": "kidney",
+    "liver": "liver",
+    "lihc": "liver",
+    "pancreas": "pancreas",
+    "paad": "pancreas",
+    "prostate": "prostate",
+    "prad": "prostate",
+    "bladder": "bladder",
+    "blca": "bladder",
+    "urinarybladder": "bladder",
+    "brain": "brain",
+    "gbm": "brain",
+    "lgg": "brain",
+    "ovary": "ovary",
+    "ovarian": "ovary",
+    "ov": "ovary",
+    "cervix": "cervix",
+    "cesc": "cervix",
+    "uterinecervix": "cervix",
+    "breast": "breast",
+    "brca": "breast",
+    "lung": "lung",
+    "luad": "lung",
+    "lusc": "lung",
+}
+_TCGA_PATIENT = re.compile(r"^TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One pathology report: who it belongs to, its text, where it came from, and the organ if known."""
+
+    patient_id: str
+    slide_id: str | None
+    text: str
+    source: str
+    organ: str | None = None
+
+
+def normalise_organ(value: Any) -> str | None:
+    """Map an organ label ('HEADnNECK', 'colorectal', 'OVARIAN', ...) to the project's organ names."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    key = re.sub(r"[^a-z]", "", str(value).lower().replace("&", "and"))
+    if not key:
+        return None
+    if key in _ORGAN_ALIASES:
+        return _ORGAN_ALIASES[key]
+    for organ in ORGANS:
+        if key == organ.replace(" ", ""):
+            return organ
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """Why a report text is unusable (empty, too short, garbled), or None when it looks like prose."""
+    stripped = text.strip()
+    if not stripped:
+        return "empty report text"
+    if len(stripped) < MIN_REPORT_CHARS:
+        return f"report text too short ({len(stripped)} chars < {MIN_REPORT_CHARS})"
+    non_space = [c for c in stripped if not c.isspace()]
+    alpha = sum(c.isalpha() for c in non_space) / max(len(non_space), 1)
+    if alpha < MIN_ALPHA_FRACTION:
+        return f"garbled text (only {alpha:.0%} letters)"
+    words = re.findall(r"[A-Za-z]{3,}", stripped)
+    if len(words) < MIN_REPORT_WORDS:
+        return f"garbled text (only {len(words)} words)"
+    vowelless = sum(1 for w in words if not re.search(r"[aeiouyAEIOUY]", w))
+    if vowelless / len(words) > 0.4:
+        return f"garbled text ({vowelless} of {len(words)} words have no vowels)"
+    return None
+
+
+def patient_from_name(name: str) -> str:
+    """Patient id from a file name: the TCGA barcode's first 12 characters, else the stem."""
+    stem = Path(name).stem if "." in Path(name).name else Path(name).name
+    match = _TCGA_PATIENT.match(stem)
+    return match.group(0).upper() if match else stem
+
+
+def _quarantine(item: str, reason: str) -> dict[str, str]:
+    logger.info("quarantined report %s: %s", item, reason)
+    return {"item": item, "reason": reason}
+
+
+def _accept(report: Report, quarantine: list[dict[str, str]], reports: list[Report]) -> None:
+    problem = text_problem(report.text)
+    if problem:
+        quarantine.append(_quarantine(report.source, problem))
+    else:
+        reports.append(report)
+
+
+def _load_jsonl(path: Path, reports: list[Report], quarantine: list[dict[str, str]]) -> None:
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        item = f"{path.name}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            quarantine.append(_quarantine(item, f"not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(row, dict) or not row.get("patient_id"):
+            quarantine.append(_quarantine(item, "record lacks patient_id"))
+            continue
+        text = row.get("text")
+        slide = row.get("slide_id")
+        source = f"{path.name}:{lineno}"
+        _accept(
+            Report(
+                str(row["patient_id"]),
+                str(slide) if slide else None,
+                text if isinstance(text, str) else "",
+                source,
+                normalise_organ(row.get("organ")),
+            ),
+            quarantine,
+            reports,
+        )
+
+
+def _load_csv(path: Path, reports: list[Report], quarantine: list[dict[str, str]]) -> None:
+    try:
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, usecols=lambda c: c in {"ocr_text", "pdf_file_name_path"}
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise ReportError(
+            f"report CSV {path} cannot be read ({exc}); pass a TCGA OCR CSV (columns ocr_text, pdf_file_name_path)"
+        ) from None
+    missing = {"ocr_text", "pdf_file_name_path"} - set(frame.columns)
+    if missing:
+        raise ReportError(
+            f"report CSV {path} lacks columns {sorted(missing)}; a TCGA OCR CSV needs ocr_text and pdf_file_name_path"
+        )
+    organ = normalise_organ(path.stem)
+    for i, (text, name) in enumerate(zip(frame["ocr_text"], frame["pdf_file_name_path"], strict=True)):
+        item = f"{path.name}:row{i + 2}"
+        if not name.strip():
+            quarantine.append(_quarantine(item, "row lacks pdf_file_name_path (no patient id)"))
+            continue
+        _accept(Report(patient_from_name(Path(name).name), None, text, item, organ), quarantine, reports)
+
+
+def _pdf_text(path: Path) -> str:
+    import pdfplumber
+
+    with pdfplumber.open(path) as pdf:
+        return "\n".join(page.extract_text() or "" for page in pdf.pages)
+
+
+def _load_file(path: Path, reports: list[Report], quarantine: list[dict[str, str]]) -> None:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        _load_jsonl(path, reports, quarantine)
+    elif suffix == ".csv":
+        _load_csv(path, reports, quarantine)
+    elif suffix == ".txt":
+        _accept(
+            Report(
+                patient_from_name(path.name),
+                None,
+                path.read_text(encoding="utf-8", errors="replace"),
+                path.name,
+            ),
+            quarantine,
+            reports,
+        )
+    elif suffix == ".pdf":
+        try:
+            text = _pdf_text(path)
+        except Exception as exc:  # pdfplumber raises many exception types for broken PDFs
+            quarantine.append(_quarantine(path.name, f"unreadable PDF ({type(exc).__name__}: {exc})"))
+            return
+        _accept(Report(patient_from_name(path.name), None, text, path.name), quarantine, reports)
+    else:
+        raise ReportError(
+            f"report file {path} has suffix {suffix!r}; pass one of {', '.join(REPORT_SUFFIXES)} or a folder of them"
+        )
+
+
+def load_reports(path: Path) -> tuple[list[Report], list[dict[str, str]]]:
+    """Read reports from a JSONL file, a TCGA OCR CSV, or a folder (searched recursively) of such files/.txt/.pdf.
+
+    Returns (reports, quarantine) where quarantine lists `{"item", "reason"}` for unusable ones.
+    """
+    path = Path(path)
+    reports: list[Report] = []
+    quarantine: list[dict[str, str]] = []
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES)
+        if not files:
+            raise ReportError(
+                f"report folder {path} holds no {', '.join(REPORT_SUFFIXES)} files; pass reports.jsonl, a TCGA OCR CSV, or a folder of reports"
+            )
+        for file in files:
+            _load_file(file, reports, quarantine)
+    elif path.is_file():
+        _load_file(path, reports, quarantine)
+    else:
+        raise ReportError(
+            f"reports path {path} does not exist; run `pathreasoner demo-data` or pass --reports"
+        )
+    if quarantine:
+        logger.warning(
+            "loaded %d reports from %s; quarantined %d unusable ones (see summary.json)",
+            len(reports),
+            path,
+            len(quarantine),
+        )
+    else:
+        logger.info("loaded %d reports from %s", len(reports), path)
+    return reports, quarantine

@@ -1,0 +1,160 @@
+"""Split a surgical pathology report into sections (diagnosis, microscopic, gross, synoptic, ...).
+
+Header lines are recognised by fuzzy matching (rapidfuzz) so that OCR noise such as "DIAGNOSlS" or
+"Microscoplc Description" still opens the right section. Text before the first header is "preamble".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+SECTION_HEADERS: dict[str, tuple[str, ...]] = {
+    "diagnosis": (
+        "final diagnosis",
+        "final diagnoses",
+        "diagnosis",
+        "diagnoses",
+        "pathologic diagnosis",
+        "pathological diagnosis",
+        "final pathologic diagnosis",
+        "surgical pathology diagnosis",
+        "final surgical pathology diagnosis",
+        "diagnostic summary",
+        "diagnosis comment",
+        "interpretation",
+    ),
+    "microscopic": (
+        "microscopic description",
+        "microscopic",
+        "microscopic examination",
+        "microscopic findings",
+        "histologic description",
+    ),
+    "gross": (
+        "gross description",
+        "gross",
+        "macroscopic description",
+        "gross examination",
+        "macroscopic",
+        "gross findings",
+    ),
+    "synoptic": (
+        "synoptic data",
+        "synoptic report",
+        "synoptic",
+        "cancer case summary",
+        "cap checklist",
+        "checklist",
+        "surgical pathology cancer case summary",
+        "tumor summary",
+        "tumour summary",
+        "pathologic staging",
+        "synoptic report cap checklist",
+        "cancer summary",
+    ),
+    "comment": ("comment", "comments", "note", "notes", "addendum", "additional findings"),
+    "history": (
+        "clinical history",
+        "clinical information",
+        "history",
+        "clinical data",
+        "clinical diagnosis",
+        "preoperative diagnosis",
+        "pre operative diagnosis",
+        "postoperative diagnosis",
+        "post operative diagnosis",
+        "indication",
+        "clinical indication",
+        "reason for referral",
+        "operative diagnosis",
+    ),
+    "specimen": (
+        "specimen",
+        "specimens",
+        "specimens received",
+        "specimen s received",
+        "specimens submitted",
+        "source of specimen",
+        "specimen submitted",
+        "received",
+    ),
+    "intraop": (
+        "intraoperative consultation",
+        "frozen section",
+        "frozen section diagnosis",
+        "intraoperative diagnosis",
+        "frozen section consultation",
+    ),
+}
+_CHOICES = {header: name for name, headers in SECTION_HEADERS.items() for header in headers}
+_INSIDE_SYNOPTIC = frozenset({"specimen", "history", "comment"})
+HEADER_SCORE = 88
+MAX_HEADER_CHARS = 48
+_LINE = re.compile(r"[^\n]*\n?")
+_NON_LETTERS = re.compile(r"[^a-z ]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A named span [start, end) of the report text."""
+
+    name: str
+    start: int
+    end: int
+
+
+def _header_of(line: str) -> tuple[str, int] | None:
+    """(section name, offset where its content starts in the line) when the line opens a section."""
+    stripped = line.strip()
+    if not stripped:
+        return None
+    head, sep, _ = stripped.partition(":")
+    candidate = head if sep else stripped
+    if len(candidate) > MAX_HEADER_CHARS:
+        return None
+    key = _NON_LETTERS.sub(" ", candidate.lower())
+    key = re.sub(r"\s+", " ", key).strip()
+    if len(key) < 4 or (not sep and len(key.split()) > 5):
+        return None
+    match = process.extractOne(key, list(_CHOICES), scorer=fuzz.ratio, score_cutoff=HEADER_SCORE)
+    if match is None:
+        return None
+    offset = line.index(":") + 1 if sep else len(line)
+    return _CHOICES[match[0]], offset
+
+
+def split_sections(text: str) -> list[Section]:
+    """Consecutive sections covering the whole text, in order (a name may repeat)."""
+    sections: list[Section] = []
+    current, start, pos = "preamble", 0, 0
+    for match in _LINE.finditer(text):
+        line = match.group()
+        if not line:
+            break
+        header = _header_of(line)
+        if header is not None and current == "synoptic" and header[0] in _INSIDE_SYNOPTIC:
+            header = None  # "Specimen:", "Received:" are checklist keys inside a synoptic block
+        if header is not None:
+            name, offset = header
+            if pos > start or current != "preamble":
+                sections.append(Section(current, start, pos))
+            current, start = name, pos + offset
+        pos = match.end()
+    sections.append(Section(current, start, len(text)))
+    return [s for s in sections if s.end > s.start]
+
+
+def section_at(sections: list[Section], offset: int) -> str:
+    """Name of the section holding a character offset."""
+    for section in sections:
+        if section.start <= offset < section.end:
+            return section.name
+    return "preamble"
+
+
+def section_text(text: str, sections: list[Section], names: tuple[str, ...]) -> str:
+    """The text of every section with one of these names, joined by newlines."""
+    return "\n".join(text[s.start : s.end] for s in sections if s.name in names)

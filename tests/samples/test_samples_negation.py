@@ -1,0 +1,37 @@
+"""NegEx-style assertion of mentions."""
+
+from __future__ import annotations
+
+import pytest
+
+from pathreasoner.samples.negation import assess
+
+CASES = [
+    ("No lymphovascular invasion is identified.", "lymphovascular invasion", "negated"),
+    ("Lymph-Vascular Invasion: Not identified", "Lymph-Vascular Invasion", "negated"),
+    ("Lymphovascular invasion:\nNot identified", "Lymphovascular invasion", "negated"),
+    ("Perineural invasion: Present", "Perineural invasion", "affirmed"),
+    ("Perineural invasion is present.", "Perineural invasion", "affirmed"),
+    ("LVI is not identified.", "LVI", "negated"),
+    (
+        "squamous cell carcinoma with no lymphovascular or perineural invasion",
+        "perineural invasion",
+        "negated",
+    ),
+    ("Submandibular gland, negative for malignancy.", "malignancy", "negated"),
+    ("-Squamous cell carcinoma, poorly differentiated.", "Squamous cell carcinoma", "unknown"),
+    ("CK20 positive, CK7 negative.", "CK20", "affirmed"),
+    ("CK20 positive, CK7 negative.", "CK7", "negated"),
+    ("Tumor cells are positive for CK7 and CDX2, negative for CK20.", "CDX2", "affirmed"),
+    ("Tumor cells are positive for CK7 and CDX2, negative for CK20.", "CK20", "negated"),
+    ("CK7+ and CK20-", "CK7", "affirmed"),
+    ("CK7+ and CK20-", "CK20", "negated"),
+    ("No tumor seen; perineural invasion present.", "perineural invasion", "affirmed"),
+    ("Malignancy cannot be excluded.", "Malignancy", "unknown"),
+]
+
+
+@pytest.mark.parametrize(("text", "mention", "expected"), CASES)
+def test_assertion(text: str, mention: str, expected: str) -> None:
+    start = text.index(mention)
+    assert assess(text, start, start + len(mention)) == expected

@@ -1,0 +1,128 @@
+"""Report loading: JSONL, TCGA OCR CSV (ocr_text only), folders of .txt/.pdf; quarantine of bad items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pathreasoner.errors import ReportError
+from pathreasoner.samples.demo_reports import make_demo_cases
+from pathreasoner.samples.reports import load_reports, normalise_organ, patient_from_name, text_problem
+
+GOOD = (
+    "FINAL DIAGNOSIS: Left tongue, partial glossectomy: invasive squamous cell carcinoma, moderately "
+    "differentiated, with perineural invasion. Margins are free of tumor. Lymph nodes negative (0/12)."
+)
+
+
+def test_jsonl_with_bad_lines(tmp_path: Path, write_reports: Callable[..., Path]) -> None:
+    path = write_reports(
+        tmp_path / "reports.jsonl",
+        make_demo_cases(3, 0),
+        extra=[{"patient_id": "X-1", "text": ""}, {"text": GOOD}],
+    )
+    with path.open("a") as handle:
+        handle.write("{not json\n")
+    reports, quarantine = load_reports(path)
+    assert [r.patient_id for r in reports] == ["DEMO-0001", "DEMO-0002", "DEMO-0003"]
+    assert (
+        reports[0].slide_id == "DEMO-0001-01"
+        and reports[0].organ == "head and neck"
+        and reports[1].organ == "colorectum"
+    )
+    reasons = {q["item"]: q["reason"] for q in quarantine}
+    assert reasons == {
+        "reports.jsonl:4": "empty report text",
+        "reports.jsonl:5": "record lacks patient_id",
+        "reports.jsonl:6": "not valid JSON (Expecting property name enclosed in double quotes)",
+    }
+
+
+def test_tcga_csv_reads_only_ocr_text(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "site": ["LLM SITE", "LLM SITE", "LLM SITE"],
+            "histology": ["hallucinated adenocarcinoma"] * 3,
+            "pdf_file_name_path": ["TCGA-CR-7395.pdf", "TCGA-AB-1234.5E2A.PDF", "TCGA-ZZ-0000.pdf"],
+            "ocr_text": [
+                GOOD,
+                "|||| 1111 IIII ;;;; ^^^ 0101 ~~~~ |||| 1111 IIII ;;;; ^^^ 0101 ~~~~ |||| 1111 IIII ;;;; ^^^ 0101",
+                None,
+            ],
+        }
+    )
+    path = tmp_path / "HEADnNECK.csv"
+    frame.to_csv(path, index=False)
+    reports, quarantine = load_reports(path)
+    assert len(reports) == 1
+    report = reports[0]
+    assert (report.patient_id, report.slide_id, report.organ, report.source) == (
+        "TCGA-CR-7395",
+        None,
+        "head and neck",
+        "HEADnNECK.csv:row2",
+    )
+    assert report.text == GOOD and "LLM" not in report.text
+    assert [q["item"] for q in quarantine] == ["HEADnNECK.csv:row3", "HEADnNECK.csv:row4"]
+    assert "garbled" in quarantine[0]["reason"] and quarantine[1]["reason"] == "empty report text"
+
+
+def test_folder_of_text_files_and_nested_files(tmp_path: Path) -> None:
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "TCGA-AA-0001.txt").write_text(GOOD)
+    (tmp_path / "nested" / "case7.txt").write_text(GOOD)
+    (tmp_path / "notes.md").write_text("ignored")
+    reports, quarantine = load_reports(tmp_path)
+    assert sorted(r.patient_id for r in reports) == ["TCGA-AA-0001", "case7"] and not quarantine
+
+
+def test_errors_name_the_path_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="does not exist; run `pathreasoner demo-data`"):
+        load_reports(tmp_path / "missing.jsonl")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="holds no"):
+        load_reports(tmp_path / "empty")
+    bad = tmp_path / "other.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ReportError, match="lacks columns"):
+        load_reports(bad)
+    odd = tmp_path / "report.docx"
+    odd.write_text("x")
+    with pytest.raises(ReportError, match=r"has suffix '\.docx'"):
+        load_reports(odd)
+
+
+def test_helpers() -> None:
+    assert normalise_organ("HEADnNECK") == "head and neck" and normalise_organ("OVARIAN") == "ovary"
+    assert (
+        normalise_organ("CRC") == "colorectum"
+        and normalise_organ("unknown organ") is None
+        and normalise_organ(None) is None
+    )
+    assert (
+        patient_from_name("TCGA-CW-5567-01A.pdf") == "TCGA-CW-5567"
+        and patient_from_name("case1.txt") == "case1"
+    )
+    assert (
+        text_problem("   ") == "empty report text"
+        and text_problem("short") is not None
+        and text_problem(GOOD) is None
+    )
+
+
+@pytest.mark.shared_data
+def test_real_tcga_pdfs(shared_data: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pdfs"
+    folder.mkdir()
+    for name in ("colon-1.pdf", "brain-2.pdf"):
+        (folder / name).write_bytes((shared_data / "reports" / "tcga-pdf" / name).read_bytes())
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    reports, quarantine = load_reports(folder)
+    texts = {r.patient_id: r.text for r in reports}
+    assert "colon-1" in texts and "adenocarcinoma" in texts["colon-1"].lower()
+    assert [q["item"] for q in quarantine] == ["broken.pdf"] and "unreadable PDF" in quarantine[0]["reason"]
+    assert json.dumps(quarantine)
