@@ -22,7 +22,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def chain(component):  # noqa: ANN001, ANN201
+def chain(component):
     @dsl.pipeline(name="overhead")
     def pipe(x: int = 1) -> int:
         t = component(a=x, b=1)
@@ -33,7 +33,7 @@ def chain(component):  # noqa: ANN001, ANN201
     return pipe
 
 
-def seconds_per_step(component, root: str) -> float:  # noqa: ANN001
+def seconds_per_step(component, root: str) -> float:
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True)
     start = time.perf_counter()
     result = chain(component)()

@@ -109,7 +109,7 @@ class ModelConfig(Section):
 
 
 class SFTConfig(Section):
-    max_steps: int = Field(60, ge=1)
+    max_steps: int = Field(250, ge=1)  # tiny model: ~45 s on 2 CPU cores, learns the answer format
     learning_rate: float = Field(2e-3, gt=0)
     per_device_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
@@ -117,6 +117,8 @@ class SFTConfig(Section):
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     deepspeed: str | None = None  # path to a DeepSpeed JSON (ZeRO-2/3), None = plain torch
     lora: bool = False
+    lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
+    lora_alpha: int = Field(32, ge=1)
     logging_steps: int = Field(5, ge=1)
 
 
@@ -125,8 +127,8 @@ class GRPOConfig(Section):
     learning_rate: float = Field(1e-5, gt=0)
     per_device_batch_size: int = Field(2, ge=1)
     num_generations: int = Field(2, ge=2)
-    max_completion_length: int = Field(64, ge=8)
-    temperature: float = Field(1.0, gt=0)
+    max_completion_length: int = Field(384, ge=8)  # long enough for a whole report-style response
+    temperature: float = Field(0.7, gt=0)  # tiny model: lower than 1.0 so some samples are well-formed
     beta: float = Field(0.04, ge=0)
     deepspeed: str | None = None
     logging_steps: int = Field(1, ge=1)
@@ -153,7 +155,8 @@ class RewardConfig(Section):
 class EvalConfig(Section):
     split: Literal["train", "val", "test"] = "test"
     max_samples: int = Field(24, ge=1)
-    max_new_tokens: int = Field(160, ge=1)
+    max_new_tokens: int = Field(384, ge=1)
+    batch_size: int = Field(4, ge=1)  # prompts per generate() call
 
 
 class RegistryConfig(Section):
@@ -171,8 +174,17 @@ class ServingConfig(Section):
     port: int = Field(8080, ge=1, le=65535)
     model_name: str = "pathreasoner"
     model_uri: str = "models:/pathreasoner@champion"
-    max_new_tokens: int = Field(160, ge=1)
+    max_new_tokens: int = Field(384, ge=1)
     max_image_bytes: int = Field(20_000_000, ge=1)
+    max_instances: int = Field(8, ge=1)  # instances per request
+    max_images_per_instance: int = Field(4, ge=1)
+    max_question_chars: int = Field(2000, ge=1)
+    # InferenceService (cluster): GPU resource name + node selector come from the pipeline section
+    gpu_count: int = Field(1, ge=0)
+    cpu: str = "4"
+    memory: str = "32Gi"
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1)
 
 
 class PipelineConfig(Section):

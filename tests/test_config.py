@@ -50,7 +50,7 @@ def test_unknown_section_and_bad_values() -> None:
         load_config(REPO / "params.yaml", ["tiling.overlap_px=256"])
     with pytest.raises(ConfigError, match="num_generations"):
         load_config(REPO / "params.yaml", ["grpo.per_device_batch_size=3"])
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(REPO / "params.yaml", ["tiling"])
 
 

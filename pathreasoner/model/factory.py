@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,7 @@ from pathreasoner.model.tokenizer import EOS_TOKEN, PAD_TOKEN, build_tokenizer, 
 logger = logging.getLogger(__name__)
 
 TINY_FORMAT_VERSION = 1  # bump when the build recipe changes in a way the hash would not see
+_BUILD_LOCK = threading.Lock()  # the torch RNG is process-global: one seeded build at a time
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -52,8 +54,8 @@ class TinySpec:
     vocab_size: int = 3000  # BPE target; the real size is what the shipped corpus supports
     hidden_size: int = 128
     num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 4
     intermediate_size: int = 256
     vision_depth: int = 2
     vision_hidden_size: int = 64
@@ -90,7 +92,9 @@ def tiny_key(cfg: ModelConfig, spec: TinySpec = TinySpec()) -> str:
 def build_processor(tokenizer: Any, cfg: ModelConfig) -> Qwen2_5_VLProcessor:
     """The standard Qwen2.5-VL processor around a tokenizer, with the configured image pixel budget."""
     return Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=cfg.image_min_pixels, max_pixels=cfg.image_max_pixels),
+        image_processor=Qwen2VLImageProcessor(
+            min_pixels=cfg.image_min_pixels, max_pixels=cfg.image_max_pixels
+        ),
         tokenizer=tokenizer,
         video_processor=Qwen2VLVideoProcessor(),
         chat_template=chat_template(),
@@ -101,12 +105,15 @@ def build_tiny(cfg: ModelConfig, spec: TinySpec = TinySpec()) -> tuple[PreTraine
     """Build (not cache) the seeded tiny model and its processor in memory."""
     tokenizer = build_tokenizer(spec.vocab_size)
     processor = build_processor(tokenizer, cfg)
-    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in (
-        ("image_token_id", "<|image_pad|>"),
-        ("video_token_id", "<|video_pad|>"),
-        ("vision_start_token_id", "<|vision_start|>"),
-        ("vision_end_token_id", "<|vision_end|>"),
-    )}
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(tok)
+        for name, tok in (
+            ("image_token_id", "<|image_pad|>"),
+            ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"),
+            ("vision_end_token_id", "<|vision_end|>"),
+        )
+    }
     eos_id = tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     pad_id = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     head_dim = spec.hidden_size // spec.num_attention_heads
@@ -136,8 +143,9 @@ def build_tiny(cfg: ModelConfig, spec: TinySpec = TinySpec()) -> tuple[PreTraine
         },
         **ids,
     )
-    torch.manual_seed(spec.seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
+        torch.manual_seed(spec.seed)
+        model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config.eos_token_id = eos_id
     model.generation_config.pad_token_id = pad_id
     model.generation_config.bos_token_id = None
@@ -188,7 +196,9 @@ def load_checkpoint(path: Path | str, dtype: str = "float32") -> tuple[PreTraine
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=_DTYPES[dtype])
         processor = AutoProcessor.from_pretrained(path)
     except Exception as exc:
-        raise ModelError(f"could not load checkpoint {path}: {exc}; is it a complete model + processor dir?") from exc
+        raise ModelError(
+            f"could not load checkpoint {path}: {exc}; is it a complete model + processor dir?"
+        ) from exc
     model.eval()
     return model, processor
 
@@ -197,7 +207,7 @@ def download_s3_prefix(uri: str, cache: Path) -> Path:
     """Mirror s3://bucket/prefix into the cache (boto3; endpoint from $AWS_ENDPOINT_URL when set)."""
     import boto3
 
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     prefix = prefix.strip("/")
     target = cache / "s3" / bucket / (prefix or "_root")
     if (target / "config.json").exists():
@@ -209,7 +219,7 @@ def download_s3_prefix(uri: str, cache: Path) -> Path:
         count = 0
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                rel = obj["Key"][len(prefix):].lstrip("/")
+                rel = obj["Key"][len(prefix) :].lstrip("/")
                 if not rel or rel.endswith("/"):
                     continue
                 dest = tmp / rel
@@ -239,6 +249,11 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, ProcessorMixin]:
         return load_checkpoint(download_s3_prefix(base, cache_root(cfg)), cfg.torch_dtype)
     if Path(base).expanduser().is_dir():
         return load_checkpoint(Path(base).expanduser(), cfg.torch_dtype)
+    if base.startswith(("/", ".", "~")) or base.count("/") > 1:
+        raise ModelError(
+            f"model.base={base!r} looks like a local path but is not a directory; fix model.base "
+            "(a save_pretrained dir, 'tiny', s3://bucket/prefix or a Hugging Face id like Qwen/Qwen2.5-VL-7B-Instruct)"
+        )
     try:
         model = AutoModelForImageTextToText.from_pretrained(base, dtype=_DTYPES[cfg.torch_dtype])
         processor = AutoProcessor.from_pretrained(

@@ -85,7 +85,7 @@ class Generator:
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
         )
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
     def _config_summary(self) -> dict[str, Any]:

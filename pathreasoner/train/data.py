@@ -1,0 +1,130 @@
+"""Samples dir (`<split>.jsonl` + images) → SFT rows (conversational `messages`) and GRPO rows (`prompt`).
+
+Both use `pathreasoner.model.prompts.build_messages`, so training, evaluation and serving see the same
+prompt. Images stay file paths in the Arrow table and are decoded lazily (`datasets.Image`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Image, List, Value
+
+from pathreasoner.errors import DatasetError
+from pathreasoner.io_utils import read_jsonl
+from pathreasoner.model.prompts import build_messages
+
+logger = logging.getLogger(__name__)
+
+LEXICON_FILE = "entity_lexicon.json"
+
+
+@dataclass
+class LoadedSplit:
+    """Usable records of one split (image paths made absolute) and what was skipped, with reasons."""
+
+    records: list[dict[str, Any]]
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def load_split(samples_dir: Path | str, split: str, require_response: bool = True) -> LoadedSplit:
+    """Read `<samples_dir>/<split>.jsonl`; skip (and log) records without images, missing files or text."""
+    samples_dir = Path(samples_dir)
+    path = samples_dir / f"{split}.jsonl"
+    if not path.exists():
+        raise DatasetError(
+            f"samples split file {path} does not exist; run build-samples first or pass the samples dir "
+            f"that holds {split}.jsonl"
+        )
+    try:
+        raw = read_jsonl(path)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSONL ({exc}); rebuild the samples") from exc
+    loaded = LoadedSplit(records=[])
+    for index, record in enumerate(raw):
+        reason = _problem(record, samples_dir, require_response)
+        if reason:
+            loaded.skipped.append({"id": str(record.get("id", f"line {index + 1}")), "reason": reason})
+            continue
+        loaded.records.append({**record, "images": [str(samples_dir / p) for p in record["images"]]})
+    if loaded.skipped:
+        reasons: dict[str, int] = {}
+        for item in loaded.skipped:
+            reasons[item["reason"].split(":")[0]] = reasons.get(item["reason"].split(":")[0], 0) + 1
+        logger.warning("%s: skipped %d of %d records (%s)", path, len(loaded.skipped), len(raw), reasons)
+    if not loaded.records:
+        raise DatasetError(
+            f"{path} has no usable records ({len(raw)} read, {len(loaded.skipped)} skipped: "
+            f"{loaded.skipped[:3]}); each record needs a question, images and a response"
+        )
+    return loaded
+
+
+def _problem(record: dict[str, Any], samples_dir: Path, require_response: bool) -> str | None:
+    if not isinstance(record.get("question"), str) or not record["question"].strip():
+        return "no question"
+    if require_response and (not isinstance(record.get("response"), str) or not record["response"].strip()):
+        return "no response"
+    images = record.get("images")
+    if not images:
+        return "no images"
+    missing = [p for p in images if not (samples_dir / p).is_file()]
+    if missing:
+        return f"missing image: {missing[0]}"
+    return None
+
+
+def load_lexicon(samples_dir: Path | str) -> dict[str, list[str]]:
+    """`entity_lexicon.json` of the samples dir: {canonical name: [synonyms...]}."""
+    path = Path(samples_dir) / LEXICON_FILE
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist; build-samples writes it next to the split files")
+    lexicon = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(lexicon, dict):
+        raise DatasetError(
+            f"{path} must map canonical entity names to synonym lists, got {type(lexicon).__name__}"
+        )
+    return lexicon
+
+
+def sft_row(record: dict[str, Any]) -> dict[str, Any]:
+    """Conversational SFT row; a `response_prefix` (trajectory masking) is shown but not trained."""
+    response: str = record["response"]
+    prefix = record.get("response_prefix") or None
+    if prefix and response.startswith(prefix):
+        messages = build_messages(record["images"], record["question"], response[len(prefix) :], prefix)
+    else:
+        messages = build_messages(record["images"], record["question"], response)
+    return {"messages": messages, "images": list(record["images"])}
+
+
+def grpo_row(record: dict[str, Any]) -> dict[str, Any]:
+    """GRPO row: conversational prompt, images, and the reward columns gt_entities + answer."""
+    return {
+        "prompt": build_messages(record["images"], record["question"]),
+        "images": list(record["images"]),
+        "gt_entities": [str(e) for e in record.get("gt_entities") or []],
+        "answer": str(record.get("answer") or ""),
+    }
+
+
+def _with_images(rows: list[dict[str, Any]]) -> Dataset:
+    dataset = Dataset.from_list(rows)
+    return dataset.cast_column("images", List(Image()))
+
+
+def sft_dataset(samples_dir: Path | str, split: str = "train", loaded: LoadedSplit | None = None) -> Dataset:
+    """SFT dataset: `messages` + `images` (decoded to PIL on access); `loaded` reuses a load_split result."""
+    loaded = loaded or load_split(samples_dir, split)
+    return _with_images([sft_row(r) for r in loaded.records])
+
+
+def grpo_dataset(samples_dir: Path | str, split: str = "train", loaded: LoadedSplit | None = None) -> Dataset:
+    """GRPO dataset: `prompt` + `images` + `gt_entities` + `answer`; `loaded` reuses a load_split result."""
+    loaded = loaded or load_split(samples_dir, split, require_response=False)
+    dataset = _with_images([grpo_row(r) for r in loaded.records])
+    return dataset.cast_column("answer", Value("string"))

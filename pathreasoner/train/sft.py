@@ -1,0 +1,119 @@
+"""Trajectory-masked SFT of the base VLM with TRL's SFTTrainer: loss only on assistant tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import set_seed
+from trl import SFTConfig, SFTTrainer
+
+from pathreasoner.config import Config
+from pathreasoner.errors import TrainingError
+from pathreasoner.model.factory import load_base_model
+from pathreasoner.train.common import (
+    HistoryCallback,
+    base_training_kwargs,
+    quiet,
+    save_checkpoint,
+    training_env,
+)
+from pathreasoner.train.data import load_split, sft_dataset
+from pathreasoner.train.result import TrainResult
+
+logger = logging.getLogger(__name__)
+
+LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+def sft_args(cfg: Config, out_dir: Path) -> SFTConfig:
+    s = cfg.sft
+    return SFTConfig(
+        **base_training_kwargs(out_dir, cfg.project.seed, s.deepspeed),
+        max_steps=s.max_steps,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=s.warmup_ratio,
+        per_device_train_batch_size=s.per_device_batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        max_length=s.max_length,
+        logging_steps=s.logging_steps,
+        assistant_only_loss=True,  # the chat template marks assistant turns with {% generation %}
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+    )
+
+
+def lora_config(cfg: Config) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=cfg.sft.lora_r,
+        lora_alpha=cfg.sft.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=LORA_TARGETS,
+        task_type="CAUSAL_LM",
+    )
+
+
+def build_sft_trainer(
+    samples_dir: Path, out_dir: Path, cfg: Config
+) -> tuple[SFTTrainer, HistoryCallback, list[dict[str, str]]]:
+    """The configured SFTTrainer, its history callback and the skipped records (tests inspect its batches)."""
+    set_seed(cfg.project.seed)
+    loaded = load_split(samples_dir, "train")
+    dataset = sft_dataset(samples_dir, loaded=loaded)
+    model, processor = load_base_model(cfg.model)
+    history = HistoryCallback()
+    try:
+        trainer = SFTTrainer(
+            model=model,
+            args=sft_args(cfg, out_dir),
+            train_dataset=dataset,
+            processing_class=processor,
+            peft_config=lora_config(cfg) if cfg.sft.lora else None,
+            callbacks=[history],
+        )
+    except ValueError as exc:
+        raise TrainingError(
+            f"cannot set up SFT on {samples_dir} with sft={cfg.sft.model_dump()}: {exc}"
+        ) from exc
+    return quiet(trainer), history, loaded.skipped
+
+
+def train_sft(samples_dir: Path | str, out_dir: Path | str, cfg: Config) -> TrainResult:
+    """SFT `cfg.model.base` on `<samples_dir>/train.jsonl`; write checkpoint/, train_log.json, summary.json."""
+    samples_dir, out_dir = Path(samples_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with training_env(cfg.sft.deepspeed):
+        trainer, history, skipped = build_sft_trainer(samples_dir, out_dir, cfg)
+        trainer.train()
+        checkpoint = save_checkpoint(trainer, trainer.processing_class, out_dir)
+        is_main, world_size = trainer.is_world_process_zero(), trainer.args.world_size
+    result = TrainResult(
+        stage="train-sft",
+        checkpoint=str(checkpoint),
+        steps=trainer.state.global_step,
+        seconds=time.perf_counter() - start,
+        n_samples=len(trainer.train_dataset),
+        loss_history=[h for h in history.entries if "loss" in h],
+        skipped=skipped,
+        extra={"lora": cfg.sft.lora, "deepspeed": cfg.sft.deepspeed, "world_size": world_size},
+    )
+    if is_main:
+        result.write(out_dir)
+        logger.info(result.line())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pathreasoner.train.entry import run
+
+    return run("sft", train_sft, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pathreasoner.config import Config
+from pathreasoner.model.factory import load_checkpoint
+from pathreasoner.model.inference import Generator
+from pathreasoner.train.data import load_split
+from pathreasoner.train.result import TrainResult
+from pathreasoner.train.sft import build_sft_trainer, main, train_sft
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sft_run(samples_dir: Path, train_cfg: Config, tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("sft")
+    return train_sft(samples_dir, out, train_cfg), out
+
+
+def _changed(a: Path, b: Path) -> int:
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    return sum(not torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_labels_cover_only_assistant_tokens(samples_dir: Path, train_cfg: Config, tmp_path: Path) -> None:
+    trainer, _, _ = build_sft_trainer(samples_dir, tmp_path, train_cfg)
+    records = load_split(samples_dir, "train").records
+    rows = [trainer.train_dataset[i] for i in range(2)]
+    batch = trainer.data_collator(rows)
+    tok = trainer.processing_class.tokenizer
+    image_pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    assert int((batch["input_ids"] == image_pad).sum()) > 0
+    for i in range(2):
+        ids, labels, mask = batch["input_ids"][i], batch["labels"][i], batch["attention_mask"][i]
+        trained = labels != -100
+        assert torch.equal(labels[trained], ids[trained])
+        assert tok.decode(ids[trained]) == records[i]["response"] + "<|im_end|>\n"
+        first = int(trained.nonzero()[0])
+        prompt = tok.decode(ids[:first])
+        assert prompt.endswith("<|im_start|>assistant\n") and "<|vision_start|>" in prompt
+        assert not trained[:first].any() and not trained[mask == 0].any()
+
+
+def test_response_prefix_is_masked(samples_dir: Path, train_cfg: Config, tmp_path: Path) -> None:
+    trainer, _, _ = build_sft_trainer(samples_dir, tmp_path, train_cfg)
+    row = trainer.train_dataset[0]
+    text = row["messages"][-1]["content"][0]["text"]
+    prefix, rest = text.split("<think>", 1)
+    row["messages"][-1] = {
+        **row["messages"][-1],
+        "prefix": prefix,
+        "content": [{"type": "text", "text": "<think>" + rest}],
+    }
+    batch = trainer.data_collator([row])
+    tok = trainer.processing_class.tokenizer
+    trained = batch["labels"][0] != -100
+    assert tok.decode(batch["input_ids"][0][trained]) == "<think>" + rest + "<|im_end|>\n"
+    assert prefix in tok.decode(batch["input_ids"][0])
+
+
+def test_train_sft_logs_loss_and_changes_weights(sft_run, tiny_dir: Path, images) -> None:
+    result, out = sft_run
+    assert isinstance(result, TrainResult)
+    assert result.steps == 3 and result.n_samples == 6
+    assert [h["step"] for h in result.loss_history] == [1.0, 2.0, 3.0]
+    assert all(h["loss"] > 0 for h in result.loss_history)
+    assert result.skipped == [{"id": "no-images", "reason": "no images"}]
+    assert "train-sft: 3 steps on 6 samples" in result.line()
+    log = json.loads((out / "train_log.json").read_text())
+    assert [h["loss"] for h in log["loss"]] == [h["loss"] for h in result.loss_history]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["final_loss"] == result.final_loss
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "summary.json", "train_log.json"]
+    assert _changed(tiny_dir, out / "checkpoint") > 10
+    text = Generator.from_checkpoint(out / "checkpoint", max_new_tokens=4).generate(images, "Diagnosis?")
+    assert isinstance(text, str)
+
+
+def test_lora_is_merged_before_save(
+    samples_dir: Path, train_cfg: Config, tiny_dir: Path, tmp_path: Path
+) -> None:
+    cfg = train_cfg.model_copy(
+        update={"sft": train_cfg.sft.model_copy(update={"lora": True, "max_steps": 2})}
+    )
+    result = train_sft(samples_dir, tmp_path, cfg)
+    weights = load_file(tmp_path / "checkpoint" / "model.safetensors")
+    assert not any("lora" in k for k in weights)
+    assert _changed(tiny_dir, tmp_path / "checkpoint") > 0
+    model, _ = load_checkpoint(tmp_path / "checkpoint")
+    assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert result.extra["lora"] is True
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("ds_config", ["ds_zero2.json", "ds_zero3.json"])
+def test_deepspeed_zero_single_process(
+    ds_config: str,
+    samples_dir: Path,
+    train_cfg: Config,
+    tiny_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("deepspeed")
+    for key, value in {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "DS_ACCELERATOR": "cpu",
+    }.items():
+        monkeypatch.setenv(key, value)
+    sft = train_cfg.sft.model_copy(update={"deepspeed": str(REPO / "pathreasoner" / "train" / "deepspeed" / ds_config), "max_steps": 2})
+    result = train_sft(samples_dir, tmp_path, train_cfg.model_copy(update={"sft": sft}))
+    assert result.steps == 2 and len(result.loss_history) == 2
+    assert result.extra["deepspeed"].endswith(ds_config)
+    assert not (tmp_path / "checkpoint" / "training_args.bin").exists()
+    assert _changed(tiny_dir, tmp_path / "checkpoint") > 10
+    assert "ACCELERATE_USE_DEEPSPEED" not in os.environ  # nothing leaks into the next stage
+    assert not torch.distributed.is_initialized()
+
+
+def test_main_cli(
+    samples_dir: Path, train_cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(train_cfg.to_yaml())
+    assert (
+        main(
+            [
+                "--config",
+                str(params),
+                "--samples",
+                str(samples_dir),
+                "--out",
+                str(tmp_path / "out"),
+                "--set",
+                "sft.max_steps=1",
+            ]
+        )
+        == 0
+    )
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["steps"] == 1 and Path(printed["checkpoint"]).is_dir()
+
+
+def test_torchrun_two_processes_gloo(samples_dir: Path, train_cfg: Config, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text(train_cfg.to_yaml())
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={_free_port()}",
+        "-m",
+        "pathreasoner.train.sft",
+        "--config",
+        str(params),
+        "--samples",
+        str(samples_dir),
+        "--out",
+        str(tmp_path / "out"),
+        "--set",
+        "sft.max_steps=2",
+        "--set",
+        "sft.per_device_batch_size=1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["extra"]["world_size"] == 2
+    assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
