@@ -14,6 +14,7 @@ from kfp import dsl
 
 from components.build_kg import build_kg
 from components.build_samples import build_samples
+from components.check_gate import check_gate
 from components.evaluate import evaluate
 from components.promote import promote
 from components.register import register
@@ -29,6 +30,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "train-grpo": train_grpo,
     "evaluate": evaluate,
     "register": register,
+    "check-gate": check_gate,
     "promote": promote,
 }
 

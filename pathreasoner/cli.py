@@ -236,7 +236,10 @@ def promote_cmd(
     """Move alias 'champion' to a version if the metric gate passes and it is no worse than the champion."""
     cfg = _config(config, set_)
     decision = _run(lambda: stages.promote(cfg, version))
-    _report(decision)
+    if decision.promoted:
+        _report(decision)
+    else:
+        console.print(f"[bold yellow]![/] {decision.line()}")
 
 
 @app.command("rollback")

@@ -1,5 +1,5 @@
 """Pipeline DAG: tile-slides, build-kg -> build-samples -> train-sft -> train-grpo -> evaluate -> register
--> (gate passed) promote. Training and evaluation request GPUs on the cluster; locally these settings
+-> check-gate -> (gate passed) promote. Training and evaluation request GPUs on the cluster; locally these settings
 are no-ops."""
 
 # (no `from __future__ import annotations`: KFP reads the real annotation objects)
@@ -54,13 +54,14 @@ def build_pipeline(cfg: Config, cluster: bool = True) -> Callable[..., Any]:
             report=evaluation.outputs["report"],
             samples=samples.outputs["samples"],
         ).set_display_name("register")
-        for task in (tiles, kg, samples, sft, grpo, evaluation, registered):
+        gate = comp["check-gate"](config_json=config_json, version=registered.output).set_display_name("check-gate")
+        for task in (tiles, kg, samples, sft, grpo, evaluation, registered, gate):
             task.set_caching_options(False)
         if cluster:
             for task in (sft, grpo, evaluation):
                 _on_gpu(task, cfg)
-        with dsl.If(registered.outputs["gate_passed"] == True, name="gate-passed"):  # noqa: E712
-            comp["promote"](config_json=config_json, version=registered.outputs["version"]).set_display_name(
+        with dsl.If(gate.output == True, name="gate-passed"):  # noqa: E712
+            comp["promote"](config_json=config_json, version=registered.output).set_display_name(
                 "promote"
             ).set_caching_options(False)
 

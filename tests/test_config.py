@@ -44,7 +44,7 @@ def test_unknown_key_names_key_and_valid_keys() -> None:
 def test_unknown_section_and_bad_values() -> None:
     with pytest.raises(ConfigError, match="unknown config section 'tilling'"):
         load_config(REPO / "params.yaml", ["tilling.tile_px=3"])
-    with pytest.raises(ConfigError, match="tiling.tile_px"):
+    with pytest.raises(ConfigError, match=r"tiling\.tile_px"):
         load_config(REPO / "params.yaml", ["tiling.tile_px=abc"])
     with pytest.raises(ConfigError, match="overlap_px"):
         load_config(REPO / "params.yaml", ["tiling.overlap_px=256"])

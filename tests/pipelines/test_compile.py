@@ -10,7 +10,7 @@ from pathreasoner.config import load_config
 from pathreasoner.pipeline_runner import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate", "register", "promote"]
+STAGES = ["tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate", "register", "check-gate", "promote"]
 
 
 def _compiled(tmp_path: Path) -> tuple[dict, dict]:
@@ -27,7 +27,7 @@ def test_every_stage_is_a_task(tmp_path: Path) -> None:
     assert {s for s in STAGES if s != "promote"} <= tasks
     # promote only runs inside the gate condition, fed by register's outputs
     condition = next(t for t in spec["root"]["dag"]["tasks"].values() if "triggerPolicy" in t)
-    assert "gate_passed" in condition["triggerPolicy"]["condition"]
+    assert "check-gate" in condition["triggerPolicy"]["condition"]
     inner = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
     assert list(inner) == ["promote"]
 
@@ -39,6 +39,7 @@ def test_dependencies_follow_the_data_flow(tmp_path: Path) -> None:
     assert tasks["train-sft"]["dependentTasks"] == ["build-samples"]
     assert set(tasks["train-grpo"]["dependentTasks"]) == {"build-samples", "train-sft"}
     assert set(tasks["register"]["dependentTasks"]) == {"build-samples", "evaluate", "train-grpo"}
+    assert tasks["check-gate"]["dependentTasks"] == ["register"]
 
 
 def test_gpu_settings_on_training_and_eval(tmp_path: Path) -> None:
