@@ -269,7 +269,7 @@ def serve_cmd(
 
 @app.command("ask")
 def ask_cmd(
-    image: Annotated[Path, typer.Option(help="an image file (JPEG/PNG), e.g. a slide view")],
+    image: Annotated[list[Path], typer.Option(help="image file(s) (JPEG/PNG): slide views, thumbnail first")],
     question: Annotated[str, typer.Option(help="the question to ask")],
     url: Annotated[str | None, typer.Option(help="server base URL (default http://serving.host:serving.port)")] = None,
     config: ConfigOpt = DEFAULT_CONFIG,

@@ -36,9 +36,19 @@ def wait_until_ready(url: str, model_name: str, timeout_s: float = 120.0, proc: 
     raise ServingError(f"model '{model_name}' at {url} was not ready after {timeout_s:.0f} s; check the server log")
 
 
-def ask(url: str, model_name: str, image: Path, question: str, timeout_s: float = 300.0) -> dict[str, Any]:
-    """POST one {image, question} instance; return the parsed prediction (text/observe/think/answer)."""
-    payload = {"instances": [{"image": encode_image(image), "question": question}]}
+def ask(
+    url: str, model_name: str, images: Path | list[Path], question: str, timeout_s: float = 300.0
+) -> dict[str, Any]:
+    """POST one instance and return the parsed prediction (text/observe/think/answer).
+
+    One image is sent as `image`; several views of a slide (thumbnail first) as `images`.
+    """
+    paths = [images] if isinstance(images, Path | str) else list(images)
+    if len(paths) == 1:
+        instance: dict[str, Any] = {"image": encode_image(paths[0]), "question": question}
+    else:
+        instance = {"images": [encode_image(p) for p in paths], "question": question}
+    payload = {"instances": [instance]}
     try:
         reply = requests.post(
             f"{url}/v1/models/{model_name}:predict",

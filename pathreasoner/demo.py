@@ -31,15 +31,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def pick_request(samples_dir: Path) -> tuple[Path, str]:
-    """An image and question from the held-out split (falls back to any split)."""
+def pick_request(samples_dir: Path) -> tuple[list[Path], str]:
+    """The slide views (thumbnail first) and question of a held-out sample (falls back to any split)."""
     for split in ("test", "val", "train"):
         path = samples_dir / f"{split}.jsonl"
         if not path.exists():
             continue
         for record in read_jsonl(path):
             if record.get("images"):
-                return samples_dir / record["images"][0], record["question"]
+                return [samples_dir / image for image in record["images"]], record["question"]
     raise ServingError(f"no sample with images in {samples_dir}; did build-samples link any slides?")
 
 
@@ -79,10 +79,11 @@ def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] 
         console.print(f"models:/{cfg.registry.model_name}@champion (v{run.champion}) ready at {url} after {waited:.1f} s")
         console.rule("[bold]4/4 one real HTTP request")
         samples_dir = run.task_dirs.get("build-samples", Path()) / "samples"
-        image, question = pick_request(samples_dir)
-        console.print(f"POST {url}/v1/models/{cfg.serving.model_name}:predict  image={image.name}  question={question!r}")
+        images, question = pick_request(samples_dir)
+        names = ", ".join(f"{p.parent.name}/{p.name}" for p in images)
+        console.print(f"POST {url}/v1/models/{cfg.serving.model_name}:predict  images=[{names}]  question={question!r}")
         t0 = time.perf_counter()
-        prediction = ask(url, cfg.serving.model_name, image, question)
+        prediction = ask(url, cfg.serving.model_name, images, question)
         latency = time.perf_counter() - t0
     finally:
         server.terminate()
@@ -93,5 +94,5 @@ def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] 
     console.print(Panel(format_answer(prediction), title=f"served answer ({latency * 1000:.0f} ms)"))
     total = time.perf_counter() - start
     console.print(f"[bold green]✓[/] demo finished in {total:.0f} s; champion v{run.champion}; server stopped")
-    logger.info("served prediction: %s", json.dumps(prediction)[:500])
+    logger.info("served prediction: %s", json.dumps(prediction))
     return prediction

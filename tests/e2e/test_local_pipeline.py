@@ -47,10 +47,12 @@ def test_local_pipeline_end_to_end_then_serve(tmp_path: Path, make_config) -> No
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, cfg.serving.model_name, timeout_s=180, proc=server)
-        image, question = pick_request(samples_dir)
-        prediction = ask(url, cfg.serving.model_name, image, question)
+        images, question = pick_request(samples_dir)
+        prediction = ask(url, cfg.serving.model_name, images, question)
+        single = ask(url, cfg.serving.model_name, images[0], question)
     finally:
         server.terminate()
         server.wait(timeout=30)
     assert set(prediction) >= {"text", "observe", "think", "answer"}
     assert isinstance(prediction["text"], str) and prediction["text"]
+    assert set(single) >= {"text", "observe", "think", "answer"}
