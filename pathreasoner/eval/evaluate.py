@@ -7,7 +7,6 @@ and ``summary.json`` (with the ``quarantine`` list of samples that could not be 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from PIL import Image, UnidentifiedImageError
 
 from pathreasoner.config import Config
+from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import DatasetError, PathReasonerError
 from pathreasoner.eval import report
 from pathreasoner.eval.metrics import (
@@ -32,7 +32,6 @@ from pathreasoner.response import parse_response
 logger = logging.getLogger(__name__)
 
 FALLBACK_SPLITS = ("val", "train")
-LEXICON_FILE = "entity_lexicon.json"
 HEADLINE = ("format_compliance", "entity_f1", "answer_match", "rougeL", "bleu")
 
 
@@ -124,21 +123,6 @@ def select_split(samples_dir: Path, split: str) -> tuple[str, list[dict[str, Any
         f"no samples to evaluate in {samples_dir} ({'; '.join(tried)}); run build-samples first "
         "or point --samples-dir at its output"
     )
-
-
-def load_lexicon(samples_dir: Path) -> dict[str, list[str]]:
-    path = samples_dir / LEXICON_FILE
-    if not path.exists():
-        raise DatasetError(
-            f"{path} is missing; build-samples writes it next to the splits: rerun build-samples"
-        )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); rerun build-samples") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{path} must map canonical names to synonym lists, got {type(data).__name__}")
-    return {str(k): [str(s) for s in (v or [])] for k, v in data.items()}
 
 
 def load_images(record: Mapping[str, Any], samples_dir: Path) -> list[Image.Image]:

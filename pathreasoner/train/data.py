@@ -20,9 +20,6 @@ from pathreasoner.model.prompts import build_messages
 
 logger = logging.getLogger(__name__)
 
-LEXICON_FILE = "entity_lexicon.json"
-
-
 @dataclass
 class LoadedSplit:
     """Usable records of one split (image paths made absolute) and what was skipped, with reasons."""
@@ -76,19 +73,6 @@ def _problem(record: dict[str, Any], samples_dir: Path, require_response: bool) 
     if missing:
         return f"missing image: {missing[0]}"
     return None
-
-
-def load_lexicon(samples_dir: Path | str) -> dict[str, list[str]]:
-    """`entity_lexicon.json` of the samples dir: {canonical name: [synonyms...]}."""
-    path = Path(samples_dir) / LEXICON_FILE
-    if not path.exists():
-        raise DatasetError(f"{path} does not exist; build-samples writes it next to the split files")
-    lexicon = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(lexicon, dict):
-        raise DatasetError(
-            f"{path} must map canonical entity names to synonym lists, got {type(lexicon).__name__}"
-        )
-    return lexicon
 
 
 def sft_row(record: dict[str, Any]) -> dict[str, Any]:

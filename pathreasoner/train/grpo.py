@@ -10,6 +10,7 @@ from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer
 
 from pathreasoner.config import Config
+from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import TrainingError
 from pathreasoner.model.factory import load_checkpoint
 from pathreasoner.train.common import (
@@ -19,7 +20,7 @@ from pathreasoner.train.common import (
     save_checkpoint,
     training_env,
 )
-from pathreasoner.train.data import grpo_dataset, load_lexicon, load_split
+from pathreasoner.train.data import grpo_dataset, load_split
 from pathreasoner.train.result import TrainResult
 from pathreasoner.train.rewards.combine import build_reward_funcs
 

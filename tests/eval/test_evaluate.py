@@ -119,7 +119,7 @@ def test_evaluate_checkpoint_needs_lexicon(
 ) -> None:
     (samples_dir / "entity_lexicon.json").unlink()
     cfg = make_config(tmp_path / "work")
-    with pytest.raises(DatasetError, match=r"entity_lexicon.json is missing.*build-samples"):
+    with pytest.raises(DatasetError, match=r"entity_lexicon.json does not exist; build-samples"):
         evaluate_checkpoint(tiny_dir, samples_dir, tmp_path / "eval", cfg)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import DatasetError
 from pathreasoner.response import SYSTEM_PROMPT
-from pathreasoner.train.data import grpo_dataset, load_lexicon, load_split, sft_dataset, sft_row
+from pathreasoner.train.data import grpo_dataset, load_split, sft_dataset, sft_row
 
 
 def test_load_split_skips_records_without_images(samples_dir: Path) -> None:
