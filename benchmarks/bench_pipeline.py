@@ -6,8 +6,6 @@ Both run the same 4-step chain of trivial steps in the same process, best of N.
 Prints: `pipeline_overhead ours=<s/step> anchor=<s/step> ratio=<anchor/ours>`.
 """
 
-
-
 import argparse
 import tempfile
 import time

@@ -1,7 +1,9 @@
 from kfp.dsl import Dataset, Input, Model, Output
 
 
-def train_grpo(config_json: str, samples: Input[Dataset], sft_model: Input[Model], model: Output[Model]) -> str:
+def train_grpo(
+    config_json: str, samples: Input[Dataset], sft_model: Input[Model], model: Output[Model]
+) -> str:
     """GRPO from the SFT checkpoint with the knowledge-aware reward -> checkpoint."""
     from pathreasoner.config import config_from_json
     from pathreasoner.logging_setup import configure_logging

@@ -32,6 +32,11 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="params.yaml to 
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="override a key: section.key=value (repeatable)")
 ]
+OutOpt = Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/<stage>)")]
+SamplesOpt = Annotated[Path | None, typer.Option(help="build-samples output (default <work_dir>/samples)")]
+CheckpointOpt = Annotated[
+    Path | None, typer.Option(help="training output or checkpoint (default <work_dir>/grpo)")
+]
 DEFAULT_CONFIG = Path("params.yaml")
 
 
@@ -41,6 +46,11 @@ def _config(config: Path, overrides: list[str] | None) -> Config:
     cfg = _run(lambda: load_config(path, overrides or []))
     configure_logging(cfg.project.log_level)
     return cfg
+
+
+def _dir(cfg: Config, given: Path | None, stage: str) -> Path:
+    """The folder given on the command line, else the stage's default under the work dir."""
+    return given or stages.default_dir(cfg, stage)
 
 
 def _run(step: Callable[[], T]) -> T:
@@ -74,7 +84,7 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
 
 @app.command("demo-data")
 def demo_data_cmd(
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/demo)")] = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -87,7 +97,7 @@ def demo_data_cmd(
 @app.command("tile-slides")
 def tile_slides_cmd(
     slides: Annotated[list[Path], typer.Argument(help="slide files or folders")],
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/tiles)")] = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -95,7 +105,7 @@ def tile_slides_cmd(
     cfg = _config(config, set_)
     paths = stages.find_slides(slides)
     with _progress(len(paths), "slides") as advance:
-        _report(_run(lambda: stages.tile_slides(cfg, paths, out or stages.default_dir(cfg, "tiles"), advance)))
+        _report(_run(lambda: stages.tile_slides(cfg, paths, _dir(cfg, out, "tiles"), advance)))
 
 
 @app.command("inspect-slide")
@@ -109,30 +119,34 @@ def inspect_slide_cmd(slide: Path, config: ConfigOpt = DEFAULT_CONFIG, set_: Set
 
 @app.command("build-kg")
 def build_kg_cmd(
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/kg)")] = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """Merge the curated pathology KG with the configured OBO/OncoTree sources."""
     cfg = _config(config, set_)
-    _report(_run(lambda: stages.build_kg(cfg, out or stages.default_dir(cfg, "kg"))))
+    _report(_run(lambda: stages.build_kg(cfg, _dir(cfg, out, "kg"))))
 
 
 @kg_app.command("stats")
-def kg_stats_cmd(kg_dir: Annotated[Path | None, typer.Argument()] = None, config: ConfigOpt = DEFAULT_CONFIG) -> None:
+def kg_stats_cmd(
+    kg_dir: Annotated[Path | None, typer.Argument()] = None, config: ConfigOpt = DEFAULT_CONFIG
+) -> None:
     """Node counts by type and edge counts by relation of a built KG."""
     from pathreasoner.kg.build import kg_stats
 
     cfg = _config(config, None)
-    typer.echo(json.dumps(_run(lambda: kg_stats(kg_dir or stages.default_dir(cfg, "kg"))), indent=2))
+    typer.echo(json.dumps(_run(lambda: kg_stats(_dir(cfg, kg_dir, "kg"))), indent=2))
 
 
 @app.command("build-samples")
 def build_samples_cmd(
-    reports: Annotated[Path | None, typer.Option(help="reports JSONL/CSV/folder (default <work_dir>/demo/reports.jsonl)")] = None,
+    reports: Annotated[
+        Path | None, typer.Option(help="reports JSONL/CSV/folder (default <work_dir>/demo/reports.jsonl)")
+    ] = None,
     tiles: Annotated[Path | None, typer.Option(help="tile-slides output folder")] = None,
     kg: Annotated[Path | None, typer.Option(help="build-kg output folder")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/samples)")] = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -143,9 +157,9 @@ def build_samples_cmd(
             lambda: stages.build_samples(
                 cfg,
                 reports or stages.default_dir(cfg, "demo") / "reports.jsonl",
-                tiles or stages.default_dir(cfg, "tiles"),
-                kg or stages.default_dir(cfg, "kg"),
-                out or stages.default_dir(cfg, "samples"),
+                _dir(cfg, tiles, "tiles"),
+                _dir(cfg, kg, "kg"),
+                _dir(cfg, out, "samples"),
             )
         )
     )
@@ -153,37 +167,37 @@ def build_samples_cmd(
 
 @app.command("train-sft")
 def train_sft_cmd(
-    samples: Annotated[Path | None, typer.Option(help="build-samples output")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/sft)")] = None,
+    samples: SamplesOpt = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """Supervised fine-tuning of the VLM (loss on the assistant response only)."""
     cfg = _config(config, set_)
-    samples = samples or stages.default_dir(cfg, "samples")
-    _report(_run(lambda: stages.train_sft(cfg, samples, out or stages.default_dir(cfg, "sft"))))
+    samples = _dir(cfg, samples, "samples")
+    _report(_run(lambda: stages.train_sft(cfg, samples, _dir(cfg, out, "sft"))))
 
 
 @app.command("train-grpo")
 def train_grpo_cmd(
-    samples: Annotated[Path | None, typer.Option(help="build-samples output")] = None,
+    samples: SamplesOpt = None,
     init: Annotated[Path | None, typer.Option(help="SFT output or checkpoint")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/grpo)")] = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """GRPO from the SFT checkpoint with the format + semantic + KG-entity reward."""
     cfg = _config(config, set_)
-    samples = samples or stages.default_dir(cfg, "samples")
-    init = stages.checkpoint_dir(init or stages.default_dir(cfg, "sft"))
-    _report(_run(lambda: stages.train_grpo(cfg, samples, init, out or stages.default_dir(cfg, "grpo"))))
+    samples = _dir(cfg, samples, "samples")
+    init = stages.checkpoint_dir(_dir(cfg, init, "sft"))
+    _report(_run(lambda: stages.train_grpo(cfg, samples, init, _dir(cfg, out, "grpo"))))
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[Path | None, typer.Option(help="training output or checkpoint (default GRPO)")] = None,
-    samples: Annotated[Path | None, typer.Option(help="build-samples output")] = None,
-    out: Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/eval)")] = None,
+    checkpoint: CheckpointOpt = None,
+    samples: SamplesOpt = None,
+    out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -193,9 +207,9 @@ def evaluate_cmd(
         _run(
             lambda: stages.evaluate(
                 cfg,
-                checkpoint or stages.default_dir(cfg, "grpo"),
-                samples or stages.default_dir(cfg, "samples"),
-                out or stages.default_dir(cfg, "eval"),
+                _dir(cfg, checkpoint, "grpo"),
+                _dir(cfg, samples, "samples"),
+                _dir(cfg, out, "eval"),
             )
         )
     )
@@ -203,9 +217,9 @@ def evaluate_cmd(
 
 @app.command("register")
 def register_cmd(
-    checkpoint: Annotated[Path | None, typer.Option(help="training output or checkpoint (default GRPO)")] = None,
+    checkpoint: CheckpointOpt = None,
     eval_dir: Annotated[Path | None, typer.Option("--eval", help="evaluate output")] = None,
-    samples: Annotated[Path | None, typer.Option(help="build-samples output (for lineage)")] = None,
+    samples: SamplesOpt = None,
     record: Annotated[Path | None, typer.Option(help="write the registered version here as JSON")] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
@@ -215,16 +229,18 @@ def register_cmd(
     version = _run(
         lambda: stages.register(
             cfg,
-            checkpoint or stages.default_dir(cfg, "grpo"),
-            eval_dir or stages.default_dir(cfg, "eval"),
-            samples or stages.default_dir(cfg, "samples"),
+            _dir(cfg, checkpoint, "grpo"),
+            _dir(cfg, eval_dir, "eval"),
+            _dir(cfg, samples, "samples"),
         )
     )
     _report(version)
     if record:
         from pathreasoner.io_utils import atomic_write_json
 
-        atomic_write_json(record, version.to_dict() if hasattr(version, "to_dict") else {"version": str(version)})
+        atomic_write_json(
+            record, version.to_dict() if hasattr(version, "to_dict") else {"version": str(version)}
+        )
 
 
 @app.command("promote")
@@ -271,7 +287,9 @@ def serve_cmd(
 def ask_cmd(
     image: Annotated[list[Path], typer.Option(help="image file(s) (JPEG/PNG): slide views, thumbnail first")],
     question: Annotated[str, typer.Option(help="the question to ask")],
-    url: Annotated[str | None, typer.Option(help="server base URL (default http://serving.host:serving.port)")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="server base URL (default http://serving.host:serving.port)")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -279,7 +297,11 @@ def ask_cmd(
     from pathreasoner.client import ask, format_answer
 
     cfg = _config(config, set_)
-    answer = _run(lambda: ask(url or f"http://{cfg.serving.host}:{cfg.serving.port}", cfg.serving.model_name, image, question))
+    answer = _run(
+        lambda: ask(
+            url or f"http://{cfg.serving.host}:{cfg.serving.port}", cfg.serving.model_name, image, question
+        )
+    )
     typer.echo(format_answer(answer))
 
 
@@ -308,7 +330,9 @@ def pipeline_compile_cmd(
 
 @pipeline_app.command("run")
 def pipeline_run_cmd(
-    local: Annotated[bool, typer.Option("--local/--cluster", help="kfp.local SubprocessRunner or a KFP host")] = True,
+    local: Annotated[
+        bool, typer.Option("--local/--cluster", help="kfp.local SubprocessRunner or a KFP host")
+    ] = True,
     slides: Annotated[Path | None, typer.Option(help="slides folder (default: the demo cohort)")] = None,
     reports: Annotated[Path | None, typer.Option(help="reports file (default: the demo cohort)")] = None,
     host: Annotated[str | None, typer.Option(help="KFP API host for --cluster")] = None,

@@ -17,7 +17,9 @@ def encode_image(path: Path) -> str:
     try:
         return base64.b64encode(Path(path).read_bytes()).decode("ascii")
     except OSError as exc:
-        raise RequestError(f"cannot read image {path}: {exc.strerror}; pass an existing JPEG/PNG file") from None
+        raise RequestError(
+            f"cannot read image {path}: {exc.strerror}; pass an existing JPEG/PNG file"
+        ) from None
 
 
 def wait_until_ready(url: str, model_name: str, timeout_s: float = 120.0, proc: Any = None) -> float:
@@ -33,7 +35,9 @@ def wait_until_ready(url: str, model_name: str, timeout_s: float = 120.0, proc: 
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise ServingError(f"model '{model_name}' at {url} was not ready after {timeout_s:.0f} s; check the server log")
+    raise ServingError(
+        f"model '{model_name}' at {url} was not ready after {timeout_s:.0f} s; check the server log"
+    )
 
 
 def ask(

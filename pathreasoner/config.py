@@ -76,9 +76,7 @@ class KGConfig(Section):
 class SamplesConfig(Section):
     writer: Literal["template"] = "template"
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
-    split_fractions: dict[str, float] = Field(
-        default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2}
-    )
+    split_fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
     views_per_sample: int = Field(2, ge=1)  # thumbnail + top tiles handed to the model
     view_px: int = Field(112, ge=28)  # longest side of images copied into the dataset
 
@@ -241,7 +239,8 @@ class Config(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    name: field.annotation for name, field in Config.model_fields.items()  # type: ignore[misc]
+    name: field.annotation
+    for name, field in Config.model_fields.items()  # type: ignore[misc]
 }
 PATH_KEYS = {
     ("project", "work_dir"),
@@ -301,10 +300,12 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         raw["kg"]["obo_paths"] = [str(p if Path(p).is_absolute() else (base / p).resolve()) for p in obo]
     uri = raw.get("registry", {}).get("tracking_uri")
     if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        raw["registry"]["tracking_uri"] = f"sqlite:///{(base / uri[len('sqlite:///'):]).resolve()}"
+        raw["registry"]["tracking_uri"] = f"sqlite:///{(base / uri[len('sqlite:///') :]).resolve()}"
 
 
-def config_from_dict(raw: dict[str, Any], base_dir: Path | str = ".", overrides: list[str] | None = None) -> Config:
+def config_from_dict(
+    raw: dict[str, Any], base_dir: Path | str = ".", overrides: list[str] | None = None
+) -> Config:
     """Build a validated Config from a raw mapping (+ overrides); relative paths resolve against base_dir."""
     raw = json.loads(json.dumps(raw or {}))  # deep copy, plain types
     for override in overrides or []:

@@ -14,7 +14,9 @@ def load_lexicon(samples_dir: Path | str) -> dict[str, list[str]]:
     """`entity_lexicon.json` of a samples dir: {canonical KG name: [synonyms...]}."""
     path = Path(samples_dir) / LEXICON_FILE
     if not path.exists():
-        raise DatasetError(f"{path} does not exist; build-samples writes it next to the split files: rerun it")
+        raise DatasetError(
+            f"{path} does not exist; build-samples writes it next to the split files: rerun it"
+        )
     try:
         lexicon = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

@@ -50,7 +50,16 @@ def start_server(cfg: Config, port: int, log_path: Path) -> subprocess.Popen[byt
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "pathreasoner.cli", "serve", "--config", str(config_path), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "pathreasoner.cli",
+                "serve",
+                "--config",
+                str(config_path),
+                "--port",
+                str(port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -76,12 +85,16 @@ def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] 
     url = f"http://{cfg.serving.host}:{port}"
     try:
         waited = wait_until_ready(url, cfg.serving.model_name, timeout_s=180, proc=server)
-        console.print(f"models:/{cfg.registry.model_name}@champion (v{run.champion}) ready at {url} after {waited:.1f} s")
+        console.print(
+            f"models:/{cfg.registry.model_name}@champion (v{run.champion}) ready at {url} after {waited:.1f} s"
+        )
         console.rule("[bold]4/4 one real HTTP request")
         samples_dir = run.task_dirs.get("build-samples", Path()) / "samples"
         images, question = pick_request(samples_dir)
         names = ", ".join(f"{p.parent.name}/{p.name}" for p in images)
-        console.print(f"POST {url}/v1/models/{cfg.serving.model_name}:predict  images=[{names}]  question={question!r}")
+        console.print(
+            f"POST {url}/v1/models/{cfg.serving.model_name}:predict  images=[{names}]  question={question!r}"
+        )
         t0 = time.perf_counter()
         prediction = ask(url, cfg.serving.model_name, images, question)
         latency = time.perf_counter() - t0
@@ -93,6 +106,8 @@ def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] 
             server.kill()
     console.print(Panel(format_answer(prediction), title=f"served answer ({latency * 1000:.0f} ms)"))
     total = time.perf_counter() - start
-    console.print(f"[bold green]✓[/] demo finished in {total:.0f} s; champion v{run.champion}; server stopped")
+    console.print(
+        f"[bold green]✓[/] demo finished in {total:.0f} s; champion v{run.champion}; server stopped"
+    )
     logger.info("served prediction: %s", json.dumps(prediction))
     return prediction

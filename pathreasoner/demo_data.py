@@ -94,7 +94,9 @@ def write_demo_cohort(
     writer = csv.writer(buffer)
     writer.writerow(["patient_id", "slide_id", "organ", "diagnosis", *label_keys])
     for c in cases:
-        writer.writerow([c.patient_id, c.slide_id, c.organ, c.diagnosis, *(c.labels.get(k, "") for k in label_keys)])
+        writer.writerow(
+            [c.patient_id, c.slide_id, c.organ, c.diagnosis, *(c.labels.get(k, "") for k in label_keys)]
+        )
     atomic_write_text(out_dir / "labels.csv", buffer.getvalue())
     atomic_write_text(out_dir / "README.txt", README)
     cohort = DemoCohort(out_dir, slides, reports, time.perf_counter() - start)

@@ -82,18 +82,24 @@ def run_local(cfg: Config, slides: Path, reports: Path) -> LocalRun:
 
     for path, what in ((slides, "slides folder"), (reports, "reports file")):
         if not Path(path).exists():
-            raise PipelineError(f"{what} {path} does not exist; run `pathreasoner demo-data` or pass --{what.split()[0]}")
+            raise PipelineError(
+                f"{what} {path} does not exist; run `pathreasoner demo-data` or pass --{what.split()[0]}"
+            )
     root = Path(cfg.pipeline.pipeline_root)
     root.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in root.iterdir()}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     start = time.perf_counter()
     try:
-        build_pipeline(cfg, cluster=False)(slides=str(Path(slides).resolve()), reports=str(Path(reports).resolve()))
+        build_pipeline(cfg, cluster=False)(
+            slides=str(Path(slides).resolve()), reports=str(Path(reports).resolve())
+        )
     except RuntimeError as exc:
         raise PipelineError(f"local pipeline run failed: {exc}") from None
     seconds = time.perf_counter() - start
-    new = sorted((p for p in root.iterdir() if p.name not in before and p.is_dir()), key=lambda p: p.stat().st_mtime)
+    new = sorted(
+        (p for p in root.iterdir() if p.name not in before and p.is_dir()), key=lambda p: p.stat().st_mtime
+    )
     run_dir = new[-1] if new else root
     tasks = {p.name: p for p in run_dir.iterdir() if p.is_dir()} if new else {}
     result = LocalRun(run_dir, seconds, tasks, _champion_version(cfg))

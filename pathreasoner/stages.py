@@ -27,7 +27,19 @@ STAGE_DIRS = {
     "eval": "eval",
     "registry": "registry",
 }
-SLIDE_SUFFIXES = {".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".bif", ".svslide", ".dcm"}
+SLIDE_SUFFIXES = {
+    ".svs",
+    ".tif",
+    ".tiff",
+    ".ndpi",
+    ".vms",
+    ".vmu",
+    ".scn",
+    ".mrxs",
+    ".bif",
+    ".svslide",
+    ".dcm",
+}
 
 
 def default_dir(cfg: Config, name: str) -> Path:

@@ -54,7 +54,9 @@ def build_pipeline(cfg: Config, cluster: bool = True) -> Callable[..., Any]:
             report=evaluation.outputs["report"],
             samples=samples.outputs["samples"],
         ).set_display_name("register")
-        gate = comp["check-gate"](config_json=config_json, version=registered.output).set_display_name("check-gate")
+        gate = comp["check-gate"](config_json=config_json, version=registered.output).set_display_name(
+            "check-gate"
+        )
         for task in (tiles, kg, samples, sft, grpo, evaluation, registered, gate):
             task.set_caching_options(False)
         if cluster:

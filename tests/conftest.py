@@ -23,7 +23,9 @@ os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
 def shared_data() -> Path:
     """../shared/data, or skip the test with the reason."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real shared data not found at {SHARED_DATA} (it lives beside the repo as ../shared/data)")
+        pytest.skip(
+            f"real shared data not found at {SHARED_DATA} (it lives beside the repo as ../shared/data)"
+        )
     return SHARED_DATA
 
 

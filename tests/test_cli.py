@@ -21,7 +21,9 @@ def test_unknown_config_key_is_a_clear_error() -> None:
 
 
 def test_config_prints_resolved_yaml() -> None:
-    result = runner.invoke(app, ["config", "--config", str(REPO / "params.yaml"), "--set", "tiling.tile_px=224"])
+    result = runner.invoke(
+        app, ["config", "--config", str(REPO / "params.yaml"), "--set", "tiling.tile_px=224"]
+    )
     assert result.exit_code == 0, result.output
     body = yaml.safe_load(result.output.split("# config_hash")[0])
     assert body["tiling"]["tile_px"] == 224
@@ -30,7 +32,9 @@ def test_config_prints_resolved_yaml() -> None:
 
 def test_pipeline_compile_command(tmp_path: Path) -> None:
     out = tmp_path / "p.yaml"
-    result = runner.invoke(app, ["pipeline", "compile", "--config", str(REPO / "params.yaml"), "--out", str(out)])
+    result = runner.invoke(
+        app, ["pipeline", "compile", "--config", str(REPO / "params.yaml"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     spec = next(yaml.safe_load_all(out.read_text()))
     assert spec["pipelineInfo"]["name"] == "pathreasoner"
@@ -40,7 +44,14 @@ def test_empty_input_folder_is_reported_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = runner.invoke(
         app,
-        ["tile-slides", str(tmp_path / "empty"), "--config", str(REPO / "params.yaml"), "--set", f"project.work_dir={tmp_path}"],
+        [
+            "tile-slides",
+            str(tmp_path / "empty"),
+            "--config",
+            str(REPO / "params.yaml"),
+            "--set",
+            f"project.work_dir={tmp_path}",
+        ],
     )
     assert result.exit_code == 2
     assert "no slide files found" in result.output

@@ -15,7 +15,16 @@ from pathreasoner.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PIPELINE_STAGES = ["tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate", "register", "promote"]
+PIPELINE_STAGES = [
+    "tile-slides",
+    "build-kg",
+    "build-samples",
+    "train-sft",
+    "train-grpo",
+    "evaluate",
+    "register",
+    "promote",
+]
 
 
 def _dvc_yaml() -> dict:

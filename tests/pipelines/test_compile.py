@@ -10,7 +10,17 @@ from pathreasoner.config import load_config
 from pathreasoner.pipeline_runner import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate", "register", "check-gate", "promote"]
+STAGES = [
+    "tile-slides",
+    "build-kg",
+    "build-samples",
+    "train-sft",
+    "train-grpo",
+    "evaluate",
+    "register",
+    "check-gate",
+    "promote",
+]
 
 
 def _compiled(tmp_path: Path) -> tuple[dict, dict]:
@@ -51,7 +61,9 @@ def test_gpu_settings_on_training_and_eval(tmp_path: Path) -> None:
         assert int(resources["accelerator"]["resourceCount"]) == 1
     assert "accelerator" not in executors["exec-tile-slides"]["container"].get("resources", {})
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert k8s["exec-train-sft"]["nodeSelector"]["labels"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    assert k8s["exec-train-sft"]["nodeSelector"]["labels"] == {
+        "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"
+    }
     assert k8s["exec-train-grpo"]["tolerations"][0]["key"] == "nvidia.com/gpu"
 
 
