@@ -213,6 +213,26 @@ def _version_metrics(mv: Any) -> dict[str, float]:
 # ---- stage functions ------------------------------------------------------------------------------
 
 
+def log_training_curves(train_log: Path) -> int:
+    """Log a training stage's per-step history (train_log.json) as MLflow metrics; returns points logged."""
+    if not train_log.exists():
+        return 0
+    log = json.loads(train_log.read_text(encoding="utf-8"))
+    stage = str(log.get("stage", "train"))
+    points = 0
+    for entry in log.get("loss", []):
+        step = int(entry.get("step", 0))
+        values = {
+            f"{stage}/{k}": float(v)
+            for k, v in entry.items()
+            if k not in ("step", "epoch") and isinstance(v, int | float)
+        }
+        mlflow.log_metrics(values, step=step)
+        points += len(values)
+    mlflow.log_artifact(str(train_log), artifact_path=stage)
+    return points
+
+
 def register_model(
     checkpoint: Path, eval_dir: Path, cfg: Config, lineage: dict[str, str]
 ) -> RegisteredVersion:
@@ -247,6 +267,7 @@ def register_model(
             if (eval_dir / fname).exists():
                 mlflow.log_artifact(str(eval_dir / fname), artifact_path="eval")
         mlflow.log_artifact(str(eval_dir / "metrics.json"), artifact_path="eval")
+        log_training_curves(checkpoint.parent / "train_log.json")
         with warnings.catch_warnings():
             # an input example would make MLflow load and run the model at logging time
             warnings.filterwarnings("ignore", message=".*input example was not provided.*")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,3 +193,24 @@ def test_champion_loads_as_pyfunc_and_predicts(cfg_for, tiny_dir: Path, tmp_path
     )
     assert isinstance(out, list) and len(out) == 1
     assert set(out[0]) == {"text", "observe", "think", "answer"} and out[0]["text"]
+
+
+def test_register_logs_training_curves_of_the_checkpoint(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-curves")
+    train_out = tmp_path / "grpo"
+    shutil.copytree(tiny_dir, train_out / "checkpoint")
+    (train_out / "train_log.json").write_text(
+        json.dumps(
+            {
+                "stage": "train-grpo",
+                "loss": [{"step": 1, "loss": 0.5, "reward": 1.2}, {"step": 2, "loss": 0.25, "reward": 1.4}],
+                "reward": [],
+            }
+        )
+    )
+    got = R.register_model(train_out / "checkpoint", eval_dir(tmp_path / "ev", format_compliance=1.0), cfg, {})
+    c = client(cfg)
+    history = c.get_metric_history(got.run_id, "train-grpo/loss")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.25)]
+    assert [m.value for m in c.get_metric_history(got.run_id, "train-grpo/reward")] == [1.2, 1.4]
+    assert "train-grpo/train_log.json" in {f.path for f in c.list_artifacts(got.run_id, "train-grpo")}
