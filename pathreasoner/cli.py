@@ -96,16 +96,25 @@ def demo_data_cmd(
 
 @app.command("tile-slides")
 def tile_slides_cmd(
-    slides: Annotated[list[Path], typer.Argument(help="slide files or folders")],
+    slides: Annotated[list[str], typer.Argument(help="slide files, folders, or s3://bucket/key[/] URIs")],
     out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Tissue-detect and tile slides at tiling.target_mpp; write shards, index, views, QC."""
+    """Tissue-detect and tile slides at tiling.target_mpp; write shards, index, views, QC.
+
+    The exit status is the number of quarantined slides (capped at 100); 0 when all were tiled.
+    """
     cfg = _config(config, set_)
-    paths = stages.find_slides(slides)
+    paths = _run(lambda: stages.find_slides(slides))
     with _progress(len(paths), "slides") as advance:
-        _report(_run(lambda: stages.tile_slides(cfg, paths, _dir(cfg, out, "tiles"), advance)))
+        summary = _run(lambda: stages.tile_slides(cfg, paths, _dir(cfg, out, "tiles"), advance))
+    _report(summary)
+    if summary.exit_code:
+        console.print(
+            f"[bold yellow]![/] {summary.n_quarantined} slide(s) quarantined (listed in summary.json)"
+        )
+        raise typer.Exit(summary.exit_code)
 
 
 @app.command("inspect-slide")

@@ -47,12 +47,17 @@ class TilingConfig(Section):
     overlap_px: int = Field(0, ge=0)
     min_tissue_frac: float = Field(0.5, ge=0, le=1)
     thumbnail_px: int = Field(1024, ge=64)  # longest side of the thumbnail used for the tissue mask
+    remove_pen: bool = True  # drop green/blue pen ink from the tissue mask
+    tissue_background: Literal["auto", "bright", "dark"] = "auto"  # dark = fluorescence; auto: from the border
     default_mpp: float = Field(0.5, gt=0)  # used when the slide has neither MPP nor objective power
     top_k_tiles: int = Field(8, ge=1)
+    roi_views: int = Field(2, ge=0)  # crops of the largest tissue regions, between thumbnail and tiles
     view_px: int = Field(448, ge=28)  # longest side of the views handed to the model
     jpeg_quality: int = Field(90, ge=30, le=100)
     shard_max_tiles: int = Field(2048, ge=1)
     workers: int = Field(1, ge=1)
+    s3_cache_dir: str | None = None  # local copies of s3:// slides; default $PATHREASONER_CACHE/s3-slides
+    s3_cache_max_bytes: int = Field(50 * 2**30, ge=1)  # least recently used slides evicted above this
 
     @model_validator(mode="after")
     def _overlap_below_tile(self) -> TilingConfig:
@@ -68,17 +73,30 @@ class KGConfig(Section):
     curated: bool = True  # the pathology facts authored in pathreasoner/kg/data/
     obo_paths: list[str] = Field(default_factory=list)  # e.g. Disease Ontology cancer slim
     oncotree_path: str | None = None  # OncoTree tumour types TSV
+    owl_paths: list[str] = Field(default_factory=list)  # OWL ontologies (rdflib), e.g. PathoML / TPO
+    primekg_path: str | None = None  # PrimeKG kg.csv (column format) to plug the full PrimeKG in
     max_path_hops: int = Field(4, ge=1, le=8)
     max_paths_per_pair: int = Field(3, ge=1)
     top_k_paths: int = Field(6, ge=1)
 
 
 class SamplesConfig(Section):
-    writer: Literal["template"] = "template"
+    writer: Literal["template", "llm"] = "template"  # llm: observe/think written by samples.llm_* endpoint
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
     split_fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
     views_per_sample: int = Field(2, ge=1)  # thumbnail + top tiles handed to the model
     view_px: int = Field(112, ge=28)  # longest side of images copied into the dataset
+    link_fuzzy_threshold: float = Field(90.0, ge=0, le=100)  # rapidfuzz score to accept a fuzzy link
+    link_embedding_threshold: float = Field(0.95, ge=0, le=1)  # MiniLM cosine to accept an embedding link
+    link_embedding: bool = True  # use the offline MiniLM stage of entity linking
+    trajectory_variants: int = Field(10, ge=1)  # SFT variants per sample (step prefixes + full trajectory)
+    llm_base_url: str | None = None  # OpenAI-compatible endpoint for writer=llm, e.g. http://127.0.0.1:8000/v1
+    llm_model: str = ""  # model name sent to the endpoint
+    llm_api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    llm_cache_dir: str | None = None  # on-disk response cache; default <samples out>/../llm_cache
+    llm_max_concurrency: int = Field(4, ge=1)
+    llm_max_retries: int = Field(3, ge=0)
+    llm_timeout_s: float = Field(60.0, gt=0)
 
     @field_validator("question_types")
     @classmethod
@@ -245,6 +263,7 @@ SECTIONS: dict[str, type[Section]] = {
 PATH_KEYS = {
     ("project", "work_dir"),
     ("kg", "oncotree_path"),
+    ("tiling", "s3_cache_dir"),
     ("model", "cache_dir"),
     ("sft", "deepspeed"),
     ("grpo", "deepspeed"),

@@ -48,10 +48,20 @@ def default_dir(cfg: Config, name: str) -> Path:
 
 
 def find_slides(inputs: list[Path] | Path) -> list[Path]:
-    """Expand folders into slide files; a folder of .dcm files counts as one DICOM slide."""
+    """Expand folders into slide files; a folder of .dcm files counts as one DICOM slide.
+
+    ``s3://bucket/prefix/`` (also as a Path, which reads ``s3:/bucket/prefix``) is listed the same way;
+    S3 slides come back as ``s3://`` strings, which the tiler fetches into its cache.
+    """
+    from pathreasoner.wsi.s3_cache import is_s3_uri, list_slides
+
     items = [inputs] if isinstance(inputs, Path | str) else list(inputs)
     found: list[Path] = []
-    for item in map(Path, items):
+    for raw in items:
+        if is_s3_uri(raw):
+            found.extend(list_slides(str(raw)))  # type: ignore[arg-type]  # s3 URIs stay strings
+            continue
+        item = Path(raw)
         if not item.is_dir():
             found.append(item)
             continue

@@ -55,3 +55,28 @@ def test_empty_input_folder_is_reported_not_a_traceback(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no slide files found" in result.output
+
+
+def test_tile_slides_exit_status_counts_quarantined(tmp_path: Path) -> None:
+    from pathreasoner.wsi import write_synthetic_slide
+
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    write_synthetic_slide(slides / "good.tiff", width_px=2048, height_px=1536, seed=1)
+    (slides / "notes.tiff").write_text("not a slide")
+    result = runner.invoke(
+        app,
+        [
+            "tile-slides",
+            str(slides),
+            "--out",
+            str(tmp_path / "tiles"),
+            "--config",
+            str(REPO / "params.yaml"),
+            "--set",
+            f"project.work_dir={tmp_path}",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "notes" in result.output and "1 slide(s) quarantined" in result.output
+    assert (tmp_path / "tiles" / "good" / "index.parquet").exists()

@@ -21,13 +21,14 @@ def inspect_slide(path: Path | str, cfg: TilingConfig) -> dict[str, Any]:
     """
     with open_slide(path, cfg.default_mpp) as slide:
         report: dict[str, Any] = slide.info.to_dict()
+        options: dict[str, Any] = {"remove_pen": cfg.remove_pen, "background": cfg.tissue_background}
         try:
             grid = plan_grid(slide.info, cfg)
         except SlideReadError as exc:
-            tissue = detect_tissue(slide, cfg.thumbnail_px)
+            tissue = detect_tissue(slide, cfg.thumbnail_px, **options)
             report["grid"] = {"error": str(exc)}
         else:
-            tissue = detect_tissue(slide, mask_size_px(slide, grid, cfg))
+            tissue = detect_tissue(slide, mask_size_px(slide, grid, cfg), **options)
             level_x, level_y = grid.level_coords()
             fraction = tile_tissue_fraction(
                 tissue, grid.to_level0(level_x), grid.to_level0(level_y), grid.size0
@@ -40,4 +41,5 @@ def inspect_slide(path: Path | str, cfg: TilingConfig) -> dict[str, Any]:
         report["tissue_fraction"] = round(tissue.tissue_fraction, 4)
         report["thumbnail_px"] = list(tissue.thumbnail.size)
         report["background_rgb"] = [round(v, 1) for v in tissue.background_rgb]
+        report["dark_background"] = tissue.dark_background
         return report

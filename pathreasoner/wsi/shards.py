@@ -40,8 +40,12 @@ class ShardWriter:
         info = tarfile.TarInfo(f"{key}.jpg")
         info.size, info.mtime, info.mode = len(data), 0, 0o644
         header = info.tobuf(self._tar.format, self._tar.encoding, self._tar.errors)
-        offset = self._tar.offset + len(header)  # where addfile puts the data, right after the header
-        self._tar.addfile(info, io.BytesIO(data))
+        offset = self._tar.offset + len(header)  # the data goes right after its header
+        # what TarFile.addfile writes (header, data, zero padding to a block), without building the
+        # header twice or keeping a TarInfo per tile: ~2x faster for many small tiles
+        padding = -len(data) % tarfile.BLOCKSIZE
+        self._tar.fileobj.write(header + data + b"\0" * padding)
+        self._tar.offset += len(header) + len(data) + padding
         self._count += 1
         return self.shards[-1], offset, len(data)
 

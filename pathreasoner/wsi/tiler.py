@@ -8,6 +8,7 @@ folder with a ``manifest.json`` is always whole; a re-run skips such slides (res
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import json
@@ -29,19 +30,36 @@ from pathreasoner.io_utils import atomic_dir, atomic_write_json
 from pathreasoner.wsi.grid import TileGrid, plan_grid
 from pathreasoner.wsi.reader import Slide, open_slide, resolve_slide_path
 from pathreasoner.wsi.regions import RegionReader, region_reader
+from pathreasoner.wsi.s3_cache import (
+    S3SlideCache,
+    default_cache_dir,
+    describe,
+    is_s3_uri,
+    normalize_uri,
+    slide_id_of,
+)
 from pathreasoner.wsi.shards import INDEX_FILE, ShardWriter
 from pathreasoner.wsi.synthetic import SYNTHETIC_MARK
 from pathreasoner.wsi.tissue import TissueMask, box_means, detect_tissue, tile_tissue_fraction
-from pathreasoner.wsi.views import draw_qc, fit_within, jpeg_bytes, select_view_tiles
+from pathreasoner.wsi.views import (
+    diverse_view_tiles,
+    draw_qc,
+    fit_within,
+    jpeg_bytes,
+    roi_boxes,
+    tile_features,
+)
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 SUMMARY_FILE = "summary.json"
 MANIFEST_VERSION = 1
-RUNTIME_KEYS = frozenset({"workers"})  # config keys that do not change the outputs
+RUNTIME_KEYS = frozenset({"workers", "s3_cache_dir", "s3_cache_max_bytes"})  # do not change the outputs
+MAX_EXIT_CODE = 100  # exit status = number quarantined, capped (shells keep 8 bits; >125 is special)
 MASK_MIN_PX_PER_TILE = 4  # the tissue mask is read large enough for a tile to span this many pixels
 MASK_MAX_PX = 4096
+ROI_MAX_READ_FACTOR = 6  # an ROI is read at a level only if that is at most this many view_px wide
 VIEW_SATURATION_WEIGHT = 0.25  # view ranking: tissue fraction first, then stain (nuclei-rich) density
 
 
@@ -86,6 +104,15 @@ class TilingSummary:
         return sum(s.n_tiles for s in self.tiled)
 
     @property
+    def n_quarantined(self) -> int:
+        return len(self.quarantine)
+
+    @property
+    def exit_code(self) -> int:
+        """Process exit status for the CLI: how many slides were quarantined (0 = all fine), capped."""
+        return min(self.n_quarantined, MAX_EXIT_CODE)
+
+    @property
     def tiles_per_s(self) -> float:
         return self.n_tiles / self.seconds if self.seconds > 0 else 0.0
 
@@ -104,7 +131,8 @@ class TilingSummary:
             "n_slides": len(self.slides) + len(self.quarantine),
             "n_tiled": len(self.tiled),
             "n_resumed": len(self.resumed),
-            "n_quarantined": len(self.quarantine),
+            "n_quarantined": self.n_quarantined,
+            "exit_code": self.exit_code,
             "n_tiles": self.n_tiles,
             "n_tiles_total": sum(s.n_tiles for s in self.slides),
             "seconds": round(self.seconds, 3),
@@ -118,7 +146,7 @@ class TilingSummary:
 
 
 def tile_slides(
-    slides: list[Path],
+    slides: list[Path | str],
     out_dir: Path,
     cfg: TilingConfig,
     progress: Callable[[str, int], None] | None = None,
@@ -126,20 +154,21 @@ def tile_slides(
     """Tile every slide into ``out_dir/<slide_id>/`` and write ``out_dir/summary.json``.
 
     ``progress(slide_id, n_tiles)`` is called once per slide as it finishes (0 tiles if quarantined).
-    ``cfg.workers > 1`` tiles slides in parallel processes.
+    ``cfg.workers > 1`` tiles slides in parallel processes. ``s3://bucket/key`` items (a DICOM slide:
+    ``s3://bucket/folder/``) are fetched into the S3 cache (``cfg.s3_cache_dir``) when they need tiling.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes: dict[int, SlideTilingResult | dict[str, str]] = {}
-    jobs: list[tuple[int, Path]] = []
-    owners: dict[str, Path] = {}
-    for position, slide in enumerate(slides):
-        slide = Path(slide)
+    jobs: list[tuple[int, Path | str]] = []
+    owners: dict[str, Path | str] = {}
+    for position, item in enumerate(slides):
+        slide = _as_source(item)
         try:
-            slide_id = resolve_slide_path(slide)[1]
+            slide_id = _slide_id(slide)
         except SlideReadError as exc:
-            outcomes[position] = _quarantine_entry(slide, slide.stem, exc)
+            outcomes[position] = _quarantine_entry(slide, _stem(slide), exc)
             continue
         if slide_id in owners:
             exc = SlideReadError(
@@ -152,14 +181,14 @@ def tile_slides(
         jobs.append((position, slide))
 
     def finish(
-        position: int, slide: Path, result: SlideTilingResult | None, exc: BaseException | None
+        position: int, slide: Path | str, result: SlideTilingResult | None, exc: BaseException | None
     ) -> None:
         if result is not None:
             outcomes[position] = result
             _notify(progress, result.slide_id, result.n_tiles)
             return
         assert exc is not None
-        slide_id = resolve_slide_path(slide)[1]
+        slide_id = _slide_id(slide)
         outcomes[position] = _quarantine_entry(slide, slide_id, exc)
         _notify(progress, slide_id, 0)
 
@@ -191,12 +220,31 @@ def tile_slides(
     return summary
 
 
+def _as_source(item: Path | str) -> Path | str:
+    """s3 URIs stay strings (normalised: a Path collapses ``s3://`` to ``s3:/``); the rest are Paths."""
+    return normalize_uri(item) if is_s3_uri(item) else Path(item)
+
+
+def _slide_id(slide: Path | str) -> str:
+    return slide_id_of(str(slide)) if is_s3_uri(slide) else resolve_slide_path(slide)[1]
+
+
+def _stem(slide: Path | str) -> str:
+    return Path(str(slide)).stem
+
+
+def s3_cache(cfg: TilingConfig) -> S3SlideCache:
+    """The local cache that s3:// slides are fetched into."""
+    root = Path(cfg.s3_cache_dir).expanduser() if cfg.s3_cache_dir else default_cache_dir()
+    return S3SlideCache(root, cfg.s3_cache_max_bytes)
+
+
 def _notify(progress: Callable[[str, int], None] | None, slide_id: str, n_tiles: int) -> None:
     if progress is not None:
         progress(slide_id, n_tiles)
 
 
-def _quarantine_entry(slide: Path, slide_id: str, exc: BaseException) -> dict[str, str]:
+def _quarantine_entry(slide: Path | str, slide_id: str, exc: BaseException) -> dict[str, str]:
     if isinstance(exc, PathReasonerError):
         log.warning("quarantined %s: %s", slide, exc)
     else:  # not an anticipated failure: keep the traceback in the log
@@ -216,22 +264,31 @@ class _Plan:
     fraction: np.ndarray  # every grid tile
     keep: np.ndarray  # indices of the tiles to store, row-major
     views: np.ndarray  # indices into ``keep`` of the view tiles, best first
+    rois: np.ndarray  # level-0 (x, y, w, h) of the ROI crops, largest region first
 
 
-def tile_slide(slide: Path, out_dir: Path, cfg: TilingConfig) -> SlideTilingResult:
-    """Tile one slide into ``out_dir/<slide_id>/``; a complete folder with the same config is kept."""
+def tile_slide(slide: Path | str, out_dir: Path, cfg: TilingConfig) -> SlideTilingResult:
+    """Tile one slide into ``out_dir/<slide_id>/``; a complete folder with the same config is kept.
+
+    An ``s3://`` slide is checked against the finished folder by its object size before any download,
+    then fetched into the S3 cache; the manifest names the URI as the slide's ``source``.
+    """
     start = time.perf_counter()
-    slide = Path(slide)
-    slide_id = resolve_slide_path(slide)[1]
+    slide = _as_source(slide)
+    slide_id = _slide_id(slide)
     slide_dir = Path(out_dir) / slide_id
-    manifest = finished_manifest(slide_dir, cfg, source_bytes(slide))
+    remote = describe(str(slide)) if isinstance(slide, str) else None
+    size = remote.source_bytes if remote is not None else source_bytes(Path(slide))
+    manifest = finished_manifest(slide_dir, cfg, size)
     if manifest is not None:
         log.info("%s: already tiled (%s), skipping", slide_id, slide_dir / MANIFEST_FILE)
         return _result(slide, slide_dir, manifest, time.perf_counter() - start, resumed=True)
-    with open_slide(slide, cfg.default_mpp) as handle:
+    with contextlib.ExitStack() as stack:
+        local = stack.enter_context(s3_cache(cfg).use(remote)) if remote is not None else Path(slide)
+        handle = stack.enter_context(open_slide(local, cfg.default_mpp))
         plan = _plan(handle, cfg)
         with atomic_dir(slide_dir) as tmp:
-            manifest = _write_slide(handle, plan, tmp, cfg, start)
+            manifest = _write_slide(handle, plan, tmp, cfg, start, str(slide), source_bytes(local))
             _make_readable(tmp)
     log.info(
         "%s: %d tiles (of %d grid tiles) at %.3f µm/px, level %d, %.1f s",
@@ -282,7 +339,7 @@ def _output_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _result(
-    slide: Path, slide_dir: Path, manifest: dict[str, Any], seconds: float, resumed: bool
+    slide: Path | str, slide_dir: Path, manifest: dict[str, Any], seconds: float, resumed: bool
 ) -> SlideTilingResult:
     return SlideTilingResult(
         slide_id=manifest["slide_id"],
@@ -317,7 +374,9 @@ def _plan(slide: Slide, cfg: TilingConfig) -> _Plan:
             f"than one {grid.read_px}-px tile at {grid.mpp:.3g} µm/px, so there is nothing to tile; lower "
             "tiling.tile_px or raise tiling.target_mpp"
         )
-    tissue = detect_tissue(slide, mask_size_px(slide, grid, cfg))
+    tissue = detect_tissue(
+        slide, mask_size_px(slide, grid, cfg), remove_pen=cfg.remove_pen, background=cfg.tissue_background
+    )
     level_x, level_y = grid.level_coords()
     x0, y0 = grid.to_level0(level_x), grid.to_level0(level_y)
     fraction = tile_tissue_fraction(tissue, x0, y0, grid.size0)
@@ -331,9 +390,9 @@ def _plan(slide: Slide, cfg: TilingConfig) -> _Plan:
         )
     stain = box_means(tissue.saturation, tissue.scale, x0[keep], y0[keep], grid.size0, grid.size0)
     score = fraction[keep] + VIEW_SATURATION_WEIGHT * np.clip(stain, 0.0, 1.0)
-    spacing = 0.75 * grid.size0 * np.sqrt(keep.size / cfg.top_k_tiles)
-    views = select_view_tiles(x0[keep], y0[keep], score, cfg.top_k_tiles, spacing)
-    return _Plan(grid, tissue, level_x, level_y, fraction, keep, views)
+    features = tile_features(tissue, x0[keep], y0[keep], grid.size0)
+    views = diverse_view_tiles(features, score, cfg.top_k_tiles)
+    return _Plan(grid, tissue, level_x, level_y, fraction, keep, views, roi_boxes(tissue, cfg.roi_views))
 
 
 def _runs(keep: np.ndarray, cols: int) -> Iterator[np.ndarray]:
@@ -401,7 +460,9 @@ def _encoded_tiles(
             yield index, jpeg_bytes(pixels, cfg.jpeg_quality), pixels if index in want_pixels else None
 
 
-def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start: float) -> dict[str, Any]:
+def _write_slide(
+    slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start: float, source: str, size_bytes: int
+) -> dict[str, Any]:
     info, grid = slide.info, plan.grid
     first = int(plan.keep[0])
     reader = region_reader(
@@ -445,6 +506,10 @@ def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start:
     (tmp / view_paths[0]).write_bytes(
         jpeg_bytes(fit_within(plan.tissue.thumbnail, cfg.view_px), cfg.jpeg_quality)
     )
+    for rank, box in enumerate(plan.rois):
+        name = f"views/roi_{rank:02d}.jpg"
+        (tmp / name).write_bytes(jpeg_bytes(read_roi(slide, plan.tissue, box, cfg.view_px), cfg.jpeg_quality))
+        view_paths.append(name)
     for rank in sorted(view_tiles):
         name = f"views/tile_{rank:02d}.jpg"
         (tmp / name).write_bytes(jpeg_bytes(fit_within(view_tiles[rank], cfg.view_px), cfg.jpeg_quality))
@@ -459,7 +524,7 @@ def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start:
         f"(level {grid.level}, {reader.name}{', native JPEG' if passthrough else ''}); "
         f"tissue {plan.tissue.tissue_fraction:.0%}"
     )
-    qc = draw_qc(plan.tissue, kept_xy, kept_xy[plan.views], grid.size0, caption)
+    qc = draw_qc(plan.tissue, kept_xy, kept_xy[plan.views], grid.size0, caption, plan.rois)
     buffer = io.BytesIO()
     qc.save(buffer, format="PNG", compress_level=1)  # fast; QC pictures are looked at, not archived
     (tmp / "qc.png").write_bytes(buffer.getvalue())
@@ -472,10 +537,11 @@ def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start:
         "manifest_version": MANIFEST_VERSION,
         "complete": True,
         "slide_id": info.slide_id,
+        "source": source,
         "slide": info.to_dict(),
         "mpp_source": info.mpp_source,
         "synthetic": SYNTHETIC_MARK in description,
-        "source_bytes": source_bytes(Path(info.path)),
+        "source_bytes": size_bytes,
         "grid": grid.to_dict(),
         "reader": reader.name,
         "tile_encoding": "native-jpeg" if passthrough else f"jpeg-q{cfg.jpeg_quality}",
@@ -490,6 +556,7 @@ def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start:
             "thumbnail_px": list(plan.tissue.thumbnail.size),
             "background_rgb": [round(v, 1) for v in plan.tissue.background_rgb],
             "saturation_threshold": round(plan.tissue.threshold, 4),
+            "dark_background": plan.tissue.dark_background,
             "min_tissue_frac": cfg.min_tissue_frac,
         },
         "views": view_paths,
@@ -499,6 +566,23 @@ def _write_slide(slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start:
     }
     atomic_write_json(tmp / MANIFEST_FILE, manifest)
     return manifest
+
+
+def read_roi(slide: Slide, tissue: TissueMask, box: np.ndarray, view_px: int) -> Image.Image:
+    """The level-0 box (x, y, w, h) as an image whose longest side is at most ``view_px``, read at the
+    coarsest level that still has ``view_px`` pixels across it (the thumbnail if none is that small)."""
+    x, y, width, height = (int(v) for v in box)
+    longest = max(width, height)
+    downsamples = slide.info.level_downsamples
+    level = max((i for i, d in enumerate(downsamples) if longest / d >= view_px), default=0)
+    size = (max(1, round(width / downsamples[level])), max(1, round(height / downsamples[level])))
+    if max(size) > ROI_MAX_READ_FACTOR * view_px:  # no level near the wanted scale: cut the thumbnail
+        sx, sy = tissue.scale
+        crop = tissue.thumbnail.crop(
+            (round(x / sx), round(y / sy), round((x + width) / sx), round((y + height) / sy))
+        )
+        return fit_within(crop, view_px)
+    return fit_within(Image.fromarray(slide.read_region((x, y), level, size)), view_px)
 
 
 def _make_readable(folder: Path) -> None:

@@ -2,8 +2,11 @@
 
 The background colour is estimated from the slide itself (the brightest decile of the thumbnail),
 the thumbnail is white-balanced against it, and tissue is what is saturated after balancing:
-Otsu on a smoothed saturation map, never below the background's own noise level. Green pen ink is
-excluded by hue; closing + small-object/hole removal clean up the mask.
+Otsu on a smoothed saturation map, never below the background's own noise level. Pen ink (green and
+blue hues that H&E never has) is excluded when asked; closing + small-object/hole removal clean up the
+mask. A dark background (fluorescence scans) is recognised from the thumbnail's border, or forced by
+configuration: tissue is then what is brighter than the background (Otsu on the background-subtracted
+intensity, again never below the background's noise).
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ log = logging.getLogger(__name__)
 MIN_SATURATION = 0.05  # after white balance; below this nothing is tissue, whatever Otsu says
 MAX_OTSU = 0.25  # Otsu above this split eosin from hematoxylin (no background): cap it
 OTSU_FACTOR = 0.5  # Otsu sits between stroma and background; pale tissue lies below it
-PEN_HUES = (0.20, 0.45)  # green/yellow-green ink (HSV hue in [0, 1)); H&E never has these hues
+PEN_HUES = ((0.20, 0.45), (0.50, 0.62))  # green and blue ink (HSV hue in [0, 1)); H&E has neither
+PEN_MAX_SHARE = 0.5  # a pen hue band holding more of the stained pixels than this is the stain (odd scans)
+DARK_BORDER_LUMINANCE = 80.0  # median border luminance below this: a dark (fluorescence) background
+BORDER_SHARE = 0.05  # the border frame used to judge the background is this share of each side
+BACKGROUNDS = ("auto", "bright", "dark")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class TissueMask:
     scale: tuple[float, float]
     background_rgb: tuple[float, float, float]
     threshold: float
+    dark_background: bool = False
 
     @property
     def tissue_fraction(self) -> float:
@@ -68,25 +76,82 @@ def balanced_saturation(rgb: np.ndarray, background: np.ndarray) -> tuple[np.nda
     return saturation, hue  # near-black pixels (scanner edge, black ink) get saturation 0
 
 
+def is_dark_background(rgb: np.ndarray) -> bool:
+    """True when the thumbnail's border frame (mostly glass) is dark: a fluorescence scan."""
+    height, width = rgb.shape[:2]
+    by, bx = max(1, int(BORDER_SHARE * height)), max(1, int(BORDER_SHARE * width))
+    luminance = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    frame = np.concatenate(
+        [
+            luminance[:by].ravel(),
+            luminance[-by:].ravel(),
+            luminance[:, :bx].ravel(),
+            luminance[:, -bx:].ravel(),
+        ]
+    )
+    return float(np.median(frame)) < DARK_BORDER_LUMINANCE
+
+
 def tissue_mask_from_rgb(
-    rgb: np.ndarray, min_object_px: int | None = None
+    rgb: np.ndarray,
+    min_object_px: int | None = None,
+    *,
+    remove_pen: bool = True,
+    background: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Tissue mask of an RGB thumbnail → (mask, saturation, background_rgb, threshold)."""
-    background = estimate_background(rgb)
-    saturation, hue = balanced_saturation(rgb, background)
-    smooth = ndimage.gaussian_filter(saturation, 1.0)
-    bright = rgb.astype(np.float32).mean(axis=2) >= np.percentile(rgb.mean(axis=2), 90)
-    noise_floor = _noise_floor(smooth[bright]) if bright.any() else 0.0
-    otsu = float(filters.threshold_otsu(smooth)) if smooth.max() > smooth.min() else 1.0
-    threshold = max(OTSU_FACTOR * min(otsu, MAX_OTSU), noise_floor, MIN_SATURATION)
-    pen = (hue >= PEN_HUES[0]) & (hue <= PEN_HUES[1]) & (saturation > threshold)
-    mask = (smooth > threshold) & ~ndimage.binary_dilation(pen, iterations=2)
+    """Tissue mask of an RGB thumbnail → (mask, signal, background_rgb, threshold).
+
+    ``signal`` is the white-balanced saturation on a bright background, or the background-subtracted
+    intensity on a dark one (``background``: "auto" decides from the border, "bright", "dark").
+    """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background={background!r}; use one of {BACKGROUNDS}")
+    dark = is_dark_background(rgb) if background == "auto" else background == "dark"
+    if dark:
+        background_rgb, signal, smooth, threshold = _dark_signal(rgb)
+        mask = smooth > threshold
+    else:
+        background_rgb = estimate_background(rgb)
+        signal, hue = balanced_saturation(rgb, background_rgb)
+        smooth = ndimage.gaussian_filter(signal, 1.0)
+        bright = rgb.astype(np.float32).mean(axis=2) >= np.percentile(rgb.mean(axis=2), 90)
+        noise_floor = _noise_floor(smooth[bright]) if bright.any() else 0.0
+        otsu = float(filters.threshold_otsu(smooth)) if smooth.max() > smooth.min() else 1.0
+        threshold = max(OTSU_FACTOR * min(otsu, MAX_OTSU), noise_floor, MIN_SATURATION)
+        mask = smooth > threshold
+        if remove_pen:
+            stained = signal > threshold
+            pen = np.zeros(mask.shape, dtype=bool)
+            for low, high in PEN_HUES:
+                band = stained & (hue >= low) & (hue <= high)
+                if band.sum() <= PEN_MAX_SHARE * stained.sum():  # a hue most stain has is the stain itself
+                    pen |= band
+            mask &= ~ndimage.binary_dilation(pen, iterations=2)
     mask = ndimage.binary_closing(mask, structure=morphology.disk(2), border_value=0)
     if min_object_px is None:
         min_object_px = max(16, int(2e-4 * mask.size))
     mask = morphology.remove_small_holes(mask, max_size=min_object_px)
     mask = morphology.remove_small_objects(mask, max_size=min_object_px)
-    return mask, saturation, background, threshold
+    return mask, signal, background_rgb, threshold
+
+
+def _dark_signal(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Dark background: (background_rgb, intensity above background in [0, 1], smoothed, threshold).
+
+    Background = per-channel median of the darkest 10 % of pixels; the signal is the brightest
+    channel's excess over it (any fluorophore counts), scaled to the remaining range.
+    """
+    pixels = rgb.reshape(-1, 3).astype(np.float32)
+    luminance = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    background = np.median(pixels[luminance <= np.percentile(luminance, 10)], axis=0)
+    excess = (rgb.astype(np.float32) - background).max(axis=2)
+    signal = np.clip(excess / max(255.0 - float(background.max()), 1.0), 0.0, 1.0).astype(np.float32)
+    smooth = ndimage.gaussian_filter(signal, 1.0)
+    dim = luminance.reshape(rgb.shape[:2]) <= np.percentile(luminance, 10)
+    noise_floor = _noise_floor(smooth[dim]) if dim.any() else 0.0
+    otsu = float(filters.threshold_otsu(smooth)) if smooth.max() > smooth.min() else 1.0
+    threshold = max(OTSU_FACTOR * otsu, noise_floor, MIN_SATURATION)
+    return background, signal, smooth, threshold
 
 
 def _noise_floor(background_saturation: np.ndarray) -> float:
@@ -96,11 +161,21 @@ def _noise_floor(background_saturation: np.ndarray) -> float:
     return median + 4 * 1.4826 * mad + 0.02
 
 
-def detect_tissue(slide: Slide, max_px: int, min_object_px: int | None = None) -> TissueMask:
-    """Read a thumbnail (longest side ``max_px``) and detect tissue on it."""
+def detect_tissue(
+    slide: Slide,
+    max_px: int,
+    min_object_px: int | None = None,
+    *,
+    remove_pen: bool = True,
+    background: str = "auto",
+) -> TissueMask:
+    """Read a thumbnail (longest side ``max_px``) and detect tissue on it (see ``tissue_mask_from_rgb``)."""
     thumbnail = slide.thumbnail(max_px)
     rgb = np.asarray(thumbnail)
-    mask, saturation, background, threshold = tissue_mask_from_rgb(rgb, min_object_px)
+    dark = is_dark_background(rgb) if background == "auto" else background == "dark"
+    mask, saturation, background_rgb, threshold = tissue_mask_from_rgb(
+        rgb, min_object_px, remove_pen=remove_pen, background="dark" if dark else "bright"
+    )
     width0, height0 = slide.info.dimensions
     scale = (width0 / rgb.shape[1], height0 / rgb.shape[0])
     log.debug(
@@ -108,7 +183,7 @@ def detect_tissue(slide: Slide, max_px: int, min_object_px: int | None = None) -
         slide.info.slide_id,
         100 * mask.mean(),
         rgb.shape[:2],
-        background.round(1),
+        background_rgb.round(1),
         threshold,
     )
     return TissueMask(
@@ -116,8 +191,9 @@ def detect_tissue(slide: Slide, max_px: int, min_object_px: int | None = None) -
         thumbnail=thumbnail,
         saturation=saturation,
         scale=scale,
-        background_rgb=tuple(float(v) for v in background),
+        background_rgb=tuple(float(v) for v in background_rgb),
         threshold=threshold,
+        dark_background=dark,
     )
 
 

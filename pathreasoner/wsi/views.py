@@ -1,4 +1,5 @@
-"""What a person or the model sees of a slide: thumbnail, top-K tissue tiles, and the QC overlay."""
+"""What a person or the model sees of a slide: thumbnail, ROI crops of the largest tissue regions,
+top-K tiles chosen for tissue content and diversity (k-means on colour/texture), and the QC overlay."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from pathreasoner.wsi.tissue import TissueMask
+from pathreasoner.wsi.tissue import TissueMask, box_means
 
 MASK_TINT = (0, 170, 80)
 GRID_COLOUR = (255, 200, 0)
 SELECTED_COLOUR = (220, 20, 60)
+ROI_COLOUR = (30, 90, 230)
+ROI_PAD = 0.05  # ROI crops extend this share of the region's size beyond its bounding box
+ROI_MIN_SHARE = 0.01  # regions smaller than this share of the largest are not ROIs
+DIVERSITY_MAX_CANDIDATES = 4096  # k-means runs on at most this many best-scoring tiles
 
 
 def select_view_tiles(
@@ -65,8 +70,10 @@ def draw_qc(
     selected_xy: np.ndarray,
     size0: float,
     caption: str,
+    rois: np.ndarray | None = None,
 ) -> Image.Image:
-    """Thumbnail with the tissue mask outlined and tinted, kept tiles boxed and the view tiles numbered."""
+    """Thumbnail with the tissue mask outlined and tinted, kept tiles boxed, the view tiles numbered
+    and the ROI crops (level-0 x, y, w, h) framed as R0, R1..."""
     base = tissue.thumbnail.convert("RGB")
     outline = tissue.mask & ~ndimage.binary_erosion(tissue.mask, iterations=2)
     alpha = np.where(outline, 255, np.where(tissue.mask, 45, 0)).astype(np.uint8)
@@ -81,8 +88,81 @@ def draw_qc(
         box = (x / sx, y / sy, x / sx + side_x, y / sy + side_y)
         draw.rectangle(box, outline=SELECTED_COLOUR, width=2)
         draw.text((box[0] + 3, box[1] + 2), str(rank), fill=SELECTED_COLOUR)
+    for rank, (x, y, w, h) in enumerate(np.zeros((0, 4)) if rois is None else np.asarray(rois, dtype=float)):
+        box = (x / sx, y / sy, (x + w) / sx - 1, (y + h) / sy - 1)
+        draw.rectangle(box, outline=ROI_COLOUR, width=2)
+        draw.text((box[0] + 3, box[3] - 12), f"R{rank}", fill=ROI_COLOUR)
     band = 18
     framed = Image.new("RGB", (image.width, image.height + band), (255, 255, 255))
     framed.paste(image, (0, band))
     ImageDraw.Draw(framed).text((4, 3), caption, fill=(0, 0, 0))
     return framed
+
+
+def roi_boxes(tissue: TissueMask, k: int, pad: float = ROI_PAD) -> np.ndarray:
+    """Level-0 boxes (x, y, w, h) around the ``k`` largest connected tissue regions, largest first.
+
+    Each box is the region's bounding box on the mask, padded by ``pad`` of its size on each side
+    and clipped to the slide. Regions under 1 % of the largest one are ignored (specks).
+    """
+    if k <= 0 or not tissue.mask.any():
+        return np.zeros((0, 4), dtype=np.int64)
+    labels, count = ndimage.label(tissue.mask)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-areas, kind="stable")
+    order = order[areas[order] >= ROI_MIN_SHARE * areas[order[0]]][:k]
+    slices = ndimage.find_objects(labels)
+    height, width = tissue.mask.shape
+    sx, sy = tissue.scale
+    boxes = []
+    for label in order:
+        rows, cols = slices[label]
+        pad_y, pad_x = pad * (rows.stop - rows.start), pad * (cols.stop - cols.start)
+        x0, x1 = max(0.0, cols.start - pad_x), min(float(width), cols.stop + pad_x)
+        y0, y1 = max(0.0, rows.start - pad_y), min(float(height), rows.stop + pad_y)
+        boxes.append([round(x0 * sx), round(y0 * sy), round((x1 - x0) * sx), round((y1 - y0) * sy)])
+    return np.asarray(boxes, dtype=np.int64)
+
+
+def tile_features(tissue: TissueMask, xs: np.ndarray, ys: np.ndarray, size0: float) -> np.ndarray:
+    """Colour and texture of each tile from the thumbnail, vectorised: mean R, G, B, saturation,
+    and the standard deviation of luminance inside the tile's footprint. Shape (n, 5)."""
+    rgb = np.asarray(tissue.thumbnail.convert("RGB"), dtype=np.float64)
+    if rgb.shape[:2] != tissue.mask.shape:  # the QC thumbnail and mask share a shape; stay safe
+        rgb = np.asarray(tissue.thumbnail.resize(tissue.mask.shape[::-1]), dtype=np.float64)
+    luminance = rgb @ np.array([0.299, 0.587, 0.114])
+    columns = [box_means(rgb[..., c], tissue.scale, xs, ys, size0, size0) for c in range(3)]
+    columns.append(box_means(tissue.saturation, tissue.scale, xs, ys, size0, size0))
+    mean = box_means(luminance, tissue.scale, xs, ys, size0, size0)
+    square = box_means(luminance**2, tissue.scale, xs, ys, size0, size0)
+    columns.append(np.sqrt(np.maximum(square - mean**2, 0.0)))
+    return np.column_stack(columns)
+
+
+def diverse_view_tiles(features: np.ndarray, scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Top-``k`` tiles for tissue content and diversity: the best-scoring tiles (at least ``4k``, the
+    upper half) are clustered by k-means on standardised ``features`` into ``k`` groups and the
+    best-scoring tile of each group is taken. Returns indices into the inputs, best first."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    by_score = np.argsort(-scores, kind="stable")
+    candidates = by_score[: min(n, max(4 * k, n // 2), DIVERSITY_MAX_CANDIDATES)]
+    feats = np.asarray(features, dtype=np.float64)[candidates]
+    spread = feats.std(axis=0)
+    feats = (feats - feats.mean(axis=0)) / np.where(spread > 1e-9, spread, 1.0)
+    unique = len(np.unique(feats.round(6), axis=0))
+    if unique < k:  # not enough distinct tiles to form k groups: plain top-k
+        return by_score[:k].astype(np.int64)
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one thread: same clusters on every run (reproducible outputs)
+        labels = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(feats)
+    best = {}
+    for position, label in enumerate(labels):  # candidates are in score order: first seen = best
+        best.setdefault(int(label), int(candidates[position]))
+    chosen = np.asarray(sorted(best.values(), key=lambda i: (-scores[i], i)), dtype=np.int64)
+    return chosen

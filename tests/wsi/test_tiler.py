@@ -56,10 +56,16 @@ def test_tile_slide_writes_the_contracted_layout(tiled: tuple[Path, TilingConfig
         assert all(n.endswith(".jpg") and n.count(".") == 1 for n in names)
 
     views = json.loads((slide_dir / "views.json").read_text())
-    assert views[0] == "views/thumbnail.jpg" and len(views) == 1 + cfg.top_k_tiles
+    rois = [f"views/roi_{i:02d}.jpg" for i in range(len(views) - 1 - cfg.top_k_tiles)]
+    tiles = [f"views/tile_{i:02d}.jpg" for i in range(cfg.top_k_tiles)]
+    assert views == ["views/thumbnail.jpg", *rois, *tiles]  # coarse to fine: slide, regions, cells
+    assert 1 <= len(rois) <= cfg.roi_views
     with Image.open(slide_dir / views[0]) as thumb:
         assert max(thumb.size) == cfg.view_px
-    for name in views[1:]:
+    for name in rois:
+        with Image.open(slide_dir / name) as roi:
+            assert max(roi.size) == cfg.view_px
+    for name in tiles:
         with Image.open(slide_dir / name) as tile:
             assert tile.size == (112, 112)
     with Image.open(slide_dir / "qc.png") as qc:
@@ -80,7 +86,7 @@ def test_tile_slide_writes_the_contracted_layout(tiled: tuple[Path, TilingConfig
 def test_view_tiles_are_tissue_rich_and_distinct(tiled: tuple[Path, TilingConfig]) -> None:
     slide_dir, cfg = tiled
     index = load_index(slide_dir)
-    views = json.loads((slide_dir / "views.json").read_text())[1:]
+    views = [v for v in json.loads((slide_dir / "views.json").read_text()) if v.startswith("views/tile_")]
     stored = [
         (row, img.resize((cfg.view_px, cfg.view_px), Image.Resampling.LANCZOS))
         for row, img in iter_tiles(slide_dir)
@@ -129,7 +135,7 @@ def test_native_jpeg_tiles_are_copied_byte_exact(tmp_path: Path, synthetic_slide
         expected = np.asarray(reference.read_region((int(row.x), int(row.y)), 1, (256, 256)).convert("RGB"))
         assert np.array_equal(np.asarray(read_tile(result.slide_dir, row)), expected)
     views = json.loads((Path(result.slide_dir) / "views.json").read_text())
-    assert len(views) == 1 + min(2, len(index))
+    assert len([v for v in views if v.startswith("views/tile_")]) == min(2, len(index))
 
 
 def test_tiff_decoder_and_openslide_give_identical_regions(synthetic_slide: Path) -> None:

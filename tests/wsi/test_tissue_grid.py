@@ -95,3 +95,50 @@ def test_plan_grid_refuses_slides_far_coarser_than_the_target() -> None:
     info = _info(28.97, ((1152, 700),), (1.0,))
     with pytest.raises(SlideReadError, match=r"28\.97 µm/px.*target_mpp=0\.5"):
         plan_grid(info, TilingConfig(target_mpp=0.5))
+
+
+def _he_with_pens() -> np.ndarray:
+    rgb = _canvas((236, 233, 239))
+    rgb[50:150, 60:160] = (200, 120, 165)  # eosin
+    rgb[90:110, 90:110] = (110, 70, 150)  # hematoxylin-rich spot inside
+    rgb[20:26, 180:290] = (70, 150, 95)  # green pen stroke
+    rgb[170:176, 180:290] = (40, 90, 170)  # blue pen stroke
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def test_pen_removal_is_a_switch() -> None:
+    rgb = _he_with_pens()
+    cleaned, *_ = tissue_mask_from_rgb(rgb, remove_pen=True)
+    kept, *_ = tissue_mask_from_rgb(rgb, remove_pen=False)
+    for rows in (slice(20, 26), slice(170, 176)):
+        assert not cleaned[rows, 185:285].any()
+        assert kept[rows, 185:285].mean() > 0.9
+    assert cleaned[55:145, 65:155].all() and kept[55:145, 65:155].all()  # tissue stays either way
+
+
+def test_dark_background_fluorescence_is_detected_automatically() -> None:
+    rgb = _canvas((12, 10, 14))  # near-black glass
+    rgb[40:120, 30:150] = (25, 70, 30)  # dim green autofluorescent tissue
+    rgb[60:80, 60:80] = (40, 60, 200)  # bright DAPI (blue) nuclei cluster inside
+    rgb[130:180, 200:280] = (20, 55, 25)  # a second, dimmer tissue piece
+    rgb = np.clip(rgb, 0, 255).astype(np.uint8)
+    mask, signal, background, threshold = tissue_mask_from_rgb(rgb)  # auto
+    truth = np.zeros(mask.shape, dtype=bool)
+    truth[40:120, 30:150] = truth[130:180, 200:280] = True
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.9
+    assert np.allclose(background, (12, 10, 14), atol=4) and 0.05 <= threshold < 0.5
+    assert signal[70, 70] > signal[100, 100] > signal[5, 5]  # nuclei > tissue > glass
+    forced, *_ = tissue_mask_from_rgb(rgb, background="dark")
+    assert np.array_equal(forced, mask)
+    as_brightfield, *_ = tissue_mask_from_rgb(rgb, background="bright")
+    assert (as_brightfield & truth).sum() / (as_brightfield | truth).sum() < 0.9  # the wrong polarity fails
+    with pytest.raises(ValueError, match="background"):
+        tissue_mask_from_rgb(rgb, background="grey")
+
+
+def test_a_stain_with_a_pen_hue_is_kept() -> None:
+    """Scans in odd colour spaces can give the stain itself a 'pen' hue: it is then not ink."""
+    rgb = _canvas((236, 233, 239))
+    rgb[50:150, 60:160] = (60, 150, 200)  # all tissue in the blue-ink hue band
+    mask, *_ = tissue_mask_from_rgb(np.clip(rgb, 0, 255).astype(np.uint8), remove_pen=True)
+    assert mask[55:145, 65:155].all()
