@@ -18,11 +18,13 @@ from components.check_gate import check_gate
 from components.evaluate import evaluate
 from components.promote import promote
 from components.register import register
+from components.shard_slides import shard_slides
 from components.tile_slides import tile_slides
 from components.train_grpo import train_grpo
 from components.train_sft import train_sft
 
 STAGE_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "shard-slides": shard_slides,
     "tile-slides": tile_slides,
     "build-kg": build_kg,
     "build-samples": build_samples,

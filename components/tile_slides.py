@@ -2,10 +2,13 @@ from kfp.dsl import Dataset, Output
 
 
 def tile_slides(config_json: str, slides: str, tiles: Output[Dataset]) -> str:
-    """Tile every slide under `slides` into the `tiles` dataset (index, shards, views, QC)."""
+    """Tile a shard of slides (a JSON list of paths/URIs, or a folder) into the `tiles` dataset."""
+    import json
+
     from pathreasoner.config import config_from_json
     from pathreasoner.logging_setup import configure_logging
     from pathreasoner.stages import tile_slides as run
 
     configure_logging()
-    return run(config_from_json(config_json), slides, tiles.path).line()
+    items = json.loads(slides) if slides.lstrip().startswith("[") else slides
+    return run(config_from_json(config_json), items, tiles.path).line()

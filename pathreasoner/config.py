@@ -205,6 +205,7 @@ class ServingConfig(Section):
 
 class PipelineConfig(Section):
     pipeline_root: str = "work/kfp"
+    tile_shards: int = Field(2, ge=1)  # tile-slides fans out over this many parallel tasks
     image: str = "ghcr.io/pathreasoner/platform:0.1.0"
     gpu_resource: str = "nvidia.com/gpu"
     gpu_count: int = Field(1, ge=0)

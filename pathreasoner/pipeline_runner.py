@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -76,6 +77,20 @@ def _champion_version(cfg: Config) -> str | None:
         return None
 
 
+def _task_dirs(run_dir: Path) -> dict[str, Path]:
+    """Task name -> output folder; ParallelFor iterations appear as `<task>[<i>]`."""
+    tasks: dict[str, Path] = {}
+    for path in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        match = re.fullmatch(r"for-loop-\d+-iteration-(\d+)", path.name)
+        if match:
+            tasks.update(
+                {f"{child.name}[{match.group(1)}]": child for child in path.iterdir() if child.is_dir()}
+            )
+        else:
+            tasks[path.name] = path
+    return tasks
+
+
 def run_local(cfg: Config, slides: Path, reports: Path) -> LocalRun:
     """Run the same pipeline function with kfp.local.SubprocessRunner (no venv per task)."""
     from kfp import local
@@ -101,7 +116,7 @@ def run_local(cfg: Config, slides: Path, reports: Path) -> LocalRun:
         (p for p in root.iterdir() if p.name not in before and p.is_dir()), key=lambda p: p.stat().st_mtime
     )
     run_dir = new[-1] if new else root
-    tasks = {p.name: p for p in run_dir.iterdir() if p.is_dir()} if new else {}
+    tasks = _task_dirs(run_dir) if new else {}
     result = LocalRun(run_dir, seconds, tasks, _champion_version(cfg))
     logger.info(result.line())
     return result

@@ -76,6 +76,45 @@ def find_slides(inputs: list[Path] | Path) -> list[Path]:
     return found
 
 
+def shard_slides(slides: list[Path] | Path | str, n_shards: int) -> list[list[str]]:
+    """Split the slides into at most `n_shards` groups of similar total size (largest first, greedy).
+
+    Used to fan tiling out over parallel pipeline tasks; S3 slides count as equal size.
+    """
+    if n_shards < 1:
+        raise DatasetError(f"n_shards={n_shards} must be >= 1; set pipeline.tile_shards to 1 or more")
+    paths = find_slides(slides)  # type: ignore[arg-type]
+    if not paths:
+        raise DatasetError(f"no slide files found in {slides}; pass slide files or a folder that holds them")
+
+    def size(path: Path | str) -> int:
+        local = Path(path)
+        return local.stat().st_size if "://" not in str(path) and local.exists() else 1
+
+    groups: list[list[str]] = [[] for _ in range(min(n_shards, len(paths)))]
+    loads = [0] * len(groups)
+    for path in sorted(paths, key=size, reverse=True):
+        target = loads.index(min(loads))
+        groups[target].append(str(path))
+        loads[target] += size(path)
+    return groups
+
+
+def merge_tile_dirs(tile_dirs: list[Path], into: Path) -> Path:
+    """One folder of `<slide_id>/` links over several tile-slides outputs (fan-out shards)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for tiles in map(Path, tile_dirs):
+        for slide_dir in sorted(p for p in tiles.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            link = into / slide_dir.name
+            if link.exists() or link.is_symlink():
+                raise DatasetError(
+                    f"slide id {slide_dir.name} appears in two tiling shards ({link.resolve()} and {slide_dir}); "
+                    "give each slide a unique file name"
+                )
+            link.symlink_to(slide_dir.resolve(), target_is_directory=True)
+    return into
+
+
 def demo_data(cfg: Config, out_dir: Path | None = None, progress: Callable[[str], None] | None = None) -> Any:
     from pathreasoner.demo_data import write_demo_cohort
 
@@ -99,9 +138,18 @@ def build_kg(cfg: Config, out_dir: Path) -> Any:
     return run(Path(out_dir), cfg.kg)
 
 
-def build_samples(cfg: Config, reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path) -> Any:
+def build_samples(
+    cfg: Config, reports: Path, tiles_dir: Path | list[Path] | None, kg_dir: Path, out_dir: Path
+) -> Any:
+    """`tiles_dir` may be a list of tile-slides outputs (the pipeline's tiling shards)."""
+    import tempfile
+
     from pathreasoner.samples.build import build_samples as run
 
+    if isinstance(tiles_dir, list):
+        with tempfile.TemporaryDirectory(prefix="tiles-merged-") as tmp:
+            merged = merge_tile_dirs(tiles_dir, Path(tmp) / "tiles")
+            return run(Path(reports), merged, Path(kg_dir), Path(out_dir), cfg)
     return run(Path(reports), Path(tiles_dir) if tiles_dir else None, Path(kg_dir), Path(out_dir), cfg)
 
 

@@ -1,4 +1,4 @@
-"""Pipeline DAG: tile-slides, build-kg -> build-samples -> train-sft -> train-grpo -> evaluate -> register
+"""Pipeline DAG: shard-slides -> tile-slides (ParallelFor over shards), build-kg -> build-samples -> train-sft -> train-grpo -> evaluate -> register
 -> check-gate -> (gate passed) promote. Training and evaluation request GPUs on the cluster; locally these settings
 are no-ops."""
 
@@ -34,10 +34,18 @@ def build_pipeline(cfg: Config, cluster: bool = True) -> Callable[..., Any]:
 
     @dsl.pipeline(name=PIPELINE_NAME, description="WSIs + reports -> reasoning VLM -> MLflow champion")
     def pathreasoner_pipeline(slides: str, reports: str, config_json: str = cfg.to_json()) -> None:
-        tiles = comp["tile-slides"](config_json=config_json, slides=slides).set_display_name("tile-slides")
+        shards = comp["shard-slides"](
+            config_json=config_json, slides=slides, n_shards=cfg.pipeline.tile_shards
+        ).set_display_name("shard-slides")
+        with dsl.ParallelFor(shards.output, name="tile-shards") as shard:
+            tiles = comp["tile-slides"](config_json=config_json, slides=shard).set_display_name("tile-slides")
+            tiles.set_caching_options(False)
         kg = comp["build-kg"](config_json=config_json).set_display_name("build-kg")
         samples = comp["build-samples"](
-            config_json=config_json, reports=reports, tiles=tiles.outputs["tiles"], kg=kg.outputs["kg"]
+            config_json=config_json,
+            reports=reports,
+            tiles=dsl.Collected(tiles.outputs["tiles"]),
+            kg=kg.outputs["kg"],
         ).set_display_name("build-samples")
         sft = comp["train-sft"](config_json=config_json, samples=samples.outputs["samples"]).set_display_name(
             "train-sft"
@@ -57,7 +65,7 @@ def build_pipeline(cfg: Config, cluster: bool = True) -> Callable[..., Any]:
         gate = comp["check-gate"](config_json=config_json, version=registered.output).set_display_name(
             "check-gate"
         )
-        for task in (tiles, kg, samples, sft, grpo, evaluation, registered, gate):
+        for task in (shards, kg, samples, sft, grpo, evaluation, registered, gate):
             task.set_caching_options(False)
         if cluster:
             for task in (sft, grpo, evaluation):

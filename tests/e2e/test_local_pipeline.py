@@ -25,11 +25,23 @@ def test_local_pipeline_end_to_end_then_serve(tmp_path: Path, make_config) -> No
 
     run = run_local(cfg, demo.slides_dir, demo.reports)
 
-    expected = {"tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate", "register"}
+    expected = {
+        "shard-slides",
+        "tile-slides[0]",
+        "tile-slides[1]",
+        "build-kg",
+        "build-samples",
+        "train-sft",
+        "train-grpo",
+        "evaluate",
+        "register",
+    }
     assert expected <= set(run.task_dirs), sorted(run.task_dirs)
     samples_dir = run.task_dirs["build-samples"] / "samples"
     records = read_jsonl(samples_dir / "samples.jsonl")
     assert records and all(is_well_formed(r["response"]) for r in records)
+    # both tiling shards fed build-samples: every demo slide has its views in the dataset
+    assert {r["slide_id"] for r in records if r["images"]} == {p.stem for p in demo.slides}
     assert {r["split"] for r in records} == {"train", "val", "test"}
     assert (run.task_dirs["train-grpo"] / "model" / "checkpoint" / "config.json").exists()
     metrics = json.loads((run.task_dirs["evaluate"] / "report" / "metrics.json").read_text())

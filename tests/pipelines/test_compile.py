@@ -11,6 +11,7 @@ from pathreasoner.pipeline_runner import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = [
+    "shard-slides",
     "tile-slides",
     "build-kg",
     "build-samples",
@@ -34,7 +35,7 @@ def test_every_stage_is_a_task(tmp_path: Path) -> None:
     executors = set(spec["deploymentSpec"]["executors"])
     assert executors == {f"exec-{s}" for s in STAGES}
     tasks = set(spec["root"]["dag"]["tasks"])
-    assert {s for s in STAGES if s != "promote"} <= tasks
+    assert {s for s in STAGES if s not in ("promote", "tile-slides")} <= tasks
     # promote only runs inside the gate condition, fed by register's outputs
     condition = next(t for t in spec["root"]["dag"]["tasks"].values() if "triggerPolicy" in t)
     assert "check-gate" in condition["triggerPolicy"]["condition"]
@@ -42,10 +43,22 @@ def test_every_stage_is_a_task(tmp_path: Path) -> None:
     assert list(inner) == ["promote"]
 
 
+def test_tiling_fans_out_over_slide_shards(tmp_path: Path) -> None:
+    spec, _ = _compiled(tmp_path)
+    loop = spec["root"]["dag"]["tasks"]["for-loop-1"]
+    assert loop["parameterIterator"]["items"]["inputParameter"].endswith("shard-slides-Output")
+    assert loop["dependentTasks"] == ["shard-slides"]
+    inner = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert list(inner) == ["tile-slides"]
+    # build-samples collects every shard's tiles
+    tiles_input = spec["root"]["dag"]["tasks"]["build-samples"]["inputs"]["artifacts"]["tiles"]
+    assert tiles_input["taskOutputArtifact"]["producerTask"] == "for-loop-1"
+
+
 def test_dependencies_follow_the_data_flow(tmp_path: Path) -> None:
     spec, _ = _compiled(tmp_path)
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks["build-samples"]["dependentTasks"]) == {"tile-slides", "build-kg"}
+    assert set(tasks["build-samples"]["dependentTasks"]) == {"for-loop-1", "build-kg"}
     assert tasks["train-sft"]["dependentTasks"] == ["build-samples"]
     assert set(tasks["train-grpo"]["dependentTasks"]) == {"build-samples", "train-sft"}
     assert set(tasks["register"]["dependentTasks"]) == {"build-samples", "evaluate", "train-grpo"}
