@@ -3,7 +3,7 @@
 Nodes from different sources are merged when they share a cross-reference that is unique within each
 source, then when their normalised names (and types) agree. A merge never joins two nodes of the same
 source, so one ambiguous code cannot collapse a hierarchy. The first source wins the id and name
-(curated, then OBO files in order, then OncoTree); synonyms and xrefs are unioned; `source` lists them all.
+(curated, then OBO files in order, then OncoTree, OWL files, PrimeKG); synonyms and xrefs are unioned; `source` lists them all.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import pandas as pd
 from pathreasoner.config import KGConfig
 from pathreasoner.errors import KGSourceError
 from pathreasoner.io_utils import atomic_dir, atomic_write_json, atomic_write_text
+from pathreasoner.kg.owl import load_owl
+from pathreasoner.kg.primekg import load_primekg
 from pathreasoner.kg.schema import Edge, Node, SourceTables, normalise_name
 from pathreasoner.kg.sources import load_curated, load_obo, load_oncotree
 
@@ -61,9 +63,13 @@ def load_sources(cfg: KGConfig) -> list[SourceTables]:
     tables.extend(load_obo(Path(p)) for p in cfg.obo_paths)
     if cfg.oncotree_path:
         tables.append(load_oncotree(Path(cfg.oncotree_path)))
+    tables.extend(load_owl(Path(p)) for p in cfg.owl_paths)
+    if cfg.primekg_path:
+        tables.append(load_primekg(Path(cfg.primekg_path)))
     if not tables:
         raise KGSourceError(
-            "no KG sources are enabled; set kg.curated=true or give kg.obo_paths / kg.oncotree_path"
+            "no KG sources are enabled; set kg.curated=true or give kg.obo_paths / kg.oncotree_path / "
+            "kg.owl_paths / kg.primekg_path"
         )
     return tables
 

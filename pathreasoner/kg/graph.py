@@ -12,6 +12,7 @@ import networkx as nx
 
 from pathreasoner.kg.build import SOURCE_SEP, read_tables
 from pathreasoner.kg.schema import Node, inverse_relation, normalise_name, relation_weight
+from pathreasoner.kg.search import all_shortest_paths
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ class KnowledgeGraph:
         self._ids_by_name: dict[str, list[str]] = {}
         for node in sorted(self.nodes.values(), key=_priority):
             self._ids_by_name.setdefault(normalise_name(node.name), []).append(node.id)
-        self._pred_cache: dict[tuple[str, int], dict[str, list[str]]] = {}
 
     @classmethod
     def load(cls, kg_dir: Path) -> KnowledgeGraph:
@@ -124,27 +124,11 @@ class KnowledgeGraph:
         return data["relation"] if data["src"] == u else inverse_relation(data["relation"])
 
     def shortest_paths(self, src_id: str, dst_id: str, max_hops: int, cap: int) -> list[list[str]]:
-        """Up to `cap` shortest paths (node ids) from src to dst in the undirected view, if ≤ `max_hops` edges."""
-        if src_id == dst_id or src_id not in self.undirected or dst_id not in self.undirected or cap < 1:
-            return []
-        key = (src_id, max_hops)
-        pred = self._pred_cache.get(key)
-        if pred is None:
-            pred = nx.predecessor(self.undirected, src_id, cutoff=max_hops)
-            self._pred_cache[key] = pred
-        if dst_id not in pred:
-            return []
-        paths: list[list[str]] = []
-        stack: list[tuple[str, list[str]]] = [(dst_id, [dst_id])]
-        while stack and len(paths) < cap:
-            node, tail = stack.pop()
-            if node == src_id:
-                paths.append(tail[::-1])
-                continue
-            # push in reverse name order so the alphabetically first predecessor is expanded first
-            for parent in sorted(pred[node], key=lambda n: self.nodes[n].name, reverse=True):
-                stack.append((parent, [*tail, parent]))
-        return paths
+        """Up to `cap` shortest paths (node ids) from src to dst in the undirected view, if ≤ `max_hops` edges
+        (bidirectional BFS, see pathreasoner.kg.search)."""
+        return all_shortest_paths(
+            self.undirected.adj, src_id, dst_id, max_hops, cap, order=lambda n: self.nodes[n].name
+        )
 
     def path_dict(self, path: list[str]) -> dict[str, list[str]]:
         """A path of ids as {"nodes": [names], "relations": [relations as walked]}."""

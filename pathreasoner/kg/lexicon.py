@@ -7,6 +7,7 @@ inside a term still match), checks word boundaries, and keeps the longest non-ov
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -47,25 +48,20 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", text.lower().translate(_HYPHENS)).strip()
 
 
+_TOKEN = re.compile(r"\S+")
+
+
 def _fold_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
     """Folded text plus segment tables mapping folded offsets back to the original text."""
     lowered = text.lower()
     if len(lowered) != len(text):  # rare Unicode case changes length: lowercase per character instead
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     lowered = lowered.translate(_HYPHENS)
-    parts: list[str] = []
-    seg_folded: list[int] = []
-    seg_orig: list[int] = []
-    pos = 0
-    for match in re.finditer(r"\S+", lowered):
-        if parts:
-            parts.append(" ")
-            pos += 1
-        seg_folded.append(pos)
-        seg_orig.append(match.start())
-        parts.append(match.group())
-        pos += len(match.group())
-    return "".join(parts), seg_folded, seg_orig
+    spans = [m.span() for m in _TOKEN.finditer(lowered)]
+    folded = " ".join(lowered[a:b] for a, b in spans)
+    seg_orig = [a for a, _ in spans]
+    seg_folded = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0)) if spans else []
+    return folded, seg_folded, seg_orig
 
 
 def _to_orig(pos: int, seg_folded: list[int], seg_orig: list[int]) -> int:

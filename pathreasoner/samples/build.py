@@ -7,6 +7,7 @@ card.json and summary.json (with the quarantine list). Records follow docs/contr
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,19 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from pathreasoner.config import Config
-from pathreasoner.errors import DatasetError, ReportError
-from pathreasoner.io_utils import atomic_dir, atomic_write_json, write_jsonl
+from pathreasoner.errors import ConfigError, DatasetError, ReportError
+from pathreasoner.io_utils import atomic_dir, atomic_write_json, atomic_write_text, write_jsonl
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.lexicon import EntityMatcher, lexicon_from_kg
+from pathreasoner.kg.linking import LinkSettings
 from pathreasoner.response import parse_response
+from pathreasoner.samples.augment import augment
+from pathreasoner.samples.card import SFT_TRAIN_FILE, card_markdown
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
 from pathreasoner.samples.images import copy_views, find_slide_dir, slide_dirs
+from pathreasoner.samples.llm import LLMClient, LLMSettings, llm_response
 from pathreasoner.samples.paths import find_reasoning_paths, select_paths
+from pathreasoner.samples.quality import check_records
 from pathreasoner.samples.questions import build_questions
 from pathreasoner.samples.reports import load_reports
 from pathreasoner.samples.split import SPLITS, assign_splits
-from pathreasoner.samples.writer import write_response
+from pathreasoner.samples.writer import render_path, write_response
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,57 @@ def _unique_key(base: str, used: Counter[str]) -> str:
     return base if used[base] == 1 else f"{base}-{used[base]}"
 
 
+def _llm_client(cfg: Config, out_dir: Path) -> LLMClient | None:
+    s = cfg.samples
+    if s.writer != "llm":
+        return None
+    if not s.llm_base_url or not s.llm_model:
+        raise ConfigError(
+            f"samples.writer=llm needs samples.llm_base_url and samples.llm_model (got {s.llm_base_url!r}, "
+            f"{s.llm_model!r}); set them or use samples.writer=template"
+        )
+    return LLMClient(
+        LLMSettings(
+            base_url=s.llm_base_url,
+            model=s.llm_model,
+            api_key=os.environ.get(s.llm_api_key_env, ""),
+            timeout_s=s.llm_timeout_s,
+            max_retries=s.llm_max_retries,
+            max_concurrency=s.llm_max_concurrency,
+            cache_dir=s.llm_cache_dir or str(Path(out_dir).resolve().parent / "llm_cache"),
+        )
+    )
+
+
+def _write_with_llm(
+    client: LLMClient,
+    records: list[dict[str, Any]],
+    jobs: list[tuple[int, str, list[str], list[str]]],
+    matcher: EntityMatcher,
+    quarantine: list[dict[str, str]],
+) -> list[dict[str, Any]]:
+    """Fill the responses of `jobs` with the llm writer; a failed sample is quarantined and dropped."""
+
+    def run(job: tuple[int, str, list[str], list[str]]) -> str:
+        index, question, findings, paths = job
+        record = records[index]
+        return llm_response(client, question, findings, paths, record["answer"], record["id"])
+
+    dropped: set[int] = set()
+    for job, result in zip(jobs, client.map(run, jobs), strict=True):
+        record = records[job[0]]
+        if isinstance(result, Exception):
+            quarantine.append({"item": record["id"], "reason": str(result)})
+            dropped.add(job[0])
+            continue
+        parsed = parse_response(result)
+        record["response"] = result
+        record["gt_entities"] = sorted(matcher.entities(f"{parsed.observe}\n{parsed.think}"))
+    if dropped:
+        logger.warning("llm writer: %d of %d samples failed and were quarantined", len(dropped), len(jobs))
+    return [r for i, r in enumerate(records) if i not in dropped]
+
+
 def build_samples(
     reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path, cfg: Config
 ) -> SamplesSummary:
@@ -64,7 +121,14 @@ def build_samples(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     kg = KnowledgeGraph.load(Path(kg_dir))
-    ctx = KGContext.from_kg(kg)
+    ctx = KGContext.from_kg(
+        kg,
+        LinkSettings(
+            fuzzy_threshold=cfg.samples.link_fuzzy_threshold,
+            embedding_threshold=cfg.samples.link_embedding_threshold,
+            use_embedding=cfg.samples.link_embedding,
+        ),
+    )
     lexicon = lexicon_from_kg(kg)
     reward_matcher = EntityMatcher.from_lexicon(lexicon)  # exactly what rewards/eval will use
     loaded, quarantine = load_reports(Path(reports))
@@ -74,6 +138,10 @@ def build_samples(
     records: list[dict[str, Any]] = []
     pending_images: list[tuple[Path, str]] = []  # (slide folder, slide id) to copy once the temp dir exists
     n_ok = n_failed = 0
+    client = _llm_client(cfg, out_dir)
+    llm_jobs: list[tuple[int, str, list[str], list[str]]] = []
+    link_methods: Counter[str] = Counter()
+    unlinked: Counter[str] = Counter()
     for report in loaded:
         try:
             extraction = extract_report(report, ctx)
@@ -83,6 +151,8 @@ def build_samples(
             n_failed += 1
             continue
         n_ok += 1
+        link_methods[extraction.diagnosis_link] += 1
+        unlinked.update(extraction.unlinked)
         slide_dir = find_slide_dir(dirs, report.slide_id, report.patient_id)
         slide_id = report.slide_id or (slide_dir.name if slide_dir else None)
         if slide_dir is not None:
@@ -93,7 +163,13 @@ def build_samples(
             chosen = select_paths(
                 paths, list(question.targets), cfg.kg.top_k_paths, extraction.path_nodes_allowed()
             )
-            response = write_response(extraction, question, chosen, ctx)
+            if client is None:
+                response = write_response(extraction, question, chosen, ctx)
+            else:  # written after the loop, with bounded concurrency
+                response = ""
+                llm_jobs.append(
+                    (len(records), question.question, extraction.findings, [render_path(p) for p in chosen])
+                )
             parsed = parse_response(response)
             gt_entities = sorted(reward_matcher.entities(f"{parsed.observe}\n{parsed.think}"))
             records.append(
@@ -120,6 +196,8 @@ def build_samples(
                     "_slide_dir": str(slide_dir) if slide_dir else None,
                 }
             )
+    if client is not None and llm_jobs:
+        records = _write_with_llm(client, records, llm_jobs, reward_matcher, quarantine)
     if n_failed:
         logger.warning(
             "%d of %d reports named no diagnosis and were quarantined (see summary.json)",
@@ -131,6 +209,12 @@ def build_samples(
         raise DatasetError(
             f"no samples could be built from {reports}: {len(loaded)} usable reports, {len(quarantine)} quarantined "
             f"({dict(reasons.most_common(3))}); check the reports file and the KG in {kg_dir}"
+        )
+    records, checks, check_failures = check_records(records, ctx.has, reward_matcher)
+    if not records:
+        raise DatasetError(
+            f"every sample from {reports} failed a quality check ({check_failures[:3]}); see the checks in "
+            "pathreasoner/samples/quality.py"
         )
     split_of = assign_splits(
         [r["patient_id"] for r in records], dict(cfg.samples.split_fractions), cfg.project.seed
@@ -151,9 +235,25 @@ def build_samples(
         write_jsonl(tmp / "samples.jsonl", records)
         for split in SPLITS:
             write_jsonl(tmp / f"{split}.jsonl", [r for r in records if r["split"] == split])
+        variants = augment([r for r in records if r["split"] == "train"], cfg.samples.trajectory_variants)
+        write_jsonl(tmp / SFT_TRAIN_FILE, variants)
         atomic_write_json(tmp / "entity_lexicon.json", lexicon)
         card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
+        card["checks"] = checks
+        card["check_failures"] = check_failures[:50]
+        card["linking"] = {
+            "diagnosis_link": dict(sorted(link_methods.items())),
+            "unlinked_mentions": sum(unlinked.values()),
+            "most_common_unlinked": unlinked.most_common(20),
+        }
+        card["trajectory_augmentation"] = {
+            "file": SFT_TRAIN_FILE,
+            "variants_per_sample": cfg.samples.trajectory_variants,
+            "train_records": card["records_by_split"]["train"],
+            "variants": len(variants),
+        }
         atomic_write_json(tmp / "card.json", card)
+        atomic_write_text(tmp / "card.md", card_markdown(card))
         seconds = time.perf_counter() - start
         summary = SamplesSummary(
             out_dir, n_ok, len(records), n_patients, len(quarantine), card["records_by_split"], seconds

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.lexicon import EntityMatcher
+from pathreasoner.kg.linking import EntityLinker, Link, LinkSettings
 from pathreasoner.samples.reports import ORGANS
 
 # sites that are layers or neighbouring structures named by staging criteria, never "the tumour site"
@@ -74,14 +75,52 @@ class KGContext:
     """A loaded KG plus the lookups extraction needs (built once per build-samples run)."""
 
     kg: KnowledgeGraph
+    link: LinkSettings = field(default_factory=LinkSettings)
     matcher: EntityMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.matcher = EntityMatcher.from_kg(self.kg)
+        self._terms_by_organ: dict[str, dict[str, str]] = {}
+        self._ancestors: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._links: dict[str, Link] = {}
 
     @classmethod
-    def from_kg(cls, kg: KnowledgeGraph) -> KGContext:
-        return cls(kg)
+    def from_kg(cls, kg: KnowledgeGraph, link: LinkSettings | None = None) -> KGContext:
+        return cls(kg, link or LinkSettings())
+
+    @cached_property
+    def linker(self) -> EntityLinker:
+        """The exact → normalised → fuzzy → embedding linker over this KG."""
+        return EntityLinker(self.kg, self.link)
+
+    def link_phrase(self, phrase: str) -> Link:
+        """The linking cascade for a diagnosis-like phrase (cached per phrase); a phrase containing a lexicon
+        term counts as linked by it."""
+        link = self._links.get(phrase)
+        if link is None:
+            covered = self.matcher.find(phrase)  # (part of) it is a lexicon term already: linked as that
+            if covered:
+                link = Link(phrase, covered[-1].canonical, covered[-1].node_id, "exact", 100.0)
+            else:
+                link = self.linker.link(phrase, ("diagnosis",))
+            self._links[phrase] = link
+        return link
+
+    def diagnosis_terms(self, organ: str | None) -> dict[str, str]:
+        """Lower-cased names/synonyms of the non-generic diagnoses occurring at `organ` (all when None) →
+        canonical name; the vocabulary of the fuzzy fallback."""
+        key = organ or ""
+        if key not in self._terms_by_organ:
+            terms: dict[str, str] = {}
+            for node in self.kg.iter_nodes("diagnosis"):
+                if node.name in GENERIC_DIAGNOSES or self.kg.id_for_name(node.name) != node.id:
+                    continue
+                if organ and self.organ_of_diagnosis(node.name) != organ:
+                    continue
+                for surface in (node.name, *node.synonyms):
+                    terms.setdefault(surface.lower(), node.name)
+            self._terms_by_organ[key] = terms
+        return self._terms_by_organ[key]
 
     # ---- names ----------------------------------------------------------------------------
     def node_id(self, name: str) -> str | None:
@@ -109,8 +148,14 @@ class KGContext:
 
     # ---- hierarchy ------------------------------------------------------------------------
     def ancestors(self, name: str, relations: tuple[str, ...] = ("is_a", "part_of")) -> list[str]:
-        node_id = self.node_id(name)
-        return self._names(self.kg.ancestors(node_id, relations)) if node_id else []
+        """Names of the ancestors along `relations` (cached: the KG does not change)."""
+        key = (name, relations)
+        found = self._ancestors.get(key)
+        if found is None:
+            node_id = self.node_id(name)
+            found = self._names(self.kg.ancestors(node_id, relations)) if node_id else []
+            self._ancestors[key] = found
+        return list(found)
 
     def organ_of_site(self, site: str) -> str | None:
         """The project organ a site belongs to (itself, or the nearest part_of/is_a ancestor)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pathreasoner.errors import ReportError
 from pathreasoner.kg.lexicon import Mention
+from pathreasoner.kg.linking import fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
 from pathreasoner.samples.negation import assess
 from pathreasoner.samples.reports import ORGANS, Report
@@ -36,6 +37,8 @@ DX_SECTION_WEIGHTS = {
     "preamble": 1.0,
     "intraop": 0.5,
 }
+# a report naming its diagnosis only in the specimen list or gross description (OCR lost the headers)
+FALLBACK_DX_WEIGHTS = {**DX_SECTION_WEIGHTS, "specimen": 0.5, "gross": 0.25}
 FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
 SITE_SECTION_ORDER = (
@@ -94,6 +97,8 @@ class Extraction:
     ihc: dict[str, str] = field(default_factory=dict)
     diagnosis_display: str = ""
     context_entities: list[str] = field(default_factory=list)  # lineage of the diagnosis and site
+    unlinked: list[str] = field(default_factory=list)  # tumour-like phrases no linking stage could resolve
+    diagnosis_link: str = "exact"  # how the diagnosis was linked: "exact" (lexicon) or "fuzzy" (OCR typos)
 
     def path_nodes_allowed(self) -> set[str]:
         """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
@@ -156,15 +161,17 @@ def _tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_T
     return tagged
 
 
-def _choose_diagnosis(tagged: list[_Tagged], ctx: KGContext, organ: str | None) -> str:
+def _choose_diagnosis(
+    tagged: list[_Tagged], ctx: KGContext, organ: str | None, weights: dict[str, float] = DX_SECTION_WEIGHTS
+) -> str:
     """The diagnosis the report is about: mention weight by section, supported by mentions of its is_a
     ancestors, favouring the report's organ; then the most specific named descendant of it."""
     own: dict[str, float] = defaultdict(float)
     first: dict[str, int] = {}
     for t in tagged:
-        if t.type != "diagnosis" or t.section not in DX_SECTION_WEIGHTS:
+        if t.type != "diagnosis" or t.section not in weights:
             continue
-        own[t.canonical] += DX_SECTION_WEIGHTS[t.section]
+        own[t.canonical] += weights[t.section]
         first.setdefault(t.canonical, t.mention.start)
     if not own:
         raise ReportError(
@@ -189,6 +196,60 @@ def _choose_diagnosis(tagged: list[_Tagged], ctx: KGContext, organ: str | None) 
     if specific:
         best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
     return best
+
+
+def _fallback_diagnosis(
+    text: str, sections: list[Section], tagged: list[_Tagged], ctx: KGContext, organ: str | None
+) -> tuple[str, str, list[_Tagged]]:
+    """For reports whose diagnosis sections name no KG diagnosis: exact mentions in the specimen/gross
+    sections, then fuzzy (rapidfuzz) matches of the organ's diagnosis terms line by line (OCR typos such as
+    'Astrocitoma'); returns (diagnosis, link method, added mentions) or ('', '', []) when nothing links."""
+    try:
+        return _choose_diagnosis(tagged, ctx, organ, FALLBACK_DX_WEIGHTS), "exact", []
+    except ReportError:
+        pass
+    terms = ctx.diagnosis_terms(organ)
+    extra: list[_Tagged] = []
+    for start, end, term, _score in fuzzy_scan(text, list(terms), ctx.link.fuzzy_threshold):
+        canonical = terms[term]
+        section = section_at(sections, start)
+        if section == "history" or assess(text, start, end) == "negated":
+            continue
+        mention = Mention(start, end, text[start:end], canonical, ctx.node_id(canonical))
+        extra.append(_Tagged(mention, section, canonical, "diagnosis", "affirmed"))
+    try:
+        return _choose_diagnosis(extra, ctx, organ, FALLBACK_DX_WEIGHTS), "fuzzy", extra
+    except ReportError:
+        return "", "", []
+
+
+_TUMOUR_HEAD = re.compile(r"(?:carcinoma|sarcoma|lymphoma|melanoma|adenoma|glioma|blastoma|cytoma)\b", re.I)
+_LEAD_WORD = re.compile(r"[a-z][a-z\-]+", re.I)
+MAX_LEAD_WORDS = 3
+
+
+def _unlinked_phrases(text: str, sections: list[Section], ctx: KGContext) -> list[str]:
+    """Tumour-like phrases (a tumour noun and up to 3 words before it) in the diagnosis sections that no
+    lexicon term covers and the linking cascade (normalised, fuzzy, embedding) cannot resolve either:
+    reported, never turned into entities."""
+    dx_text = section_text(text, sections, tuple(DX_SECTION_WEIGHTS))
+    found: list[str] = []
+    for m in _TUMOUR_HEAD.finditer(dx_text):
+        before = dx_text[max(0, m.start() - 60) : m.start()]
+        cut = len(before)
+        while cut and before[cut - 1].isalpha():  # the rest of the word the head ends ("adeno|carcinoma")
+            cut -= 1
+        if ctx.link_phrase((before[cut:] + m.group()).lower()).linked:
+            continue  # the tumour word itself is a KG term ('carcinoma', 'adenocarcinoma'): covered
+        lead: list[str] = []
+        for word in reversed(before[:cut].split()[-MAX_LEAD_WORDS:]):
+            if not _LEAD_WORD.fullmatch(word):
+                break
+            lead.insert(0, word)
+        phrase = " ".join([*lead, before[cut:] + m.group()]).lower()
+        if phrase not in found and not ctx.link_phrase(phrase).linked:
+            found.append(phrase)
+    return found
 
 
 def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
@@ -308,8 +369,12 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     tagged = _tag_mentions(text, sections, ctx)
     try:
         primary = _choose_diagnosis(tagged, ctx, report.organ)
+        diagnosis_link = "exact"
     except ReportError as exc:
-        raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
+        primary, diagnosis_link, extra = _fallback_diagnosis(text, sections, tagged, ctx, report.organ)
+        if not primary:
+            raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
+        tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
     organ = _choose_organ(report, primary, tagged, ctx)
     site = _choose_site(organ, primary, tagged, ctx)
     refined = ctx.refine(primary, [site] if site else ([organ] if organ else []))
@@ -434,6 +499,8 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         subtype_of=subtype_of,
         ihc=ihc,
         diagnosis_display=facts["diagnosis"],
+        diagnosis_link=diagnosis_link,
+        unlinked=_unlinked_phrases(text, sections, ctx),
         context_entities=list(
             dict.fromkeys(
                 [

@@ -25,6 +25,11 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "diagnostic summary",
         "diagnosis comment",
         "interpretation",
+        "summary",
+        "conclusion",
+        "conclusions",
+        "opinion",
+        "report summary",
     ),
     "microscopic": (
         "microscopic description",
@@ -32,6 +37,8 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "microscopic examination",
         "microscopic findings",
         "histologic description",
+        "microscopy",
+        "histology",
     ),
     "gross": (
         "gross description",

@@ -176,7 +176,8 @@ _MARGIN_POS = re.compile(
     r"\b(?:involv(?:ed|es|ing)|positive|present at|extends? to|transect\w*|at the inked|tumou?r at|focally involv\w*)\b",
     re.I,
 )
-_MARGIN_SENTENCE = re.compile(r"[^.;\n]*\bmargins?\b[^.;\n]*", re.I)
+_STATEMENT_BREAK = re.compile(r"[.;\n]")
+_MARGIN_WORD = re.compile(r"\bmargins?\b", re.I)
 _MARGIN_SKIP = re.compile(
     r"\b(?:closest|distance|nearest|from the|away from|close to|cm to|mm to|not applicable|cannot be assessed)\b",
     re.I,
@@ -199,8 +200,9 @@ def parse_margin(text: str) -> str | None:
         if value:
             return value
     statements = []
-    for m in _MARGIN_SENTENCE.finditer(text):
-        sentence = m.group()
+    for sentence in _STATEMENT_BREAK.split(text):  # each '.', ';' or line-delimited statement naming a margin
+        if not _MARGIN_WORD.search(sentence):
+            continue
         if _MARGIN_SKIP.search(sentence) and not re.search(
             r"\binvolv|\bpositive|\bnegative|\bfree\b", sentence, re.I
         ):

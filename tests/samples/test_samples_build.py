@@ -220,3 +220,31 @@ def test_tcga_ocr_smoke(shared_data: Path, tmp_path: Path, kg_dir: Path) -> None
     assert {r["patient_id"][:5] for r in records} == {"TCGA-"}
     dx = [r for r in records if r["question_type"] == "diagnosis" and r["organ"] == "head and neck"]
     assert sum("squamous cell carcinoma" in r["answer"].lower() for r in dx) / len(dx) > 0.7
+
+
+def test_card_md_checks_and_trajectory_variants(built) -> None:
+    out, summary, cfg = built
+    card = json.loads((out / "card.json").read_text())
+    assert set(card["checks"]) == {
+        "tags_in_order",
+        "entities_in_kg",
+        "answer_agrees",
+        "no_leakage",
+        "not_duplicate",
+    }
+    assert all(c["passed"] + c["failed"] <= summary.n_records + c["failed"] for c in card["checks"].values())
+    assert card["checks"]["tags_in_order"]["passed"] >= summary.n_records
+    assert card["linking"]["diagnosis_link"] and "unlinked_mentions" in card["linking"]
+    text = (out / "card.md").read_text()
+    assert card["kg_version"] in text and "| tags_in_order |" in text and "By organ" in text
+    train = read_jsonl(out / "train.jsonl")
+    variants = read_jsonl(out / "sft_train.jsonl")
+    assert card["trajectory_augmentation"]["variants"] == len(variants)
+    assert len(train) < len(variants) <= cfg.samples.trajectory_variants * len(train)
+    by_id = {r["id"]: r for r in train}
+    for v in variants:
+        base = by_id[v["id"].rsplit("#t", 1)[0]]
+        ((start, end),) = v["loss_spans"]
+        assert v["response"] == base["response"] and end == len(base["response"])
+        assert v["response_prefix"] == base["response"][:start]
+    assert sum(v["variant"] == 0 for v in variants) == len(train)

