@@ -132,6 +132,7 @@ class SFTConfig(Section):
     max_length: int = Field(2048, ge=64)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     deepspeed: str | None = None  # path to a DeepSpeed JSON (ZeRO-2/3), None = plain torch
+    trajectory_masking: bool = False  # train on sft_train.jsonl (step-prefix variants) when it exists
     lora: bool = False
     lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
     lora_alpha: int = Field(32, ge=1)

@@ -58,12 +58,20 @@ def lora_config(cfg: Config) -> Any:
     )
 
 
+def sft_split(samples_dir: Path, cfg: Config) -> str:
+    """`sft_train` (trajectory variants: a given step prefix is shown, only the rest carries loss) when
+    build-samples wrote it and `sft.trajectory_masking` is on, else the plain `train` split."""
+    if cfg.sft.trajectory_masking and (Path(samples_dir) / "sft_train.jsonl").is_file():
+        return "sft_train"
+    return "train"
+
+
 def build_sft_trainer(
     samples_dir: Path, out_dir: Path, cfg: Config
 ) -> tuple[SFTTrainer, HistoryCallback, list[dict[str, str]]]:
     """The configured SFTTrainer, its history callback and the skipped records (tests inspect its batches)."""
     set_seed(cfg.project.seed)
-    loaded = load_split(samples_dir, "train")
+    loaded = load_split(samples_dir, sft_split(samples_dir, cfg))
     dataset = sft_dataset(samples_dir, loaded=loaded)
     model, processor = load_base_model(cfg.model)
     history = HistoryCallback()

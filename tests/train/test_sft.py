@@ -190,3 +190,13 @@ def test_torchrun_two_processes_gloo(samples_dir: Path, train_cfg: Config, tmp_p
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["extra"]["world_size"] == 2
     assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_trajectory_masking_reads_the_variant_file(train_cfg: Config, tmp_path: Path) -> None:
+    from pathreasoner.train.sft import sft_split
+
+    on = train_cfg.model_copy(update={"sft": train_cfg.sft.model_copy(update={"trajectory_masking": True})})
+    assert sft_split(tmp_path, on) == "train"  # no variants written: plain split
+    (tmp_path / "sft_train.jsonl").write_text("{}\n")
+    assert sft_split(tmp_path, on) == "sft_train"
+    assert sft_split(tmp_path, train_cfg) == "train"  # switched off (the default)
