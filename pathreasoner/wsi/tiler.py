@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import multiprocessing
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -145,6 +146,21 @@ class TilingSummary:
 # ---- many slides -----------------------------------------------------------------------------
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork (workers start in ms, nothing re-imported) unless a threaded runtime such as torch is loaded
+    in this process, where forking is unsafe; then spawn (~1 s of imports per worker)."""
+    if sys.platform.startswith("linux") and "torch" not in sys.modules:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _one_thread_per_worker() -> None:
+    """Worker processes already use every core between them: keep BLAS/OpenMP pools at one thread."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
 def tile_slides(
     slides: list[Path | str],
     out_dir: Path,
@@ -193,8 +209,9 @@ def tile_slides(
         _notify(progress, slide_id, 0)
 
     if cfg.workers > 1 and len(jobs) > 1:
-        context = multiprocessing.get_context("spawn")  # no fork: callers may hold threads (torch, mlflow)
-        with concurrent.futures.ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            min(cfg.workers, len(jobs)), mp_context=_pool_context(), initializer=_one_thread_per_worker
+        ) as pool:
             futures = {pool.submit(tile_slide, slide, out_dir, cfg): (pos, slide) for pos, slide in jobs}
             for future in concurrent.futures.as_completed(futures):
                 position, slide = futures[future]
