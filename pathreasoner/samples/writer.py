@@ -23,6 +23,14 @@ STEPS_BY_QUESTION: dict[str, tuple[str, ...]] = {
 }
 
 
+# reasoning steps that conclude a target category: step -> (target key, label, concluding sentence)
+TARGET_STEPS = {
+    "grade": ("grade", "Grade", "The tumour is graded as {}."),
+    "T": ("pT", "T staging", "The primary tumour is therefore {}."),
+    "N": ("pN", "N staging", "The nodal category is {}."),
+}
+
+
 def render_path(path: ReasoningPath) -> str:
     """'a is characteristic of b, which arises in c' for a path a -r1-> b -r2-> c."""
     text = f"{path.nodes[0]} {relation_phrase(path.relations[0])} {path.nodes[1]}"
@@ -96,26 +104,13 @@ def think_text(extraction: Extraction, question: Question, paths: list[Reasoning
             if extraction.subtype_of:
                 text += f", a histologic subtype of {extraction.subtype_of}"
             steps.append(text + ".")
-        elif step == "grade" and "grade" in targets:
-            evidence = _paths_to(paths, {targets["grade"]})
+        elif step in TARGET_STEPS and TARGET_STEPS[step][0] in targets:
+            key, label, conclusion = TARGET_STEPS[step]
+            evidence = _paths_to(paths, {targets[key]})
             steps.append(
-                "Grade: "
+                f"{label}: "
                 + ("; ".join(evidence) + ". " if evidence else "")
-                + f"The tumour is graded as {targets['grade']}."
-            )
-        elif step == "T" and "pT" in targets:
-            evidence = _paths_to(paths, {targets["pT"]})
-            steps.append(
-                "T staging: "
-                + ("; ".join(evidence) + ". " if evidence else "")
-                + f"The primary tumour is therefore {targets['pT']}."
-            )
-        elif step == "N" and "pN" in targets:
-            evidence = _paths_to(paths, {targets["pN"]})
-            steps.append(
-                "N staging: "
-                + ("; ".join(evidence) + ". " if evidence else "")
-                + f"The nodal category is {targets['pN']}."
+                + conclusion.format(targets[key])
             )
         elif step == "margin" and "margin" in extraction.facts:
             margin = MARGIN[extraction.facts["margin"]]
