@@ -56,6 +56,7 @@ class TilingConfig(Section):
     jpeg_quality: int = Field(90, ge=30, le=100)
     shard_max_tiles: int = Field(2048, ge=1)
     workers: int = Field(1, ge=1)
+    band_tiles: int = Field(20_000, ge=1)  # slides with more candidate tiles are split into row bands across workers
     s3_cache_dir: str | None = None  # local copies of s3:// slides; default $PATHREASONER_CACHE/s3-slides
     s3_cache_max_bytes: int = Field(50 * 2**30, ge=1)  # least recently used slides evicted above this
 
@@ -81,7 +82,9 @@ class KGConfig(Section):
 
 
 class SamplesConfig(Section):
+    extractor: Literal["rules", "llm"] = "rules"  # llm: findings/diagnosis/facts by the samples.llm_* endpoint
     writer: Literal["template", "llm"] = "template"  # llm: observe/think written by samples.llm_* endpoint
+    answer_recovery: bool = True  # with an LLM configured: keep a sample only if its reasoning recovers the answer
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
     split_fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
     views_per_sample: int = Field(2, ge=1)  # thumbnail + top tiles handed to the model

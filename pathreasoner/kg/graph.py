@@ -36,6 +36,8 @@ class KnowledgeGraph:
             if current is None or relation_weight(rel) > relation_weight(current["relation"]):
                 self.undirected.add_edge(src, dst, relation=rel, src=src)
         self._ids_by_name: dict[str, list[str]] = {}
+        self._paths: dict[tuple[str, str, int, int], list[list[str]]] = {}  # the graph never changes after load
+        self._successors: dict[tuple[str, str | None], list[str]] = {}
         for node in sorted(self.nodes.values(), key=_priority):
             self._ids_by_name.setdefault(normalise_name(node.name), []).append(node.id)
 
@@ -79,16 +81,23 @@ class KnowledgeGraph:
                 yield node
 
     def successors(self, node_id: str, relation: str | None = None) -> list[str]:
-        """Targets of out-edges of `node_id` (optionally with this relation), sorted."""
-        if node_id not in self.directed:
-            return []
-        return sorted(
-            {
-                v
-                for _, v, k in self.directed.out_edges(node_id, keys=True)
-                if relation is None or k == relation
-            }
-        )
+        """Targets of out-edges of `node_id` (optionally with this relation), sorted (memoised)."""
+        key = (node_id, relation)
+        found = self._successors.get(key)
+        if found is None:
+            found = (
+                sorted(
+                    {
+                        v
+                        for _, v, k in self.directed.out_edges(node_id, keys=True)
+                        if relation is None or k == relation
+                    }
+                )
+                if node_id in self.directed
+                else []
+            )
+            self._successors[key] = found
+        return list(found)
 
     def predecessors(self, node_id: str, relation: str | None = None) -> list[str]:
         """Sources of in-edges of `node_id` (optionally with this relation), sorted."""
@@ -125,10 +134,15 @@ class KnowledgeGraph:
 
     def shortest_paths(self, src_id: str, dst_id: str, max_hops: int, cap: int) -> list[list[str]]:
         """Up to `cap` shortest paths (node ids) from src to dst in the undirected view, if ≤ `max_hops` edges
-        (bidirectional BFS, see pathreasoner.kg.search)."""
-        return all_shortest_paths(
-            self.undirected.adj, src_id, dst_id, max_hops, cap, order=lambda n: self.nodes[n].name
-        )
+        (bidirectional BFS, see pathreasoner.kg.search); memoised, as reports share entity pairs."""
+        key = (src_id, dst_id, max_hops, cap)
+        found = self._paths.get(key)
+        if found is None:
+            found = all_shortest_paths(
+                self.undirected.adj, src_id, dst_id, max_hops, cap, order=lambda n: self.nodes[n].name
+            )
+            self._paths[key] = found
+        return [list(p) for p in found]
 
     def path_dict(self, path: list[str]) -> dict[str, list[str]]:
         """A path of ids as {"nodes": [names], "relations": [relations as walked]}."""

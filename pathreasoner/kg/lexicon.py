@@ -51,17 +51,34 @@ def fold(text: str) -> str:
 _TOKEN = re.compile(r"\S+")
 
 
+_CHANGED_SPACE = re.compile(r"\s{2,}|[^\S ]")  # whitespace that folding rewrites (a lone " " stays)
+
+
 def _fold_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
-    """Folded text plus segment tables mapping folded offsets back to the original text."""
+    """Folded text plus segment tables mapping folded offsets back to the original text: a new segment
+    starts after every whitespace run that folding shortened or rewrote."""
     lowered = text.lower()
     if len(lowered) != len(text):  # rare Unicode case changes length: lowercase per character instead
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
     lowered = lowered.translate(_HYPHENS)
-    spans = [m.span() for m in _TOKEN.finditer(lowered)]
-    folded = " ".join(lowered[a:b] for a, b in spans)
-    seg_orig = [a for a, _ in spans]
-    seg_folded = list(itertools.accumulate((b - a + 1 for a, b in spans[:-1]), initial=0)) if spans else []
-    return folded, seg_folded, seg_orig
+    begin = len(lowered) - len(lowered.lstrip())
+    if begin == len(lowered):
+        return "", [], []
+    pieces: list[str] = []
+    seg_folded, seg_orig = [0], [begin]
+    pos, length = begin, 0
+    for match in _CHANGED_SPACE.finditer(lowered, begin):
+        pieces.append(lowered[pos : match.start()])
+        length += match.start() - pos
+        pos = match.end()
+        if pos == len(lowered):
+            break
+        pieces.append(" ")
+        length += 1
+        seg_folded.append(length)
+        seg_orig.append(pos)
+    pieces.append(lowered[pos:].rstrip())
+    return "".join(pieces), seg_folded, seg_orig
 
 
 def _to_orig(pos: int, seg_folded: list[int], seg_orig: list[int]) -> int:

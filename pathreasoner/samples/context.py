@@ -83,6 +83,8 @@ class KGContext:
         self._terms_by_organ: dict[str, dict[str, str]] = {}
         self._ancestors: dict[tuple[str, tuple[str, ...]], list[str]] = {}
         self._links: dict[str, Link] = {}
+        self._organ_of_dx: dict[str, str | None] = {}
+        self._ids: dict[str, str | None] = {}
 
     @classmethod
     def from_kg(cls, kg: KnowledgeGraph, link: LinkSettings | None = None) -> KGContext:
@@ -124,7 +126,10 @@ class KGContext:
 
     # ---- names ----------------------------------------------------------------------------
     def node_id(self, name: str) -> str | None:
-        return self.kg.id_for_name(name)
+        """The KG id of a name (memoised: extraction asks for the same few hundred names again and again)."""
+        if name not in self._ids:
+            self._ids[name] = self.kg.id_for_name(name)
+        return self._ids[name]
 
     def has(self, name: str) -> bool:
         return self.node_id(name) is not None
@@ -166,6 +171,11 @@ class KGContext:
 
     def organ_of_diagnosis(self, diagnosis: str) -> str | None:
         """The organ where a diagnosis occurs (its own occurs_in sites, then those of its is_a ancestors)."""
+        if diagnosis not in self._organ_of_dx:
+            self._organ_of_dx[diagnosis] = self._find_organ_of_diagnosis(diagnosis)
+        return self._organ_of_dx[diagnosis]
+
+    def _find_organ_of_diagnosis(self, diagnosis: str) -> str | None:
         for name in (diagnosis, *self.ancestors(diagnosis, ("is_a",))):
             node_id = self.node_id(name)
             if node_id is None:

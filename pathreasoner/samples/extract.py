@@ -69,7 +69,8 @@ RESECTION = {"negative": "R0 resection", "positive": "R1 resection"}
 
 _BARCODE = re.compile(r"\bTCGA-[A-Z0-9]{2}-[A-Z0-9]{4}(?:-[A-Z0-9]{2,4})*\b", re.I)
 _UUID = re.compile(r"\bUUID\s*:?\s*[0-9A-Za-z\-]{20,}", re.I)
-_REDACTED = re.compile(r"[^\s]*\s?-\s?PR\s+Redacted", re.I)  # TCGA page header "TCGA-XX-XXXX-01A-PR Redacted"
+# TCGA page header "TCGA-XX-XXXX-01A-PR Redacted": found by its literal tail, then extended back over the barcode
+_REDACTED_TAIL = re.compile(r"\s?-\s?PR\s+Redacted", re.I)
 # an unticked checklist option ("___ pT3: Tumor more than 4 cm") up to the next option or the ticked one ("X pT2")
 _BOX = r"(?<!_)_{2,5}(?!_)"  # a blank checkbox; longer underscore runs are separator lines
 _UNTICKED = re.compile(rf"{_BOX}[^_\n]{{0,400}}?(?={_BOX}|X\s|\n|$)")
@@ -130,9 +131,27 @@ def clean_report_text(text: str) -> str:
     checklist options (they list every category the report did not choose); unify newlines."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _UUID.sub(" ", text)
-    text = _REDACTED.sub(" ", text)
+    text = _drop_redacted_headers(text)
     text = _UNTICKED.sub(" ", text)
     return _BARCODE.sub(" ", text)
+
+
+def _drop_redacted_headers(text: str) -> str:
+    """Each "<non-space run>[ ]-[ ]PR Redacted" replaced by one space (as `\\S*\\s?-\\s?PR\\s+Redacted` would,
+    without that pattern's per-position backtracking)."""
+    pieces: list[str] = []
+    pos = 0
+    for match in _REDACTED_TAIL.finditer(text):
+        start = match.start()
+        while start > pos and not text[start - 1].isspace():
+            start -= 1
+        pieces.append(text[pos:start])
+        pieces.append(" ")
+        pos = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +381,21 @@ def _display(primary: str, refined: str | None, site: str | None, ctx: KGContext
     return name[0].upper() + name[1:]
 
 
+@dataclass(frozen=True, slots=True)
+class StatedFacts:
+    """The facts a report states, normalised: grade as a KG name, pT/pN categories, statuses, measures."""
+
+    grade: str | None = None
+    grade_group: str | None = None
+    pt: str | None = None
+    pn: str | None = None
+    margin: str | None = None  # "negative" | "positive"
+    lvi: str | None = None  # "present" | "absent"
+    pni: str | None = None  # "present" | "absent"
+    size_cm: float | None = None
+    doi_mm: float | None = None
+
+
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis."""
     text = clean_report_text(report.text)
@@ -376,21 +410,42 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
     organ = _choose_organ(report, primary, tagged, ctx)
+    fact_text = section_text(text, sections, FACT_SECTIONS)
+    stated = StatedFacts(
+        grade=parse_grade(fact_text, organ),
+        grade_group=parse_grade_group(fact_text) if organ == "prostate" else None,
+        pt=parse_pt(fact_text),
+        pn=parse_pn(fact_text),
+        margin=parse_margin(fact_text) or _margin_from_mentions(tagged),
+        lvi=parse_lvi(fact_text) or _status_from_mentions(tagged, LVI),
+        pni=parse_pni(fact_text) or _status_from_mentions(tagged, PNI),
+        size_cm=parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",))),
+        doi_mm=parse_doi_mm(fact_text),
+    )
+    extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
+    extraction.diagnosis_link = diagnosis_link
+    extraction.unlinked = _unlinked_phrases(text, sections, ctx)
+    return extraction
+
+
+def assemble_extraction(
+    report: Report,
+    text: str,
+    sections: list[Section],
+    tagged: list[_Tagged],
+    ctx: KGContext,
+    primary: str,
+    organ: str | None,
+    stated: StatedFacts,
+) -> Extraction:
+    """The Extraction from a chosen diagnosis, the tagged mentions and the stated facts (shared by the
+    rules and llm extractors): site and subtype lineage, finding entities, the diagnosis line and targets."""
     site = _choose_site(organ, primary, tagged, ctx)
     refined = ctx.refine(primary, [site] if site else ([organ] if organ else []))
     subtype_of = _subtype_parent(primary, ctx)
-
-    fact_text = section_text(text, sections, FACT_SECTIONS)
+    grade, grade_group, pt, pn = stated.grade, stated.grade_group, stated.pt, stated.pn
+    margin, lvi, pni = stated.margin, stated.lvi, stated.pni
     facts: dict[str, str] = {}
-    grade = parse_grade(fact_text, organ)
-    grade_group = parse_grade_group(fact_text) if organ == "prostate" else None
-    pt, pn = parse_pt(fact_text), parse_pn(fact_text)
-    margin = parse_margin(fact_text) or _margin_from_mentions(tagged)
-    lvi = parse_lvi(fact_text) or _status_from_mentions(tagged, LVI)
-    pni = parse_pni(fact_text) or _status_from_mentions(tagged, PNI)
-    size_cm = parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",)))
-    doi_mm = parse_doi_mm(fact_text)
-
     sites_for_tnm = [s for s in (site, organ) if s]
     pt_node = ctx.tnm_node(pt, sites_for_tnm) if pt else None
     pn_node = ctx.tnm_node(pn, sites_for_tnm) if pn else None
@@ -438,10 +493,10 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
                 "pNX": "regional lymph nodes cannot be assessed",
             }.get(pn, "regional lymph node metastasis")
         )
-    if pt_node and size_cm is not None:
-        implied.extend(ctx.criteria_for("size_cm", size_cm, pt_node))
-    if pt_node and doi_mm is not None:
-        implied.extend(ctx.criteria_for("doi_mm", doi_mm, pt_node))
+    if pt_node and stated.size_cm is not None:
+        implied.extend(ctx.criteria_for("size_cm", stated.size_cm, pt_node))
+    if pt_node and stated.doi_mm is not None:
+        implied.extend(ctx.criteria_for("doi_mm", stated.doi_mm, pt_node))
     if margin:
         implied.append(MARGIN[margin])
     for name in implied:
@@ -499,8 +554,6 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         subtype_of=subtype_of,
         ihc=ihc,
         diagnosis_display=facts["diagnosis"],
-        diagnosis_link=diagnosis_link,
-        unlinked=_unlinked_phrases(text, sections, ctx),
         context_entities=list(
             dict.fromkeys(
                 [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -97,11 +98,13 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
     ),
 }
 _CHOICES = {header: name for name, headers in SECTION_HEADERS.items() for header in headers}
+_CHOICE_KEYS = list(_CHOICES)
 _INSIDE_SYNOPTIC = frozenset({"specimen", "history", "comment"})
 HEADER_SCORE = 88
 MAX_HEADER_CHARS = 48
 _LINE = re.compile(r"[^\n]*\n?")
 _NON_LETTERS = re.compile(r"[^a-z ]+")
+_SPACE_RUN = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +125,21 @@ def _header_of(line: str) -> tuple[str, int] | None:
     candidate = head if sep else stripped
     if len(candidate) > MAX_HEADER_CHARS:
         return None
-    key = _NON_LETTERS.sub(" ", candidate.lower())
-    key = re.sub(r"\s+", " ", key).strip()
-    if len(key) < 4 or (not sep and len(key.split()) > 5):
-        return None
-    match = process.extractOne(key, list(_CHOICES), scorer=fuzz.ratio, score_cutoff=HEADER_SCORE)
-    if match is None:
+    name = _section_named(candidate, bool(sep))
+    if name is None:
         return None
     offset = line.index(":") + 1 if sep else len(line)
-    return _CHOICES[match[0]], offset
+    return name, offset
+
+
+@lru_cache(maxsize=16384)
+def _section_named(candidate: str, has_colon: bool) -> str | None:
+    """The section a header candidate names (fuzzy, for OCR noise); short lines repeat across reports."""
+    key = _SPACE_RUN.sub(" ", _NON_LETTERS.sub(" ", candidate.lower())).strip()
+    if len(key) < 4 or (not has_colon and len(key.split()) > 5):
+        return None
+    match = process.extractOne(key, _CHOICE_KEYS, scorer=fuzz.ratio, score_cutoff=HEADER_SCORE)
+    return None if match is None else _CHOICES[match[0]]
 
 
 def split_sections(text: str) -> list[Section]:

@@ -137,12 +137,29 @@ class Slide:
         return dict(self.handle.properties)
 
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
-        """RGB uint8 pixels of ``size`` at ``level``; ``location`` is in level-0 pixels."""
+        """RGB uint8 pixels of ``size`` at ``level``; ``location`` is in level-0 pixels. Pixels outside the
+        scanned area (transparent in OpenSlide: Leica/Ventana margins, MIRAX/VMS gaps) are the slide's
+        background colour, as in the thumbnail, not black."""
         try:
             region = self.handle.read_region(location, level, size)
         except openslide.OpenSlideError as exc:
             raise _read_error(self.file, exc) from None
-        return np.asarray(region.convert("RGB"))
+        rgba = np.asarray(region)
+        alpha = rgba[..., 3]
+        if alpha.min() == 255:
+            return np.ascontiguousarray(rgba[..., :3])
+        weight = alpha[..., None].astype(np.float32) / 255.0
+        blended = rgba[..., :3] * weight + self.background * (1.0 - weight)
+        return np.rint(blended).astype(np.uint8)
+
+    @property
+    def background(self) -> np.ndarray:
+        """The slide's background colour (``openslide.background-color``, white when absent) as RGB."""
+        hex_colour = self.handle.properties.get("openslide.background-color", "ffffff")
+        try:
+            return np.array([int(hex_colour[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.float32)
+        except ValueError:
+            return np.full(3, 255, dtype=np.float32)
 
     def thumbnail(self, max_px: int) -> Image.Image:
         """RGB thumbnail whose longest side is at most ``max_px``."""
