@@ -24,13 +24,16 @@ from pathreasoner.response import parse_response
 from pathreasoner.samples.augment import augment
 from pathreasoner.samples.card import SFT_TRAIN_FILE, card_markdown
 from pathreasoner.samples.context import KGContext
-from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.extract import Extraction, extract_report
 from pathreasoner.samples.images import copy_views, find_slide_dir, slide_dirs
 from pathreasoner.samples.llm import LLMClient, LLMSettings, llm_response
+from pathreasoner.samples.llm_extraction import extract_with_llm
 from pathreasoner.samples.paths import find_reasoning_paths, select_paths
 from pathreasoner.samples.quality import check_records
 from pathreasoner.samples.questions import build_questions
-from pathreasoner.samples.reports import load_reports
+from pathreasoner.samples.recovery import CHECK as RECOVERY_CHECK
+from pathreasoner.samples.recovery import check_answer_recovery
+from pathreasoner.samples.reports import Report, load_reports
 from pathreasoner.samples.split import SPLITS, assign_splits
 from pathreasoner.samples.writer import render_path, write_response
 
@@ -64,13 +67,17 @@ def _unique_key(base: str, used: Counter[str]) -> str:
 
 
 def _llm_client(cfg: Config, out_dir: Path) -> LLMClient | None:
+    """The endpoint client when the extractor or writer is `llm`, or for the answer-recovery check when an
+    endpoint is configured; None when everything runs offline."""
     s = cfg.samples
-    if s.writer != "llm":
+    needed = s.extractor == "llm" or s.writer == "llm"
+    if not needed and not (s.answer_recovery and s.llm_base_url and s.llm_model):
         return None
     if not s.llm_base_url or not s.llm_model:
         raise ConfigError(
-            f"samples.writer=llm needs samples.llm_base_url and samples.llm_model (got {s.llm_base_url!r}, "
-            f"{s.llm_model!r}); set them or use samples.writer=template"
+            f"samples.extractor={s.extractor} / samples.writer={s.writer} need samples.llm_base_url and "
+            f"samples.llm_model (got {s.llm_base_url!r}, {s.llm_model!r}); set them or use the offline "
+            "backends (extractor=rules, writer=template)"
         )
     return LLMClient(
         LLMSettings(
@@ -114,6 +121,22 @@ def _write_with_llm(
     return [r for i, r in enumerate(records) if i not in dropped]
 
 
+def _extract_all(
+    reports: list[Report], ctx: KGContext, client: LLMClient | None, cfg: Config
+) -> list[Extraction | Exception]:
+    """Each report's Extraction, or the ReportError that quarantines it (llm: bounded concurrency)."""
+    if cfg.samples.extractor == "llm":
+        assert client is not None  # _llm_client raised a ConfigError otherwise
+        return client.map(lambda report: extract_with_llm(report, client, ctx), reports)
+    out: list[Extraction | Exception] = []
+    for report in reports:
+        try:
+            out.append(extract_report(report, ctx))
+        except ReportError as exc:
+            out.append(exc)
+    return out
+
+
 def build_samples(
     reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path, cfg: Config
 ) -> SamplesSummary:
@@ -142,17 +165,17 @@ def build_samples(
     llm_jobs: list[tuple[int, str, list[str], list[str]]] = []
     link_methods: Counter[str] = Counter()
     unlinked: Counter[str] = Counter()
-    for report in loaded:
-        try:
-            extraction = extract_report(report, ctx)
-        except ReportError as exc:
-            quarantine.append({"item": report.source, "reason": str(exc)})
-            logger.info("quarantined %s: %s", report.source, exc)
+    ungrounded = 0
+    for report, extraction in zip(loaded, _extract_all(loaded, ctx, client, cfg), strict=True):
+        if isinstance(extraction, Exception):
+            quarantine.append({"item": report.source, "reason": str(extraction)})
+            logger.info("quarantined %s: %s", report.source, extraction)
             n_failed += 1
             continue
         n_ok += 1
         link_methods[extraction.diagnosis_link] += 1
         unlinked.update(extraction.unlinked)
+        ungrounded += len(extraction.ungrounded)
         slide_dir = find_slide_dir(dirs, report.slide_id, report.patient_id)
         slide_id = report.slide_id or (slide_dir.name if slide_dir else None)
         if slide_dir is not None:
@@ -163,7 +186,7 @@ def build_samples(
             chosen = select_paths(
                 paths, list(question.targets), cfg.kg.top_k_paths, extraction.path_nodes_allowed()
             )
-            if client is None:
+            if cfg.samples.writer == "template":
                 response = write_response(extraction, question, chosen, ctx)
             else:  # written after the loop, with bounded concurrency
                 response = ""
@@ -189,6 +212,7 @@ def build_samples(
                     "response": response,
                     "answer": question.answer,
                     "provenance": {
+                        "extractor": cfg.samples.extractor,
                         "writer": cfg.samples.writer,
                         "kg_version": kg.version,
                         "report_source": report.source,
@@ -200,7 +224,7 @@ def build_samples(
         records = _write_with_llm(client, records, llm_jobs, reward_matcher, quarantine)
     if n_failed:
         logger.warning(
-            "%d of %d reports named no diagnosis and were quarantined (see summary.json)",
+            "%d of %d reports gave no usable diagnosis and were quarantined (see summary.json)",
             n_failed,
             len(loaded),
         )
@@ -211,10 +235,18 @@ def build_samples(
             f"({dict(reasons.most_common(3))}); check the reports file and the KG in {kg_dir}"
         )
     records, checks, check_failures = check_records(records, ctx.has, reward_matcher)
+    recovery: dict[str, Any] = {"run": False, "why": "samples.answer_recovery is false"}
+    if cfg.samples.answer_recovery and client is None:
+        recovery["why"] = "no LLM endpoint configured (samples.llm_base_url, samples.llm_model)"
+    elif cfg.samples.answer_recovery and client is not None and records:
+        result = check_answer_recovery(client, records, reward_matcher)
+        records, checks[RECOVERY_CHECK] = result.kept, result.counts
+        check_failures += result.failures
+        recovery = {"run": True, "decided_by": result.decided_by, "llm_calls": client.calls}
     if not records:
         raise DatasetError(
             f"every sample from {reports} failed a quality check ({check_failures[:3]}); see the checks in "
-            "pathreasoner/samples/quality.py"
+            "pathreasoner/samples/quality.py and pathreasoner/samples/recovery.py"
         )
     split_of = assign_splits(
         [r["patient_id"] for r in records], dict(cfg.samples.split_fractions), cfg.project.seed
@@ -241,10 +273,12 @@ def build_samples(
         card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
         card["checks"] = checks
         card["check_failures"] = check_failures[:50]
+        card["answer_recovery"] = recovery
         card["linking"] = {
             "diagnosis_link": dict(sorted(link_methods.items())),
             "unlinked_mentions": sum(unlinked.values()),
             "most_common_unlinked": unlinked.most_common(20),
+            "ungrounded_llm_findings": ungrounded,
         }
         card["trajectory_augmentation"] = {
             "file": SFT_TRAIN_FILE,
@@ -311,6 +345,7 @@ def dataset_card(
             "most_common": entities.most_common(20),
         },
         "kg_version": kg_version,
+        "extractor": cfg.samples.extractor,
         "writer": cfg.samples.writer,
         "quarantined": n_quarantined,
         "question_types": list(cfg.samples.question_types),

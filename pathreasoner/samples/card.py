@@ -19,7 +19,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines = [
         "# PathReasoner samples — dataset card",
         "",
-        f"- KG version: `{card.get('kg_version')}`; writer: `{card.get('writer')}`; seed {card.get('seed')}",
+        f"- KG version: `{card.get('kg_version')}`; extractor: `{card.get('extractor', 'rules')}`; "
+        f"writer: `{card.get('writer')}`; seed {card.get('seed')}",
         f"- {card.get('n_records')} records from {card.get('n_reports')} reports of {card.get('n_patients')} patients; "
         f"{card.get('quarantined')} items quarantined (see summary.json)",
         "- split by patient (no patient in two splits): "
@@ -44,6 +45,15 @@ def card_markdown(card: dict[str, Any]) -> str:
         *(f"| {name} | {c['passed']} | {c['failed']} |" for name, c in card.get("checks", {}).items()),
         "",
     ]
+    recovery = card.get("answer_recovery") or {}
+    if recovery.get("run"):
+        lines += [
+            f"- answer recovery (MedReason): decided by {recovery.get('decided_by')}, "
+            f"{recovery.get('llm_calls')} LLM calls",
+            "",
+        ]
+    elif recovery:
+        lines += [f"- answer recovery (MedReason) not run: {recovery.get('why')}", ""]
     linking = card.get("linking")
     if linking:
         lines += [
@@ -52,6 +62,7 @@ def card_markdown(card: dict[str, Any]) -> str:
             "- primary diagnosis linked by: "
             + ", ".join(f"{k} {v}" for k, v in linking.get("diagnosis_link", {}).items()),
             f"- unlinked tumour-like mentions (reported, never turned into entities): {linking.get('unlinked_mentions')}",
+            f"- LLM findings not supported by the report text (dropped): {linking.get('ungrounded_llm_findings', 0)}",
             *(f"  - `{m}` ×{n}" for m, n in linking.get("most_common_unlinked", [])[:10]),
             "",
         ]

@@ -99,7 +99,8 @@ class Extraction:
     diagnosis_display: str = ""
     context_entities: list[str] = field(default_factory=list)  # lineage of the diagnosis and site
     unlinked: list[str] = field(default_factory=list)  # tumour-like phrases no linking stage could resolve
-    diagnosis_link: str = "exact"  # how the diagnosis was linked: "exact" (lexicon) or "fuzzy" (OCR typos)
+    diagnosis_link: str = "exact"  # found by: "exact" (lexicon), "fuzzy" (OCR typos) or "llm"
+    ungrounded: list[str] = field(default_factory=list)  # llm findings the report does not support
 
     def path_nodes_allowed(self) -> set[str]:
         """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
@@ -163,7 +164,7 @@ class _Tagged:
     assertion: str
 
 
-def _tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Tagged]:
+def tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Tagged]:
     tagged = []
     for m in ctx.matcher.find(text):
         kind = ctx.type_of(m.canonical) or ""
@@ -283,7 +284,7 @@ def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
     return bool(targets & lineage) or any(candidate in ctx.ancestors(t, ("is_a",)) for t in targets)
 
 
-def _choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+def choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
     if report.organ in ORGANS:
         return report.organ
     organ = ctx.organ_of_diagnosis(primary)
@@ -400,7 +401,7 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis."""
     text = clean_report_text(report.text)
     sections = split_sections(text)
-    tagged = _tag_mentions(text, sections, ctx)
+    tagged = tag_mentions(text, sections, ctx)
     try:
         primary = _choose_diagnosis(tagged, ctx, report.organ)
         diagnosis_link = "exact"
@@ -409,7 +410,7 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         if not primary:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
-    organ = _choose_organ(report, primary, tagged, ctx)
+    organ = choose_organ(report, primary, tagged, ctx)
     fact_text = section_text(text, sections, FACT_SECTIONS)
     stated = StatedFacts(
         grade=parse_grade(fact_text, organ),
