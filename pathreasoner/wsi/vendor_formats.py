@@ -1,25 +1,31 @@
 """Small synthetic slides in the scanner vendors' own formats: conformance fixtures for the reader/tiler.
 
 Each writer draws the same H&E-like picture as ``pathreasoner.wsi.synthetic`` (same seed, same
-pixels), builds a 3-level pyramid (downsamples 1, 2, 4) and stores it the way the vendor's scanner
-software does (JPEG tiles or strips; JPEG 2000 for the Aperio variant), with the MPP in the vendor's
-own metadata fields, so that OpenSlide detects the vendor (``openslide.vendor``) and derives
-``openslide.mpp-x`` from those fields. They
-exist to test ``pathreasoner.wsi.reader`` and ``pathreasoner.wsi.tiler`` on every format OpenSlide
+pixels), builds a 3-level pyramid (downsamples 1, 2, 4; VMU stores only 1 and 2) and stores it the way
+the vendor's scanner software does (JPEG tiles, strips or images; JPEG 2000 for the Aperio variant;
+one greyscale JPEG per colour channel for Sakura; uncompressed 12-bit NGR for VMU), with the MPP in the
+vendor's own metadata fields, so that OpenSlide detects the vendor (``openslide.vendor``) and derives
+``openslide.mpp-x`` from those fields. They exist to test ``pathreasoner.wsi.reader`` and ``pathreasoner.wsi.tiler`` on every format OpenSlide
 reads without shipping real (large, licensed) vendor slides. They are not valid scanner output in
 every detail: only what OpenSlide needs, plus the fields a reader would look at, is written.
 
-Single files are written under a temporary name and renamed; multi-file formats (Hamamatsu VMS) are
-written into a temporary folder that is renamed as a whole. Same arguments, same bytes. ``FORMATS``
-lists every format by OpenSlide's format name; ``VENDOR_WRITERS`` maps each ``openslide.vendor`` to a
-writer. Not written (yet): MIRAX, Trestle, Sakura, Olympus VSI.
+Single files are written under a temporary name and renamed; multi-file formats (Hamamatsu VMS/VMU,
+MIRAX, Trestle) are written into a temporary folder that is renamed as a whole, and the writer returns
+the file OpenSlide opens inside it. Same arguments, same bytes. ``FORMATS`` lists every format by
+OpenSlide's format name (VMU, which OpenSlide reads with the VMS code, as ``hamamatsu-vmu``);
+``VENDOR_WRITERS`` maps each ``openslide.vendor`` to a writer. Formats whose tiles overlap (MIRAX camera
+photos, Trestle tiles) are drawn so that overlapping pixels show the same picture, so every level still
+matches the picture (JPEG-close) wherever OpenSlide puts the seams. Not written (yet): Olympus VSI.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import sqlite3
 import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,7 +368,7 @@ def write_ventana_bif(
     return _write_tiff(Path(path), pages, bigtiff=True)
 
 
-# ---- Hamamatsu NDPI and VMS -------------------------------------------------------------------
+# ---- Hamamatsu NDPI, VMS and VMU -----------------------------------------------------------
 
 NDPI_FORMAT_FLAG, NDPI_SOURCELENS, NDPI_XOFFSET, NDPI_YOFFSET = 65420, 65421, 65422, 65423
 NDPI_FOCAL_PLANE, NDPI_MCU_STARTS, NDPI_REFERENCE, NDPI_PROPERTY_MAP = 65424, 65426, 65427, 65449
@@ -512,9 +518,74 @@ def write_hamamatsu_vms(
     return folder / f"{name}.vms"
 
 
+NGR_HEADER_SIZE = 32
+NGR_COLUMN_WIDTHS = (256, 128, 64, 32)  # the widest that divides both stored levels is used
+VMU_MAP_DOWNSAMPLE = 2
+
+
+def _ngr(pixels: np.ndarray, column_width: int) -> bytes:
+    """An NGR image: "GN" magic, width, height and column width (int32 LE at 4, 8, 12), header size
+    (int32 at 24), then the pixels column by column (``column_width`` px wide, top to bottom), each
+    pixel three little-endian uint16 holding 12-bit R, G, B. 8-bit values are stored as v * 16 + v // 16,
+    which OpenSlide's 12-to-8-bit shift (>> 4) turns back into v exactly."""
+    h, w = pixels.shape[:2]
+    header = bytearray(NGR_HEADER_SIZE)
+    header[0:2] = b"GN"
+    struct.pack_into("<iii", header, 4, w, h, column_width)
+    struct.pack_into("<i", header, 24, NGR_HEADER_SIZE)
+    wide = pixels.astype("<u2")
+    wide = (wide << 4) | (wide >> 4)
+    columns = wide.reshape(h, w // column_width, column_width, 3).transpose(1, 0, 2, 3)
+    return bytes(header) + np.ascontiguousarray(columns).tobytes()
+
+
+def write_hamamatsu_vmu(
+    folder: Path | str,
+    width: int = 2048,
+    height: int = 1536,
+    *,
+    mpp: float = 0.25,
+    tile: int = 256,
+    seed: int = 0,
+) -> Path:
+    """Hamamatsu VMU (``openslide.vendor`` = hamamatsu), the uncompressed sibling of VMS, written
+    atomically into ``folder``: ``<name>.vmu`` (key file, group "Uncompressed Virtual Microscope
+    Specimen": ImageFile, MapFile, MacroImage, BitsPerPixel=36, PixelOrder=RGB and
+    ``PhysicalWidth``/``PhysicalHeight`` in nm, which give the MPP), ``<name>.ngr`` (level 0),
+    ``<name>_map.ngr`` (1/2 scale: OpenSlide's level 1) and ``<name>_macro.jpg``. NGR pixels are
+    uncompressed, so OpenSlide returns exactly the pixels drawn. Only two levels exist (image and
+    map). Returns the ``.vmu`` file. ``tile`` is accepted for a uniform signature; OpenSlide's tiles
+    are NGR columns x 64 rows."""
+    del tile
+    folder = Path(folder)
+    pyr = render_pyramid(width, height, mpp=mpp, seed=seed, tile=16)
+    image, map_image = pyr.levels[0], pyr.levels[LEVEL_DOWNSAMPLES.index(VMU_MAP_DOWNSAMPLE)]
+    column = next(c for c in NGR_COLUMN_WIDTHS if width % c == 0 and map_image.shape[1] % c == 0)
+    name = folder.name
+    key_file = (
+        "[Uncompressed Virtual Microscope Specimen]\r\n"
+        f"NoLayers=1\r\nImageFile={name}.ngr\r\nMapFile={name}_map.ngr\r\nMacroImage={name}_macro.jpg\r\n"
+        "BitsPerPixel=36\r\nPixelOrder=RGB\r\n"
+        f"PhysicalWidth={round(width * mpp * 1000)}\r\nPhysicalHeight={round(height * mpp * 1000)}\r\n"
+        f"SourceLens={HAMAMATSU_OBJECTIVE:g}\r\nXOffsetFromSlideCentre=0\r\nYOffsetFromSlideCentre=0\r\n"
+        f"Comment={pyr.description}\r\n"
+    )
+    files = {
+        f"{name}.vmu": key_file.encode("ascii"),
+        f"{name}.ngr": _ngr(image, column),
+        f"{name}_map.ngr": _ngr(map_image, column),
+        f"{name}_macro.jpg": _jpeg(_label(640, 240, seed)),
+    }
+    with atomic_dir(folder) as tmp:
+        for file_name, data in files.items():
+            (tmp / file_name).write_bytes(data)
+        _make_readable(tmp)
+    return folder / f"{name}.vmu"
+
+
 def _make_readable(folder: Path) -> None:
     for path in folder.iterdir():
-        path.chmod(0o644)
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 TIFF_ASCII, TIFF_SHORT, TIFF_LONG, TIFF_RATIONAL, TIFF_SLONG, TIFF_FLOAT = 2, 3, 4, 5, 9, 11
@@ -680,6 +751,429 @@ def write_aperio_jp2k_svs(
     return atomic_write_bytes(Path(path), buffer.getvalue())
 
 
+# ---- MIRAX (3DHISTECH) ----------------------------------------------------------------------
+
+MIRAX_INDEX_VERSION = b"01.02"
+MIRAX_DIVISIONS = 2  # CameraImageDivisionsPerSide: each camera photo is stored as 2x2 images
+MIRAX_OVERLAPS = range(12, 49, 4)  # photo overlaps (level-0 px) to choose from; > 2 * jitter
+MIRAX_JITTER = 4  # level-0 px that interior photo columns/rows sit off the nominal grid
+MIRAX_FILL_BGR = 0xFFFFFF  # IMAGE_FILL_COLOR_BGR: white
+MIRAX_OBJECTIVE = 20
+MIRAX_ASSOCIATED = (  # (NONHIER value, the section's image-type key, picture size)
+    ("ScanDataLayer_SlideThumbnail", "THUMBNAIL_IMAGE_TYPE", (640, 240)),
+    ("ScanDataLayer_SlideBarcode", "BARCODE_IMAGE_TYPE", (240, 240)),
+    ("ScanDataLayer_SlidePreview", "PREVIEW_IMAGE_TYPE", (320, 240)),
+)
+MIRAX_POSITION_LAYERS = {"vimslide": "VIMSLIDE_POSITION_BUFFER", "stitching": "StitchingIntensityLayer"}
+
+
+@dataclass(frozen=True)
+class _MiraxAxis:
+    """Camera photos along one axis: ``photos`` photos of ``2 * image`` px overlapping by ``overlap``,
+    and each photo's level-0 start (nominal start plus the jitter the position buffer records)."""
+
+    photos: int
+    image: int
+    overlap: int
+    starts: tuple[int, ...]
+
+
+def _mirax_axis(length: int) -> _MiraxAxis:
+    """Split ``length`` level-0 px into overlapping photos the way OpenSlide sums MIRAX image sizes
+    (images * size - overlap at every photo boundary). Sizes and overlaps divide by 4 (every level's
+    positions are whole pixels); an odd photo count is preferred (the last level-2 image is then
+    partly fill colour), then images near 256 px."""
+    candidates = []
+    for overlap in MIRAX_OVERLAPS:
+        for photos in range(2, 64):
+            total = length + (photos - 1) * overlap
+            image, rest = divmod(total, MIRAX_DIVISIONS * photos)
+            if not rest and image % 4 == 0 and 128 <= image <= 512:
+                candidates.append((photos % 2 == 0, abs(image - 256), overlap, photos, image))
+    if not candidates:
+        raise ValueError(
+            f"MIRAX fixture: cannot split {length} px into camera photos of 2x2 images (128-512 px, "
+            "sizes and overlaps multiples of 4); use a side such as 2048 or 1536"
+        )
+    _, _, overlap, photos, image = min(candidates)
+    jitter = [0, *(MIRAX_JITTER * (-1) ** p for p in range(1, photos - 1)), 0]  # edges stay put
+    advance = MIRAX_DIVISIONS * image - overlap
+    return _MiraxAxis(photos, image, overlap, tuple(p * advance + jitter[p] for p in range(photos)))
+
+
+def _crop(pixels: np.ndarray, x: int, y: int, w: int, h: int, fill: int = 255) -> np.ndarray:
+    """``pixels[y:y+h, x:x+w]``, padded with ``fill`` where the window leaves the picture."""
+    out = np.full((h, w, 3), fill, dtype=np.uint8)
+    part = pixels[max(y, 0) : y + h, max(x, 0) : x + w]
+    out[max(-y, 0) : max(-y, 0) + part.shape[0], max(-x, 0) : max(-x, 0) + part.shape[1]] = part
+    return out
+
+
+def _mirax_level_image(
+    pyr: Pyramid, ax: _MiraxAxis, ay: _MiraxAxis, level: int, ix: int, iy: int
+) -> np.ndarray:
+    """One stored image of a zoom level: the 2^level x 2^level level-0 images from (ix, iy) on, each
+    shrunk by 2^level and placed edge to edge (overlaps included, as the scanner does); images past
+    the slide's edge are left in the fill colour."""
+    concat, d = 2**level, pyr.downsamples[level]
+    w, h = ax.image, ay.image
+    out = np.full((h, w, 3), 255, dtype=np.uint8)
+    sw, sh = w // concat, h // concat
+    for j in range(concat):
+        for i in range(concat):
+            gx, gy = ix + i, iy + j
+            if gx >= ax.photos * MIRAX_DIVISIONS or gy >= ay.photos * MIRAX_DIVISIONS:
+                continue
+            x0 = ax.starts[gx // MIRAX_DIVISIONS] + (gx % MIRAX_DIVISIONS) * w
+            y0 = ay.starts[gy // MIRAX_DIVISIONS] + (gy % MIRAX_DIVISIONS) * h
+            out[j * sh : (j + 1) * sh, i * sw : (i + 1) * sw] = _crop(
+                pyr.levels[level], x0 // d, y0 // d, sw, sh
+            )
+    return out
+
+
+class _MiraxData:
+    """Data*.dat files being filled: ``add`` appends a blob and returns (offset, size, file number)."""
+
+    def __init__(self, count: int) -> None:
+        self.files = [bytearray() for _ in range(count)]
+
+    def add(self, fileno: int, data: bytes) -> tuple[int, int, int]:
+        offset = len(self.files[fileno])
+        self.files[fileno] += data
+        return offset, len(data), fileno
+
+
+def _mirax_index(
+    slide_id: str, levels: list[list[tuple[int, int, int, int]]], records: list[tuple[int, int, int]]
+) -> bytes:
+    """Index.dat: version and slide id, pointers to the hierarchical root (one list of data pages per
+    zoom level; each record = image index, offset, size, file number) and the non-hierarchical root
+    (one single-record page per non-hier value: offset, size, file number)."""
+    out = bytearray(MIRAX_INDEX_VERSION + slide_id.encode("ascii"))
+    roots = len(out)
+    out += b"\0" * 8
+    hier_table = len(out)
+    out += b"\0" * (4 * len(levels))
+    for number, images in enumerate(levels):
+        struct.pack_into("<i", out, hier_table + 4 * number, len(out))
+        out += struct.pack("<ii", 0, len(out) + 8)
+        out += struct.pack("<ii", len(images), 0)
+        out += b"".join(struct.pack("<iiii", *image) for image in images)
+    nonhier_table = len(out)
+    out += b"\0" * (4 * len(records))
+    for number, (offset, size, fileno) in enumerate(records):
+        struct.pack_into("<i", out, nonhier_table + 4 * number, len(out))
+        out += struct.pack("<ii", 0, len(out) + 8)
+        out += struct.pack("<iiiiiii", 1, 0, 0, 0, offset, size, fileno)
+    struct.pack_into("<ii", out, roots, hier_table, nonhier_table)
+    return bytes(out)
+
+
+def _ini(groups: dict[str, dict[str, Any]]) -> bytes:
+    lines = []
+    for group, keys in groups.items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{key} = {value}" for key, value in keys.items())
+        lines.append("")
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def _mirax_slidedat(
+    pyr: Pyramid, slide_id: str, ax: _MiraxAxis, ay: _MiraxAxis, position_layer: str, data_files: int
+) -> bytes:
+    hierarchical: dict[str, Any] = {
+        "HIER_COUNT": 1,
+        "HIER_0_NAME": "Slide zoom level",
+        "HIER_0_COUNT": len(pyr.levels),
+        **{
+            key: value
+            for level in range(len(pyr.levels))
+            for key, value in (
+                (f"HIER_0_VAL_{level}", f"ZoomLevel_{level}"),
+                (f"HIER_0_VAL_{level}_SECTION", f"LAYER_0_LEVEL_{level}_SECTION"),
+            )
+        },
+        "NONHIER_COUNT": 2,
+        "NONHIER_0_NAME": "Scan data layer",
+        "NONHIER_0_COUNT": len(MIRAX_ASSOCIATED),
+        **{
+            key: value
+            for i, (name, _, _) in enumerate(MIRAX_ASSOCIATED)
+            for key, value in (
+                (f"NONHIER_0_VAL_{i}", name),
+                (f"NONHIER_0_VAL_{i}_SECTION", f"NONHIERLAYER_0_VAL_{i}"),
+            )
+        },
+        "NONHIER_1_NAME": position_layer,
+        "NONHIER_1_COUNT": 1,
+        "NONHIER_1_VAL_0": "default",
+        "NONHIER_1_VAL_0_SECTION": "NONHIERLAYER_1_SECTION",
+        "INDEXFILE": "Index.dat",
+    }
+    groups: dict[str, dict[str, Any]] = {
+        "GENERAL": {
+            "SLIDE_NAME": pyr.description,
+            "SLIDE_ID": slide_id,
+            "SLIDE_VERSION": "01.02",
+            "SLIDE_CREATIONDATETIME": "01/01/2024 00:00:00",
+            "SLIDE_TYPE": "Brightfield",
+            "IMAGENUMBER_X": ax.photos * MIRAX_DIVISIONS,
+            "IMAGENUMBER_Y": ay.photos * MIRAX_DIVISIONS,
+            "CameraImageDivisionsPerSide": MIRAX_DIVISIONS,
+            "OBJECTIVE_NAME": "Plan-Apochromat",
+            "OBJECTIVE_MAGNIFICATION": MIRAX_OBJECTIVE,
+            "PROJECT_NAME": SYNTHETIC_MARK,
+        },
+        "HIERARCHICAL": hierarchical,
+        "DATAFILE": {
+            "FILE_COUNT": data_files,
+            **{f"FILE_{i}": f"Data{i:04d}.dat" for i in range(data_files)},
+        },
+    }
+    for level, d in enumerate(pyr.downsamples):
+        groups[f"LAYER_0_LEVEL_{level}_SECTION"] = {
+            "OVERLAP_X": ax.overlap // d,
+            "OVERLAP_Y": ay.overlap // d,
+            "MICROMETER_PER_PIXEL_X": f"{pyr.mpp * d:.12g}",
+            "MICROMETER_PER_PIXEL_Y": f"{pyr.mpp * d:.12g}",
+            "IMAGE_FORMAT": "JPEG",
+            "IMAGE_QUALITY": JPEG_QUALITY,
+            "IMAGE_FILL_COLOR_BGR": MIRAX_FILL_BGR,
+            "DIGITIZER_WIDTH": ax.image,
+            "DIGITIZER_HEIGHT": ay.image,
+            "IMAGE_CONCAT_FACTOR": 1 if level else 0,
+        }
+    for i, (_, type_key, _) in enumerate(MIRAX_ASSOCIATED):
+        groups[f"NONHIERLAYER_0_VAL_{i}"] = {type_key: "JPEG"}
+    groups["NONHIERLAYER_1_SECTION"] = {"VIMSLIDE_POSITION_DATA_FORMAT_VERSION": 257}
+    return _ini(groups)
+
+
+def write_mirax(
+    folder: Path | str,
+    width: int = 2048,
+    height: int = 1536,
+    *,
+    mpp: float = 0.25,
+    tile: int = 256,
+    seed: int = 0,
+    position_buffer: str = "vimslide",
+) -> Path:
+    """MIRAX (``openslide.vendor`` = mirax), written atomically into ``folder``: ``<name>.mrxs`` plus
+    the folder ``<name>/`` with ``Slidedat.ini`` (key file: hierarchical "Slide zoom level" sections
+    with DIGITIZER_WIDTH/HEIGHT, OVERLAP_X/Y, IMAGE_CONCAT_FACTOR and MICROMETER_PER_PIXEL_X/Y, which
+    give the MPP), ``Index.dat`` (data-page pointers) and ``Data000N.dat`` (JPEG images). Level 0 is
+    camera photos split into 2x2 images; photos overlap by OVERLAP px and interior photo columns/rows
+    sit a few px off the nominal grid, so the slide is only right if OpenSlide places them from the
+    position buffer (``position_buffer``: "vimslide" = raw VIMSLIDE_POSITION_BUFFER, "stitching" =
+    zlib-compressed StitchingIntensityLayer). Levels 1, 2 concatenate 2x2 shrunk images per image;
+    images past the slide edge stay in the fill colour. Returns the ``.mrxs`` file. ``tile`` is
+    accepted for a uniform signature; image sizes follow from the slide size."""
+    del tile
+    if position_buffer not in MIRAX_POSITION_LAYERS:
+        raise ValueError(f"position_buffer={position_buffer!r}: use one of {sorted(MIRAX_POSITION_LAYERS)}")
+    folder = Path(folder)
+    pyr = render_pyramid(width, height, mpp=mpp, seed=seed, tile=64)
+    ax, ay = _mirax_axis(width), _mirax_axis(height)
+    slide_id = hashlib.sha256(f"{pyr.description}|{width}x{height}".encode()).hexdigest()[:32]
+    data = _MiraxData(3)  # level 0 | levels 1+ | associated images and the position buffer
+    images_x, images_y = ax.photos * MIRAX_DIVISIONS, ay.photos * MIRAX_DIVISIONS
+    levels = []
+    for level in range(len(pyr.levels)):
+        step, records = 2**level, []
+        for iy in range(0, images_y, step):
+            for ix in range(0, images_x, step):
+                blob = _jpeg(_mirax_level_image(pyr, ax, ay, level, ix, iy))
+                records.append((iy * images_x + ix, *data.add(min(level, 1), blob)))
+        levels.append(records)
+    nonhier = [
+        data.add(2, _jpeg(_label(w, h, seed + i))) for i, (_, _, (w, h)) in enumerate(MIRAX_ASSOCIATED)
+    ]
+    positions = b"".join(
+        struct.pack("<bii", 1, x, y) for y in ay.starts for x in ax.starts
+    )  # one 9-byte record per photo, row-major: flag, x, y (level-0 px)
+    if position_buffer == "stitching":
+        positions = zlib.compress(positions, 9)
+    nonhier.append(data.add(2, positions))
+    slidedat = _mirax_slidedat(pyr, slide_id, ax, ay, MIRAX_POSITION_LAYERS[position_buffer], len(data.files))
+    with atomic_dir(folder) as tmp:
+        (tmp / f"{folder.name}.mrxs").write_bytes(
+            f"MIRAX slide {slide_id}; data in {folder.name}/\r\n".encode()
+        )
+        inner = tmp / folder.name
+        inner.mkdir()
+        (inner / "Slidedat.ini").write_bytes(slidedat)
+        (inner / "Index.dat").write_bytes(_mirax_index(slide_id, levels, nonhier))
+        for number, blob in enumerate(data.files):
+            (inner / f"Data{number:04d}.dat").write_bytes(bytes(blob))
+        _make_readable(tmp)
+        _make_readable(inner)
+    return folder / f"{folder.name}.mrxs"
+
+
+# ---- Sakura SVSlide --------------------------------------------------------------------------
+
+SAKURA_MAGIC = "SVGigaPixelImage"
+SAKURA_TABLE = "SVGigaPixelImage_PR_FIXTURE"  # the one "unique table" of id -> data blobs
+SAKURA_SCHEMA = (
+    "CREATE TABLE DataManagerSQLiteConfigXPO (OID INTEGER PRIMARY KEY, TableName TEXT)",
+    f"CREATE TABLE {SAKURA_TABLE} (id TEXT PRIMARY KEY, data BLOB)",
+    "CREATE TABLE SVSlideDataXPO (OID INTEGER PRIMARY KEY, SlideId TEXT, Date TEXT, Description TEXT, "
+    "Creator TEXT, DiagnosisCode TEXT, Keywords TEXT, m_labelScan INTEGER, m_overviewScan INTEGER)",
+    "CREATE TABLE SVHRScanDataXPO (OID INTEGER PRIMARY KEY, ParentSlide INTEGER, ScanId TEXT, Date TEXT, "
+    "Name TEXT, Description TEXT, ResolutionMmPerPix REAL, NominalLensMagnification REAL, "
+    "FocussingMethod TEXT, ThumbnailImage BLOB)",
+    "CREATE TABLE SVScannedImageDataXPO (OID INTEGER PRIMARY KEY, Image BLOB)",
+)
+SAKURA_OBJECTIVE = 20.0
+SAKURA_FOCAL_PLANES = 1  # OpenSlide shows the middle focal plane; tile ids end in the plane number
+
+
+def _sakura_tiles(pyr: Pyramid, tile: int) -> list[tuple[str, bytes]]:
+    """(tile id, greyscale JPEG) for every tile and colour channel. Tile ids are
+    ``T;x|y;downsample;colour;focal plane`` with x, y in level-0 px and colour 0/1/2 = red/green/blue;
+    edge tiles are whole tiles padded with white."""
+    rows = []
+    for pixels, d in zip(pyr.levels, pyr.downsamples, strict=True):
+        padded = _pad(pixels, tile)
+        for y in range(0, padded.shape[0], tile):
+            for x in range(0, padded.shape[1], tile):
+                for colour in range(3):
+                    channel = np.ascontiguousarray(padded[y : y + tile, x : x + tile, colour])
+                    rows.append((f"T;{x * d}|{y * d};{d};{colour};0", _jpeg_grey(channel)))
+    return rows
+
+
+def _jpeg_grey(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def write_sakura_svslide(
+    path: Path | str,
+    width: int = 2048,
+    height: int = 1536,
+    *,
+    mpp: float = 0.25,
+    tile: int = 256,
+    seed: int = 0,
+) -> Path:
+    """Sakura SVSlide (``openslide.vendor`` = sakura): an SQLite database. ``DataManagerSQLiteConfigXPO``
+    names the blob table, which holds ``++MagicBytes`` ("SVGigaPixelImage"), the ``Header`` (tile
+    size, width, height, -, focal planes; little-endian uint32) and one greyscale JPEG per tile and
+    colour channel under ids that encode position, downsample, colour and focal plane. MPP: ``SVHRScanDataXPO.ResolutionMmPerPix`` (mm). Label, macro and thumbnail images
+    are JPEG blobs. Built in memory and written in one piece."""
+    pyr = render_pyramid(width, height, mpp=mpp, seed=seed, tile=tile)
+    db = sqlite3.connect(":memory:")
+    try:
+        for statement in SAKURA_SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT INTO DataManagerSQLiteConfigXPO VALUES (1, ?)", (SAKURA_TABLE,))
+        blobs: list[tuple[str, Any]] = [
+            ("++MagicBytes", SAKURA_MAGIC),
+            ("++VersionBytes", "1.0.0.0"),
+            ("Header", struct.pack("<IIIII", tile, width, height, 0, SAKURA_FOCAL_PLANES)),
+            *_sakura_tiles(pyr, tile),
+        ]
+        db.executemany(f"INSERT INTO {SAKURA_TABLE} VALUES (?, ?)", blobs)
+        db.executemany(
+            "INSERT INTO SVScannedImageDataXPO VALUES (?, ?)",
+            [(1, _jpeg(_label(240, 240, seed))), (2, _jpeg(_label(640, 240, seed + 1)))],
+        )
+        db.execute(
+            "INSERT INTO SVSlideDataXPO VALUES (1, 'PR-FIXTURE', '2024-01-01', ?, 'pathreasoner', '', '', 1, 2)",
+            (pyr.description,),
+        )
+        db.execute(
+            "INSERT INTO SVHRScanDataXPO VALUES (1, 1, 'PR-FIXTURE-SCAN', '2024-01-01', 'HR scan', ?, ?, ?, "
+            "'Auto', ?)",
+            (pyr.description, mpp / 1000.0, SAKURA_OBJECTIVE, _jpeg(_thumbnail(pyr.levels[0], 512))),
+        )
+        db.commit()
+        data = db.serialize()
+    finally:
+        db.close()
+    return atomic_write_bytes(Path(path), data)
+
+
+# ---- Trestle ---------------------------------------------------------------------------------
+
+TRESTLE_OVERLAP = 16  # level-0 px by which neighbouring tiles overlap; halved at each level
+TRESTLE_OBJECTIVE = 20
+
+
+def _trestle_tiles_across(length: int, tile: int, overlap: int) -> int:
+    """Tiles n with n = ceil((length + (n - 1) * overlap) / tile): OpenSlide's level size is the
+    TIFF width minus (n - 1) overlaps, and it must come out at ``length``."""
+    for n in range(1, 4096):
+        if -(-(length + (n - 1) * overlap) // tile) == n:
+            return n
+    raise ValueError(
+        f"Trestle fixture: no tile count fits {length} px with {tile}-px tiles overlapping {overlap}"
+    )
+
+
+def _trestle_level(pixels: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    """The stored (overlapped) image of one level: tile (r, c) shows the picture from
+    (c * (tile - overlap), r * (tile - overlap)); its width is the level width plus the overlaps."""
+    h, w = pixels.shape[:2]
+    across, down = _trestle_tiles_across(w, tile, overlap), _trestle_tiles_across(h, tile, overlap)
+    out = np.full((down * tile, across * tile, 3), 255, dtype=np.uint8)
+    step = tile - overlap
+    for r in range(down):
+        for c in range(across):
+            out[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = _crop(
+                pixels, c * step, r * step, tile, tile
+            )
+    return out[: h + (down - 1) * overlap, : w + (across - 1) * overlap]
+
+
+def write_trestle_tif(
+    folder: Path | str,
+    width: int = 2048,
+    height: int = 1536,
+    *,
+    mpp: float = 0.25,
+    tile: int = 256,
+    seed: int = 0,
+) -> Path:
+    """Trestle (``openslide.vendor`` = trestle), written atomically into ``folder``: ``<name>.tif``, a
+    tiled JPEG TIFF with Software "MedScan" whose first ImageDescription holds ``;``-separated
+    key=value pairs (``OverlapsXY=`` lists each level's x and y tile overlap, ``Objective Power``,
+    ``Background Color``); tiles overlap their neighbours by that many px, so OpenSlide places tile
+    (c, r) at (c, r) * (tile - overlap). MPP: the XResolution/YResolution tags hold µm per pixel
+    themselves (Trestle's non-standard use; unit NONE). ``<name>.Full`` is the macro image (JPEG).
+    Returns the ``.tif`` file."""
+    folder = Path(folder)
+    pyr = render_pyramid(width, height, mpp=mpp, seed=seed, tile=tile)
+    overlaps = [TRESTLE_OVERLAP // d for d in pyr.downsamples]
+    description = (
+        f"Background Color=FFFFFF;White Balance=FFFFFF;Objective Power={TRESTLE_OBJECTIVE};"
+        f"JPEG Quality={JPEG_QUALITY};OverlapsXY= {' '.join(f'{o} {o}' for o in overlaps)};"
+        f"Comment={pyr.description.replace(';', ',')}"
+    )
+    pages = []
+    for index, (pixels, overlap) in enumerate(zip(pyr.levels, overlaps, strict=True)):
+        level_mpp = mpp * pyr.downsamples[index]
+        options = _tiff_options(
+            tile, software="MedScan", resolution=(level_mpp, level_mpp), resolutionunit="NONE"
+        )
+        if index == 0:
+            options["description"] = description
+        pages.append((_trestle_level(pixels, tile, overlap), options))
+    buffer = io.BytesIO()
+    with tifffile.TiffWriter(buffer) as tif:
+        for pixels, options in pages:
+            tif.write(pixels, **options)
+    with atomic_dir(folder) as tmp:
+        (tmp / f"{folder.name}.tif").write_bytes(buffer.getvalue())
+        (tmp / f"{folder.name}.Full").write_bytes(_jpeg(_label(640, 240, seed)))
+        _make_readable(tmp)
+    return folder / f"{folder.name}.tif"
+
+
 @dataclass(frozen=True)
 class VendorFormat:
     """One fixture format: OpenSlide's format and vendor names, the file suffix, and its writer.
@@ -707,6 +1201,10 @@ FORMATS: dict[str, VendorFormat] = {
         VendorFormat("hamamatsu-ndpi", "hamamatsu", ".ndpi", write_hamamatsu_ndpi),
         VendorFormat("hamamatsu-vms-vmu", "hamamatsu", ".vms", write_hamamatsu_vms, folder=True),
         VendorFormat("aperio", "aperio", ".svs", write_aperio_jp2k_svs),
+        VendorFormat("mirax", "mirax", ".mrxs", write_mirax, folder=True),
+        VendorFormat("sakura", "sakura", ".svslide", write_sakura_svslide),
+        VendorFormat("trestle", "trestle", ".tif", write_trestle_tif, folder=True),
+        VendorFormat("hamamatsu-vmu", "hamamatsu", ".vmu", write_hamamatsu_vmu, folder=True),
     )
 }
 
@@ -716,4 +1214,7 @@ VENDOR_WRITERS: dict[str, Callable[..., Path]] = {
     "ventana": write_ventana_bif,
     "hamamatsu": write_hamamatsu_ndpi,
     "aperio": write_aperio_jp2k_svs,
+    "mirax": write_mirax,
+    "sakura": write_sakura_svslide,
+    "trestle": write_trestle_tif,
 }

@@ -1,10 +1,12 @@
-"""Vendor-format conformance: synthetic Philips, Leica, Ventana, Hamamatsu (NDPI, VMS) and Aperio JPEG 2000
-slides are opened by OpenSlide as that vendor, described by the reader with the MPP we wrote, and tiled
-pixel-exactly (tiles equal OpenSlide's read_region)."""
+"""Vendor-format conformance: synthetic Philips, Leica, Ventana, Hamamatsu (NDPI, VMS, VMU), Aperio JPEG 2000,
+MIRAX, Sakura and Trestle slides are opened by OpenSlide as that vendor, described by the reader with the MPP
+we wrote, and tiled pixel-exactly (tiles equal OpenSlide's read_region)."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,14 @@ from pathreasoner.wsi.tiler import tile_slide
 from pathreasoner.wsi.vendor_formats import (
     FORMATS,
     VENDOR_WRITERS,
+    _mirax_axis,
     render_pyramid,
     write_aperio_jp2k_svs,
+    write_hamamatsu_vmu,
+    write_mirax,
     write_philips_tiff,
+    write_sakura_svslide,
+    write_trestle_tif,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +51,8 @@ def expected_levels(name: str) -> list[tuple[int, int]]:
     """The level sizes OpenSlide should report, largest first."""
     if name == "leica":  # the slide area: the scanned region plus a transparent margin all round
         return [((WIDTH + 2 * LEICA_MARGIN) // d, (HEIGHT + 2 * LEICA_MARGIN) // d) for d in (1, 2, 4)]
+    if name == "hamamatsu-vmu":  # uncompressed NGR: the image and its map (1/2), nothing added
+        return STORED[:2]
     if name.startswith("hamamatsu"):  # OpenSlide adds JPEG-scaled (1/2..1/8) levels below the stored ones
         return [(WIDTH // d, HEIGHT // d) for d in (1, 2, 4, 8, 16, 32)]
     return STORED
@@ -77,7 +86,7 @@ def test_openslide_reads_vendor_levels_and_mpp(
     offset = LEICA_MARGIN if name == "leica" else 0
     if name == "leica":
         assert (props["openslide.bounds-x"], props["openslide.bounds-width"]) == (str(offset), str(WIDTH))
-    for level, expected in enumerate(picture):  # each stored level shows the picture we drew (JPEG-close)
+    for level, expected in enumerate(picture[: slide.level_count]):  # each level shows our picture
         h, w = expected.shape[:2]
         region = np.asarray(slide.read_region((offset, offset), level, (w, h)))
         assert (region[..., 3] == 255).all()
@@ -98,7 +107,8 @@ def test_reader_reports_vendor_and_mpp_from_openslide(name: str, fixtures: dict[
     assert info.vendor == FORMATS[name].vendor
     assert info.mpp == pytest.approx(MPP, rel=1e-5) and info.mpp_source == "openslide.mpp"
     assert list(info.level_dimensions) == expected_levels(name)
-    assert info.level_downsamples[:3] == pytest.approx((1.0, 2.0, 4.0))
+    levels = expected_levels(name)
+    assert info.level_downsamples == pytest.approx([levels[0][0] / w for w, _ in levels], rel=0.01)
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -188,3 +198,112 @@ def test_outside_the_scanned_area_reads_as_background_not_black(fixtures: dict[s
         inside = slide.read_region((x + 512, y + 512), 0, (16, 16))
         raw = np.asarray(slide.handle.read_region((x + 512, y + 512), 0, (16, 16)).convert("RGB"))
         assert (inside == raw).all() and not (inside == background).all()
+
+
+def _mean_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a[..., :3].astype(int) - b[..., :3].astype(int)).mean())
+
+
+@pytest.mark.parametrize("position_buffer", ["vimslide", "stitching"])
+def test_mirax_photos_sit_where_the_position_buffer_says(
+    position_buffer: str, fixtures: dict[str, Path], picture: list[np.ndarray], tmp_path: Path
+) -> None:
+    """Interior camera photos sit a few px off the nominal grid; only the position buffer (raw
+    VIMSLIDE_POSITION_BUFFER or zlib StitchingIntensityLayer) puts them where the picture has them."""
+    path = fixtures["mirax"]
+    if position_buffer == "stitching":
+        path = write_mirax(
+            tmp_path / "stitched", WIDTH, HEIGHT, mpp=MPP, seed=SEED, position_buffer="stitching"
+        )
+    slide = openslide.OpenSlide(path)
+    layer = {"vimslide": "VIMSLIDE_POSITION_BUFFER", "stitching": "StitchingIntensityLayer"}[position_buffer]
+    assert slide.properties["mirax.HIERARCHICAL.NONHIER_1_NAME"] == layer
+    ax, ay = _mirax_axis(WIDTH), _mirax_axis(HEIGHT)
+    x, y = ax.starts[1], ay.starts[1]  # the photo second from the left, second from the top
+    nominal = (2 * ax.image - ax.overlap, 2 * ay.image - ay.overlap)
+    assert (x, y) != nominal  # the fixture really moved it
+    region = np.asarray(slide.read_region((x + 32, y + 32), 0, (128, 128)))
+    at_position = picture[0][y + 32 : y + 160, x + 32 : x + 160]
+    at_nominal = picture[0][nominal[1] + 32 : nominal[1] + 160, nominal[0] + 32 : nominal[0] + 160]
+    assert _mean_diff(region, at_position) < 3.0 < _mean_diff(region, at_nominal)
+    assert slide.properties["openslide.background-color"] == "FFFFFF"  # IMAGE_FILL_COLOR_BGR
+
+
+def test_mirax_level2_images_past_the_edge_are_fill_and_not_drawn(fixtures: dict[str, Path]) -> None:
+    """An odd photo count leaves the last level-2 image half empty; OpenSlide draws only the tiles that
+    belong to real photos, so the level stays opaque and the layout adds up to the level size."""
+    ax = _mirax_axis(WIDTH)
+    assert ax.photos % 2 == 1 and ax.overlap % 4 == 0 and ax.image % 4 == 0
+    assert 2 * ax.photos * ax.image - (ax.photos - 1) * ax.overlap == WIDTH
+    slide = openslide.OpenSlide(fixtures["mirax"])
+    right = np.asarray(slide.read_region((WIDTH - 64 * 4, 0), 2, (64, HEIGHT // 4)))
+    assert (right[..., 3] == 255).all()
+
+
+def test_mirax_data_files_are_not_slides(fixtures: dict[str, Path]) -> None:
+    inner = fixtures["mirax"].with_suffix("")
+    assert sorted(p.name for p in inner.iterdir()) == [
+        "Data0000.dat",
+        "Data0001.dat",
+        "Data0002.dat",
+        "Index.dat",
+        "Slidedat.ini",
+    ]
+    assert find_slides(fixtures["mirax"].parent) == [fixtures["mirax"]]
+
+
+def test_trestle_tiles_overlap_as_overlapsxy_says(
+    fixtures: dict[str, Path], picture: list[np.ndarray]
+) -> None:
+    path = fixtures["trestle"]
+    slide = openslide.OpenSlide(path)
+    overlaps = [int(v) for v in slide.properties["trestle.OverlapsXY"].split()]
+    assert overlaps[:2] == [16, 16]
+    with tifffile.TiffFile(path) as tif:
+        stored_w = tif.pages[0].shape[1]
+        across = -(-stored_w // tif.pages[0].tilewidth)
+    assert stored_w - (across - 1) * overlaps[0] == WIDTH and stored_w > WIDTH
+    step = 256 - overlaps[0]  # a window across the joint between tiles 1 and 2 of the first row
+    region = np.asarray(slide.read_region((2 * step - 32, 100), 0, (64, 64)))
+    assert _mean_diff(region, picture[0][100:164, 2 * step - 32 : 2 * step + 32]) < 3.0
+    assert float(slide.properties["tiff.XResolution"]) == pytest.approx(MPP, rel=1e-5)  # µm/px, not px/cm
+    assert (path.parent / f"{path.stem}.Full").is_file() and "macro" in slide.associated_images
+
+
+def test_vmu_pixels_are_exact(fixtures: dict[str, Path], picture: list[np.ndarray]) -> None:
+    """NGR is uncompressed 12-bit RGB: OpenSlide returns exactly the 8-bit picture we stored."""
+    slide = openslide.OpenSlide(fixtures["hamamatsu-vmu"])
+    for level in range(slide.level_count):
+        expected = picture[level]
+        region = np.asarray(slide.read_region((0, 0), level, expected.shape[1::-1]))
+        assert np.array_equal(region[..., :3], expected)
+    assert slide.properties["hamamatsu.BitsPerPixel"] == "36"
+
+
+def test_sakura_database_layout(fixtures: dict[str, Path]) -> None:
+    with sqlite3.connect(f"file:{fixtures['sakura']}?mode=ro", uri=True) as db:
+        (table,) = db.execute("SELECT TableName FROM DataManagerSQLiteConfigXPO").fetchone()
+        header = db.execute(f"SELECT data FROM {table} WHERE id = 'Header'").fetchone()[0]
+        tiles = db.execute(f"SELECT count(*) FROM {table} WHERE id LIKE 'T;%'").fetchone()[0]
+        (mm,) = db.execute("SELECT ResolutionMmPerPix FROM SVHRScanDataXPO").fetchone()
+    assert struct.unpack("<III", header[:12]) == (256, WIDTH, HEIGHT)
+    assert tiles == 3 * sum(-(-w // 256) * -(-h // 256) for w, h in STORED)  # one JPEG per channel
+    assert mm * 1000 == pytest.approx(MPP)
+    assert set(openslide.OpenSlide(fixtures["sakura"]).associated_images) == {"label", "macro", "thumbnail"}
+
+
+@pytest.mark.parametrize(
+    "writer",
+    [write_mirax, write_sakura_svslide, write_trestle_tif, write_hamamatsu_vmu],
+    ids=lambda w: w.__name__,
+)
+def test_new_writers_are_deterministic_and_atomic(writer: object, tmp_path: Path) -> None:
+    def snapshot(folder: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+        }
+
+    for run in ("a", "b"):
+        writer(tmp_path / run / "slide", 1024, 1024, mpp=MPP, seed=3)  # type: ignore[operator]
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files or folders left behind
