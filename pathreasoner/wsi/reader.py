@@ -1,6 +1,7 @@
 """Open a whole-slide image with OpenSlide and describe it (levels, MPP and where the MPP came from).
 
-A DICOM slide is a folder of .dcm files (one per level); pass the folder or any one file of it.
+A DICOM slide is a folder of .dcm files (one per level); pass the folder or any one file of it. A
+multi-file slide (MIRAX, Hamamatsu VMS/VMU, Trestle) may be passed as its file or as a folder holding it.
 Every OpenSlide failure is turned into a ``SlideReadError`` that names the file, the reason and a fix.
 """
 
@@ -20,6 +21,10 @@ from pathreasoner.errors import SlideReadError
 
 log = logging.getLogger(__name__)
 
+# the file OpenSlide opens for a slide passed as its folder (besides DICOM's .dcm)
+FOLDER_SLIDE_SUFFIXES = frozenset(
+    {".mrxs", ".vms", ".vmu", ".svs", ".ndpi", ".tif", ".tiff", ".scn", ".bif", ".svslide"}
+)
 MPP_SOURCES = ("openslide.mpp", "tiff-resolution", "objective-power", "default")
 PLAUSIBLE_MPP = (0.01, 100.0)  # µm/px; outside this range a resolution tag is a placeholder (e.g. 72 dpi)
 _UM_PER_UNIT = {"centimeter": 1e4, "inch": 25400.0, "millimeter": 1e3, "micrometer": 1.0}
@@ -56,12 +61,16 @@ def resolve_slide_path(path: Path | str) -> tuple[Path, str]:
         raise SlideReadError(f"slide {path} does not exist; check the path (or the slides list)")
     if path.is_dir():
         dcm = sorted(path.glob("*.dcm"))
-        if not dcm:
-            raise SlideReadError(
-                f"slide {path} is a folder without .dcm files; only DICOM slides are folders — "
-                "pass the slide file itself"
-            )
-        return dcm[0], path.name
+        if dcm:
+            return dcm[0], path.name
+        main = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FOLDER_SLIDE_SUFFIXES)
+        if len(main) == 1:  # a multi-file slide's folder (MIRAX .mrxs, Hamamatsu .vms/.vmu, Trestle .tif)
+            return main[0], main[0].stem
+        found = ", ".join(p.name for p in main) or "none"
+        raise SlideReadError(
+            f"slide {path} is a folder, but not a DICOM slide (no .dcm) nor the folder of one multi-file slide "
+            f"(slide files in it: {found}); pass the slide file itself (e.g. the .mrxs or .vms)"
+        )
     if path.suffix.lower() == ".dcm":
         return path, path.parent.name
     return path, path.stem

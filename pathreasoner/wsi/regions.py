@@ -53,6 +53,10 @@ class OpenSlideRegions:
         """Nothing to release: the slide handle belongs to the caller."""
 
 
+# OpenSlide places these vendors' tiles itself (overlaps, position buffers, joint offsets)
+STITCHED_VENDORS = frozenset({"trestle", "ventana", "mirax", "hamamatsu", "leica"})
+
+
 class TiffTileRegions:
     """Regions cut from a TIFF page's decoded native tiles (each decoded once, LRU-cached)."""
 
@@ -70,7 +74,11 @@ class TiffTileRegions:
 
     @classmethod
     def for_level(cls, slide: Slide, level: int) -> TiffTileRegions | None:
-        """The reader for ``level`` of ``slide`` if it is a tiled RGB uint8 TIFF page, else None."""
+        """The reader for ``level`` of ``slide`` if it is a tiled RGB uint8 TIFF page, else None. Vendors
+        whose stored tiles overlap or are stitched by OpenSlide are never read directly: a probe window
+        inside one tile could match while the seams elsewhere would not."""
+        if slide.info.vendor in STITCHED_VENDORS:
+            return None
         width, height = slide.info.level_dimensions[level]
         try:
             with tifffile.TiffFile(slide.file) as tif:

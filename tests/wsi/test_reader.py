@@ -89,8 +89,11 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     with pytest.raises(SlideReadError, match="empty file"):
         open_slide(empty)
-    with pytest.raises(SlideReadError, match=r"without \.dcm files"):
+    with pytest.raises(SlideReadError, match="empty file"):  # the folder's one slide file is opened
         open_slide(tmp_path)
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(SlideReadError, match=r"not a DICOM slide \(no \.dcm\).*slide files in it: none"):
+        open_slide(tmp_path / "notes")
 
 
 def test_dicom_folder_or_any_file_is_one_slide(shared_slides: Path) -> None:

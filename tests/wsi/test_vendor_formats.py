@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from pathreasoner.cli import app
 from pathreasoner.config import TilingConfig
+from pathreasoner.errors import SlideReadError
 from pathreasoner.stages import find_slides
 from pathreasoner.wsi import load_index, read_tile, tile_pixels
 from pathreasoner.wsi.reader import open_slide, read_slide_info
@@ -307,3 +308,21 @@ def test_new_writers_are_deterministic_and_atomic(writer: object, tmp_path: Path
         writer(tmp_path / run / "slide", 1024, 1024, mpp=MPP, seed=3)  # type: ignore[operator]
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files or folders left behind
+
+
+@pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if f.folder])
+def test_multi_file_slides_open_from_their_folder(name: str, fixtures: dict[str, Path]) -> None:
+    """A MIRAX / VMS / VMU / Trestle slide may be given as the folder that holds it."""
+    slide_file = fixtures[name]
+    info = read_slide_info(slide_file.parent)
+    assert info.vendor == FORMATS[name].vendor and info.slide_id == slide_file.stem
+    assert info.dimensions == read_slide_info(slide_file).dimensions
+
+
+def test_folder_with_two_slide_files_is_a_clear_error(tmp_path: Path) -> None:
+    for stem in ("a", "b"):
+        write_philips_tiff(tmp_path / f"{stem}.tiff", 1024, 1024, mpp=MPP, seed=SEED)
+    with pytest.raises(
+        SlideReadError, match=r"slide files in it: a.tiff, b.tiff\); pass the slide file itself"
+    ):
+        read_slide_info(tmp_path)
