@@ -95,3 +95,51 @@ def test_linked_diagnosis_agrees_with_tcga_labels(shared_data: Path, ctx: KGCont
         agree += labels[report.patient_id] in projects_for(extraction.primary, extraction.organ, ctx).projects
     assert len(subset) > 250
     assert agree / len(subset) >= 0.88, f"{agree}/{len(subset)}"
+
+
+@pytest.mark.shared_data
+def test_whole_chain_cli_on_real_reports_and_kg_sources(shared_data: Path, tmp_path: Path) -> None:
+    """build-kg (curated + Disease Ontology + OncoTree + PathoML/TPO OWL) then build-samples on real TCGA
+    OCR reports, through the CLI with one params file: every source in the KG, samples from every organ."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from pathreasoner.cli import app
+
+    kg = shared_data / "kg"
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "project": {"work_dir": str(tmp_path / "work")},
+                "kg": {
+                    "obo_paths": [str(kg / "disease-ontology" / "DO_cancer_slim.obo")],
+                    "oncotree_path": str(kg / "oncotree" / "oncotree_development.txt"),
+                    "owl_paths": [str(p) for p in sorted((kg / "pathoml").glob("*.owl"))],
+                },
+                "samples": {"link_embedding": False},
+            }
+        )
+    )
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for name in ("KIDNEY.csv", "LIVER.csv", "BLADDER.csv"):
+        frame = pd.read_csv(shared_data / "reports" / "tcga-ocr" / name, dtype=str, keep_default_na=False)
+        frame.head(25).to_csv(reports / name, index=False)
+    runner = CliRunner()
+    result = runner.invoke(app, ["build-kg", "--config", str(params)])
+    assert result.exit_code == 0, result.output
+    stats = runner.invoke(app, ["kg", "stats", "--config", str(params)])
+    sources = json.loads(stats.output)
+    assert sources["n_nodes"] > 2000, sources
+    result = runner.invoke(app, ["build-samples", "--config", str(params), "--reports", str(reports)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "work" / "samples"
+    card = json.loads((out / "card.json").read_text())
+    assert set(card["records_by_organ"]) >= {"kidney", "liver", "bladder"}
+    assert card["n_reports"] >= 60 and card["n_records"] > 300
+    assert all(c["failed"] == 0 or c["passed"] > 10 * c["failed"] for c in card["checks"].values())
+    nodes = pd.read_parquet(tmp_path / "work" / "kg" / "nodes.parquet")
+    assert {"curated", "doid", "oncotree"} <= {s.split("+")[0].split(":")[0] for s in nodes["source"]}
