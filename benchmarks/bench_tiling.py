@@ -13,16 +13,22 @@ On one synthetic JPEG-tiled slide (default 16,384 x 12,288 px, 256-px tiles; als
 - workers2: speed-up of ``tile_slides`` with 2 worker processes over 1 (224-px tiles, CPU-bound), on
   4 copies of the slide, start-up of the spawned workers included.
 Then the peak RSS of tiling a 60k x 40k slide in a child process (``RUSAGE_CHILDREN``); the slide is
-written by a streaming writer (peak RSS reported too). Rates are tiles/s, best of ``--repeats``.
+written by a streaming writer (peak RSS reported too). Then within-slide parallelism on that one slide
+with 224-px tiles (re-encoded; ~47k grid tiles > ``tiling.band_tiles``): ``tile_slides`` with 1 worker
+against 2 workers encoding row bands for the parent, each run in a fresh child process (the rate times
+the ``tile_slides`` call only; peak RSS = the largest of the parent and its workers). Rates are tiles/s,
+best of ``--repeats`` (``--band-repeats`` for the band line).
 
 Prints: ``tiling ours=<t/s> anchor=<t/s> limit=<t/s> ratio=<ours/anchor> of_limit=<ours/limit>
-workers2=<speed-up>`` and the ``tiling_reencode``, ``tiling_pixels``, ``tiling_rss`` lines.
+workers2=<speed-up>`` and the ``tiling_reencode``, ``tiling_pixels``, ``tiling_rss`` lines, and
+``tiling_band workers1=<t/s> workers2=<t/s> speedup=<x>``.
 Targets: ratio >= 8, of_limit >= 0.5, workers2 >= 1.8, peak RSS <= 1.5 GB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -140,6 +146,49 @@ def peak_rss_mb(code: str) -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
 
 
+def band_run(slide: Path, out: Path, cfg: TilingConfig) -> tuple[float, int, int, float]:
+    """(tiles/s of the ``tile_slides`` call, tiles, bands, peak RSS MB) of one run in a fresh child."""
+    code = (
+        "import json, shutil, time; from pathlib import Path; from pathreasoner.config import TilingConfig; "
+        "from pathreasoner.wsi import tile_slides; "
+        f"out = Path({str(out)!r}); shutil.rmtree(out, ignore_errors=True); "
+        f"cfg = TilingConfig.model_validate_json({cfg.model_dump_json()!r}); start = time.perf_counter(); "
+        f"s = tile_slides([Path({str(slide)!r})], out, cfg).slides[0]; "
+        "print(json.dumps([s.n_tiles / (time.perf_counter() - start), s.n_tiles, s.bands]))"
+    )
+    wrapper = textwrap.dedent(
+        f"""
+        import resource, subprocess, sys
+        out = subprocess.run([sys.executable, "-c", {code!r}], check=True, capture_output=True, text=True)
+        print(out.stdout.strip().splitlines()[-1])
+        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        """
+    )
+    lines = subprocess.run(
+        [sys.executable, "-c", wrapper], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    rate, n_tiles, bands = json.loads(lines[-2])
+    return rate, n_tiles, bands, int(lines[-1]) / 1024
+
+
+def band_speedup(slide: Path, root: Path, repeats: int) -> None:
+    """Within-slide speed-up on one large slide: 1 worker against 2 workers encoding row bands."""
+    cfg = TilingConfig(target_mpp=0.25, tile_px=224)
+    best: dict[int, tuple[float, int, int, float]] = {}
+    for _ in range(repeats):  # interleaved, so machine load hits both alike
+        for workers in (1, 2):
+            run = band_run(slide, root / f"band-w{workers}", cfg.model_copy(update={"workers": workers}))
+            if run[0] > best.get(workers, (0.0,))[0]:
+                best[workers] = run
+    (w1, n_tiles, _, rss1), (w2, _, bands, rss2) = best[1], best[2]
+    print(
+        f"tiling_band workers1={w1:,.0f} workers2={w2:,.0f} speedup={w2 / w1:.2f}  ({n_tiles:,} tiles of "
+        f"224 px re-encoded, {bands} row bands; peak RSS {rss1:,.0f} MB -> {rss2:,.0f} MB, largest process; "
+        f"load {os.getloadavg()[0]:.1f})",
+        flush=True,
+    )
+
+
 def measure(name: str, slide: Path, root: Path, args: argparse.Namespace, native_px: int, mpp: float) -> None:
     native = TilingConfig(target_mpp=mpp, tile_px=native_px, min_tissue_frac=0.5, top_k_tiles=8)
     reencode = native.model_copy(update={"tile_px": 224})
@@ -187,6 +236,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=4, help="slides for the workers2 measurement (0: skip)")
     parser.add_argument("--rss-width", type=int, default=60000)
     parser.add_argument("--rss-height", type=int, default=40000)
+    parser.add_argument(
+        "--band-repeats",
+        type=int,
+        default=1,
+        help="runs of the within-slide line (0: skip; needs --rss-width)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -226,6 +281,8 @@ def main() -> None:
                 f"file={big.stat().st_size / 2**30:.2f}GiB",
                 flush=True,
             )
+            if args.band_repeats:
+                band_speedup(big, root, args.band_repeats)
 
 
 if __name__ == "__main__":

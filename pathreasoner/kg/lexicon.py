@@ -7,7 +7,6 @@ inside a term still match), checks word boundaries, and keeps the longest non-ov
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass

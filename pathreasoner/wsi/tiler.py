@@ -3,20 +3,27 @@
 Per slide the output folder is written under a temporary name and renamed when complete, so a
 folder with a ``manifest.json`` is always whole; a re-run skips such slides (resume). Bad slides
 (unreadable, no tissue) are recorded in the summary's ``quarantine`` list and the run goes on.
+
+With ``tiling.workers > 1`` slides are tiled in parallel processes; a slide with more candidate (grid)
+tiles than ``tiling.band_tiles`` is planned and written by the parent process while the workers of the
+same pool read and encode its tiles in row bands (``pathreasoner.wsi.bands``): the same bytes as one
+process writes, a few bands in memory at a time.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import glob
 import hashlib
 import io
+import itertools
 import json
 import logging
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,15 @@ from PIL import Image
 from pathreasoner.config import TilingConfig
 from pathreasoner.errors import EmptyTissueError, PathReasonerError, SlideReadError
 from pathreasoner.io_utils import atomic_dir, atomic_write_json
+from pathreasoner.wsi.bands import (
+    Band,
+    EncodedTile,
+    banded_tiles,
+    decode_jpeg,
+    encoded_tiles,
+    plan_bands,
+    to_tile,
+)
 from pathreasoner.wsi.grid import TileGrid, plan_grid
 from pathreasoner.wsi.reader import Slide, open_slide, resolve_slide_path
 from pathreasoner.wsi.regions import RegionReader, region_reader
@@ -41,6 +57,7 @@ from pathreasoner.wsi.s3_cache import (
 )
 from pathreasoner.wsi.shards import INDEX_FILE, ShardWriter
 from pathreasoner.wsi.synthetic import SYNTHETIC_MARK
+from pathreasoner.wsi.thumbnails import FastThumbnailSlide
 from pathreasoner.wsi.tissue import TissueMask, box_means, detect_tissue, tile_tissue_fraction
 from pathreasoner.wsi.views import (
     diverse_view_tiles,
@@ -56,10 +73,11 @@ log = logging.getLogger(__name__)
 MANIFEST_FILE = "manifest.json"
 SUMMARY_FILE = "summary.json"
 MANIFEST_VERSION = 1
-RUNTIME_KEYS = frozenset({"workers", "s3_cache_dir", "s3_cache_max_bytes"})  # do not change the outputs
+RUNTIME_KEYS = frozenset({"workers", "band_tiles", "s3_cache_dir", "s3_cache_max_bytes"})  # outputs unchanged
 MAX_EXIT_CODE = 100  # exit status = number quarantined, capped (shells keep 8 bits; >125 is special)
 MASK_MIN_PX_PER_TILE = 4  # the tissue mask is read large enough for a tile to span this many pixels
 MASK_MAX_PX = 4096
+QC_PNG_ZLIB_STRATEGY = 3  # Z_RLE: faster than the default strategy and smaller on QC overlays
 ROI_MAX_READ_FACTOR = 6  # an ROI is read at a level only if that is at most this many view_px wide
 VIEW_SATURATION_WEIGHT = 0.25  # view ranking: tissue fraction first, then stain (nuclei-rich) density
 
@@ -78,6 +96,7 @@ class SlideTilingResult:
     tissue_fraction: float
     seconds: float
     resumed: bool = False
+    bands: int = 0  # row bands its tiles were encoded in by pool workers (0: by one process)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,8 +189,10 @@ def tile_slides(
     """Tile every slide into ``out_dir/<slide_id>/`` and write ``out_dir/summary.json``.
 
     ``progress(slide_id, n_tiles)`` is called once per slide as it finishes (0 tiles if quarantined).
-    ``cfg.workers > 1`` tiles slides in parallel processes. ``s3://bucket/key`` items (a DICOM slide:
-    ``s3://bucket/folder/``) are fetched into the S3 cache (``cfg.s3_cache_dir``) when they need tiling.
+    ``cfg.workers > 1`` tiles slides in parallel processes; a local slide with more grid tiles than
+    ``cfg.band_tiles`` is written by this process from row bands that the pool's workers encode (same
+    bytes). ``s3://bucket/key`` items (a DICOM slide: ``s3://bucket/folder/``) are fetched into the S3
+    cache (``cfg.s3_cache_dir``) when they need tiling; each is tiled by one worker.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -208,23 +229,47 @@ def tile_slides(
         outcomes[position] = _quarantine_entry(slide, slide_id, exc)
         _notify(progress, slide_id, 0)
 
-    if cfg.workers > 1 and len(jobs) > 1:
+    def run_here(position: int, slide: Path | str, pool: concurrent.futures.Executor | None) -> None:
+        try:
+            result = tile_slide(slide, out_dir, cfg, pool=pool)
+        except Exception as exc:  # one bad slide must not stop the run; quarantined in finish
+            finish(position, slide, None, exc)
+        else:
+            finish(position, slide, result, None)
+
+    def collect(future: concurrent.futures.Future) -> None:
+        position, slide = whole.pop(future)
+        exc = future.exception()
+        finish(position, slide, None if exc else future.result(), exc)
+
+    wants: dict[int, bool] = {}  # position -> more grid tiles than cfg.band_tiles (asked once per slide)
+
+    def banded(position: int, slide: Path | str) -> bool:
+        if position not in wants:
+            wants[position] = _wants_bands(slide, cfg)
+        return wants[position]
+
+    whole: dict[concurrent.futures.Future, tuple[int, Path | str]] = {}
+    if cfg.workers > 1 and (len(jobs) > 1 or any(banded(*job) for job in jobs)):
+        size = cfg.workers if len(jobs) >= cfg.workers or any(banded(*job) for job in jobs) else len(jobs)
         with concurrent.futures.ProcessPoolExecutor(
-            min(cfg.workers, len(jobs)), mp_context=_pool_context(), initializer=_one_thread_per_worker
+            size, mp_context=_pool_context(), initializer=_one_thread_per_worker
         ) as pool:
-            futures = {pool.submit(tile_slide, slide, out_dir, cfg): (pos, slide) for pos, slide in jobs}
-            for future in concurrent.futures.as_completed(futures):
-                position, slide = futures[future]
-                exc = future.exception()
-                finish(position, slide, None if exc else future.result(), exc)
+            large = []
+            for position, slide in jobs:  # whole slides go to the workers now; large ones queue their bands
+                if banded(position, slide):  # behind them, so no worker idles while this process plans
+                    large.append((position, slide))
+                else:
+                    whole[pool.submit(tile_slide, slide, out_dir, cfg)] = (position, slide)
+            for position, slide in large:
+                run_here(position, slide, pool)
+                for future in [f for f in whole if f.done()]:
+                    collect(future)
+            for future in concurrent.futures.as_completed(list(whole)):
+                collect(future)
     else:
         for position, slide in jobs:
-            try:
-                result = tile_slide(slide, out_dir, cfg)
-            except Exception as exc:  # one bad slide must not stop the run; quarantined below
-                finish(position, slide, None, exc)
-            else:
-                finish(position, slide, result, None)
+            run_here(position, slide, None)
 
     ordered = [outcomes[i] for i in sorted(outcomes)]
     summary = TilingSummary(
@@ -244,6 +289,20 @@ def _as_source(item: Path | str) -> Path | str:
 
 def _slide_id(slide: Path | str) -> str:
     return slide_id_of(str(slide)) if is_s3_uri(slide) else resolve_slide_path(slide)[1]
+
+
+def _wants_bands(slide: Path | str, cfg: TilingConfig) -> bool:
+    """True for a local slide with more grid tiles than ``cfg.band_tiles`` (its bands then go to the pool).
+
+    An s3:// slide is tiled whole by one worker: its grid is known only once it is fetched.
+    """
+    if is_s3_uri(slide):
+        return False
+    try:
+        with open_slide(slide, cfg.default_mpp) as handle:
+            return plan_grid(handle.info, cfg).n_tiles > cfg.band_tiles
+    except Exception:  # the slide is then tiled (and quarantined, with its reason) by a worker
+        return False
 
 
 def _stem(slide: Path | str) -> str:
@@ -284,11 +343,19 @@ class _Plan:
     rois: np.ndarray  # level-0 (x, y, w, h) of the ROI crops, largest region first
 
 
-def tile_slide(slide: Path | str, out_dir: Path, cfg: TilingConfig) -> SlideTilingResult:
+def tile_slide(
+    slide: Path | str,
+    out_dir: Path,
+    cfg: TilingConfig,
+    *,
+    pool: concurrent.futures.Executor | None = None,
+) -> SlideTilingResult:
     """Tile one slide into ``out_dir/<slide_id>/``; a complete folder with the same config is kept.
 
     An ``s3://`` slide is checked against the finished folder by its object size before any download,
-    then fetched into the S3 cache; the manifest names the URI as the slide's ``source``.
+    then fetched into the S3 cache; the manifest names the URI as the slide's ``source``. Given a process
+    ``pool`` and ``cfg.workers > 1``, a slide with more grid tiles than ``cfg.band_tiles`` whose tiles are
+    re-encoded is encoded in row bands by the pool's workers; the outputs are byte-identical.
     """
     start = time.perf_counter()
     slide = _as_source(slide)
@@ -305,28 +372,54 @@ def tile_slide(slide: Path | str, out_dir: Path, cfg: TilingConfig) -> SlideTili
         handle = stack.enter_context(open_slide(local, cfg.default_mpp))
         plan = _plan(handle, cfg)
         with atomic_dir(slide_dir) as tmp:
-            manifest = _write_slide(handle, plan, tmp, cfg, start, str(slide), source_bytes(local))
+            manifest, bands = _write_slide(
+                handle, local, plan, tmp, cfg, pool, source=str(slide), start=start
+            )
             _make_readable(tmp)
     log.info(
-        "%s: %d tiles (of %d grid tiles) at %.3f µm/px, level %d, %.1f s",
+        "%s: %d tiles (of %d grid tiles) at %.3f µm/px, level %d, %.1f s%s",
         slide_id,
         manifest["counts"]["tiles"],
         plan.grid.n_tiles,
         plan.grid.mpp,
         plan.grid.level,
         manifest["seconds"],
+        f", encoded in {bands} row bands by {cfg.workers} workers" if bands else "",
     )
-    return _result(slide, slide_dir, manifest, time.perf_counter() - start, resumed=False)
+    return _result(slide, slide_dir, manifest, time.perf_counter() - start, resumed=False, bands=bands)
+
+
+def slide_files(file: Path) -> list[Path]:
+    """Every file a slide's pixels live in: DICOM all .dcm of its folder; MIRAX the .mrxs plus its data
+    folder; Hamamatsu VMS/VMU the key file plus every file it names; Trestle the .tif plus its .Full and
+    .tif-N companions; otherwise the file itself."""
+    suffix = file.suffix.lower()
+    if suffix == ".dcm":
+        return sorted(file.parent.glob("*.dcm"))
+    if suffix == ".mrxs":
+        data = file.parent / file.stem
+        return [file, *sorted(p for p in data.rglob("*") if p.is_file())]
+    if suffix in (".vms", ".vmu"):
+        named = set()
+        for line in file.read_text(errors="replace").splitlines():
+            _, sep, value = line.partition("=")
+            candidate = file.parent / value.strip()
+            if sep and value.strip() and candidate.is_file():
+                named.add(candidate)
+        return [file, *sorted(named)]
+    if suffix in (".tif", ".tiff"):
+        companions = [*file.parent.glob(glob.escape(file.name) + "-*"), file.with_suffix(".Full")]
+        return [file, *sorted(p for p in companions if p.is_file())]
+    return [file]
 
 
 def source_bytes(slide: Path) -> int:
-    """Size of a slide's data on disk (DICOM: all .dcm files of its folder); 0 if it is missing."""
+    """Size of a slide's data on disk, over all of its files (see `slide_files`); 0 if it is missing."""
     try:
         file, _ = resolve_slide_path(slide)
-    except SlideReadError:
+        return sum(f.stat().st_size for f in slide_files(file))
+    except (SlideReadError, OSError):
         return 0
-    files = sorted(file.parent.glob("*.dcm")) if file.suffix.lower() == ".dcm" else [file]
-    return sum(f.stat().st_size for f in files)
 
 
 def finished_manifest(
@@ -356,7 +449,12 @@ def _output_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _result(
-    slide: Path | str, slide_dir: Path, manifest: dict[str, Any], seconds: float, resumed: bool
+    slide: Path | str,
+    slide_dir: Path,
+    manifest: dict[str, Any],
+    seconds: float,
+    resumed: bool,
+    bands: int = 0,
 ) -> SlideTilingResult:
     return SlideTilingResult(
         slide_id=manifest["slide_id"],
@@ -371,6 +469,7 @@ def _result(
         tissue_fraction=float(manifest["tissue"]["thumbnail_fraction"]),
         seconds=round(seconds, 3),
         resumed=resumed,
+        bands=bands,
     )
 
 
@@ -391,8 +490,11 @@ def _plan(slide: Slide, cfg: TilingConfig) -> _Plan:
             f"than one {grid.read_px}-px tile at {grid.mpp:.3g} µm/px, so there is nothing to tile; lower "
             "tiling.tile_px or raise tiling.target_mpp"
         )
-    tissue = detect_tissue(
-        slide, mask_size_px(slide, grid, cfg), remove_pen=cfg.remove_pen, background=cfg.tissue_background
+    tissue = detect_tissue(  # OpenSlide's thumbnail pixels, decoded ~2x faster where the TIFF allows
+        FastThumbnailSlide(slide),  # type: ignore[arg-type]
+        mask_size_px(slide, grid, cfg),
+        remove_pen=cfg.remove_pen,
+        background=cfg.tissue_background,
     )
     level_x, level_y = grid.level_coords()
     x0, y0 = grid.to_level0(level_x), grid.to_level0(level_y)
@@ -412,19 +514,6 @@ def _plan(slide: Slide, cfg: TilingConfig) -> _Plan:
     return _Plan(grid, tissue, level_x, level_y, fraction, keep, views, roi_boxes(tissue, cfg.roi_views))
 
 
-def _runs(keep: np.ndarray, cols: int) -> Iterator[np.ndarray]:
-    """Split row-major tile indices into runs of horizontally adjacent tiles in one grid row."""
-    breaks = np.flatnonzero((np.diff(keep) != 1) | (np.diff(keep // cols) != 0)) + 1
-    yield from np.split(keep, breaks)
-
-
-def _to_tile(pixels: np.ndarray, tile_px: int) -> np.ndarray:
-    if pixels.shape[0] == tile_px and pixels.shape[1] == tile_px:
-        return pixels
-    resized = Image.fromarray(pixels).resize((tile_px, tile_px), Image.Resampling.LANCZOS)
-    return np.asarray(resized)
-
-
 def _can_pass_through(reader: RegionReader, plan: _Plan) -> bool:
     """True when every stored tile can be the slide's own JPEG tile, byte for byte: the grid is the
     native tile grid (no resampling, no overlap) and that JPEG decodes to exactly the pixels read."""
@@ -438,114 +527,154 @@ def _can_pass_through(reader: RegionReader, plan: _Plan) -> bool:
     if data is None:
         return False
     try:
-        decoded = _decode_jpeg(data)
+        decoded = decode_jpeg(data)
     except OSError:  # e.g. RGB-coded JPEG that needs the TIFF's colour-space tag
         return False
     return np.array_equal(decoded, reader.read(x, y, grid.read_px, grid.read_px))
 
 
-def _decode_jpeg(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
+@dataclass
+class _Tiles:
+    """What writing the tiles produced: the index, the view tiles' pixels by rank, how it was read."""
+
+    index: pd.DataFrame
+    views: dict[int, Image.Image]
+    n_shards: int
+    reader: str
+    passthrough: bool
+    n_bands: int
 
 
-def _encoded_tiles(
-    reader: RegionReader, plan: _Plan, cfg: TilingConfig, passthrough: bool, want_pixels: set[int]
-) -> Iterator[tuple[int, bytes, np.ndarray | None]]:
-    """(grid index, JPEG bytes, pixels if in ``want_pixels``) for every kept tile, row-major.
-
-    Pass-through copies the native JPEG tiles (no decode, no generation loss); otherwise each run of
-    adjacent tiles is read as one band (native tiles decoded once), cut, resized if needed, encoded.
-    """
-    grid = plan.grid
-    if passthrough:
-        native_jpeg = reader.native_jpeg  # type: ignore[attr-defined]
-        for index in plan.keep.tolist():
-            x, y = int(plan.level_x[index]), int(plan.level_y[index])
-            data = native_jpeg(x, y, grid.read_px)
-            if data is None:  # cannot happen on an aligned grid; stay correct regardless
-                data = jpeg_bytes(reader.read(x, y, grid.read_px, grid.read_px), cfg.jpeg_quality)
-            yield index, data, _decode_jpeg(data) if index in want_pixels else None
-        return
-    for run in _runs(plan.keep, grid.cols):
-        run_x, run_y = int(plan.level_x[run[0]]), int(plan.level_y[run[0]])
-        width = int(plan.level_x[run[-1]]) - run_x + grid.read_px
-        band = reader.read(run_x, run_y, width, grid.read_px)
-        for index in run.tolist():
-            offset_x = int(plan.level_x[index]) - run_x
-            pixels = _to_tile(band[:, offset_x : offset_x + grid.read_px], grid.tile_px)
-            yield index, jpeg_bytes(pixels, cfg.jpeg_quality), pixels if index in want_pixels else None
-
-
-def _write_slide(
-    slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, start: float, source: str, size_bytes: int
-) -> dict[str, Any]:
-    info, grid = slide.info, plan.grid
-    first = int(plan.keep[0])
+def _write_tiles(
+    slide: Slide,
+    local: Path,
+    plan: _Plan,
+    tmp: Path,
+    cfg: TilingConfig,
+    pool: concurrent.futures.Executor | None,
+) -> _Tiles:
+    """Every kept tile into the shards, in row-major order, encoded here or by ``pool`` in row bands."""
+    grid, keep = plan.grid, plan.keep
+    first = int(keep[0])
     reader = region_reader(
         slide,
         grid.level,
         probe=(int(plan.level_x[first]), int(plan.level_y[first]), grid.read_px, grid.read_px),
     )
-    view_rank = {int(plan.keep[i]): rank for rank, i in enumerate(plan.views)}
-    view_tiles: dict[int, Image.Image] = {}
-    records: list[dict[str, Any]] = []
-    passthrough = _can_pass_through(reader, plan)
+    view_rank = {int(keep[i]): rank for rank, i in enumerate(plan.views)}
+    xs0, ys0 = grid.to_level0(plan.level_x[keep]), grid.to_level0(plan.level_y[keep])
+    offsets, lengths = np.zeros(keep.size, dtype=np.int64), np.zeros(keep.size, dtype=np.int64)
+    shards: list[str] = []
+    views: dict[int, Image.Image] = {}
     writer = ShardWriter(tmp, cfg.shard_max_tiles)
+    tiles: Iterator[EncodedTile] | None = None
     try:
-        for index, data, pixels in _encoded_tiles(reader, plan, cfg, passthrough, set(view_rank)):
-            x, y = (int(v) for v in grid.to_level0(np.array([plan.level_x[index], plan.level_y[index]])))
-            shard, offset, length = writer.add(f"x{x:07d}_y{y:07d}", data)
-            records.append(
-                {
-                    "x": x,
-                    "y": y,
-                    "level": grid.level,
-                    "size_px": grid.tile_px,
-                    "read_px": grid.read_px,
-                    "mpp": grid.mpp,
-                    "tissue_frac": float(plan.fraction[index]),
-                    "shard": shard,
-                    "offset": offset,
-                    "length": length,
-                }
-            )
+        passthrough = _can_pass_through(reader, plan)
+        bands = (
+            _bands(local, plan, cfg, reader.name, frozenset(view_rank))
+            if pool is not None and cfg.workers > 1 and grid.n_tiles > cfg.band_tiles and not passthrough
+            else []  # pass-through only copies bytes: bands would not make it faster
+        )
+        tiles = (
+            banded_tiles(pool, bands, cfg.workers)
+            if pool is not None and bands
+            else encoded_tiles(reader, grid, keep, cfg.jpeg_quality, passthrough, set(view_rank))
+        )
+        for position, (index, data, pixels), x, y in zip(
+            itertools.count(), tiles, xs0.tolist(), ys0.tolist(), strict=False
+        ):
+            shard, offsets[position], lengths[position] = writer.add(f"x{x:07d}_y{y:07d}", data)
+            shards.append(shard)
             if pixels is not None:
-                view_tiles[view_rank[index]] = Image.fromarray(pixels)
+                views[view_rank[index]] = Image.fromarray(pixels)
     finally:
+        if isinstance(tiles, Generator):
+            tiles.close()  # on an error: cancels the bands not started yet
         writer.close()
         reader.close()
-    pd.DataFrame.from_records(records).to_parquet(tmp / INDEX_FILE, index=False)
-
-    views_dir = tmp / "views"
-    views_dir.mkdir()
-    view_paths = ["views/thumbnail.jpg"]
-    (tmp / view_paths[0]).write_bytes(
-        jpeg_bytes(fit_within(plan.tissue.thumbnail, cfg.view_px), cfg.jpeg_quality)
+    if len(shards) != keep.size:  # the tile sources yield every kept tile; never write a short index
+        raise PathReasonerError(f"slide {slide.info.path}: {len(shards)} of {keep.size} tiles were written")
+    index = pd.DataFrame(
+        {
+            "x": xs0,
+            "y": ys0,
+            "level": np.full(keep.size, grid.level, dtype=np.int64),
+            "size_px": np.full(keep.size, grid.tile_px, dtype=np.int64),
+            "read_px": np.full(keep.size, grid.read_px, dtype=np.int64),
+            "mpp": np.full(keep.size, grid.mpp, dtype=np.float64),
+            "tissue_frac": plan.fraction[keep].astype(np.float64),
+            "shard": shards,
+            "offset": offsets,
+            "length": lengths,
+        }
     )
-    for rank, box in enumerate(plan.rois):
-        name = f"views/roi_{rank:02d}.jpg"
-        (tmp / name).write_bytes(jpeg_bytes(read_roi(slide, plan.tissue, box, cfg.view_px), cfg.jpeg_quality))
-        view_paths.append(name)
-    for rank in sorted(view_tiles):
-        name = f"views/tile_{rank:02d}.jpg"
-        (tmp / name).write_bytes(jpeg_bytes(fit_within(view_tiles[rank], cfg.view_px), cfg.jpeg_quality))
-        view_paths.append(name)
+    return _Tiles(index, views, len(writer.shards), reader.name, passthrough, len(bands))
+
+
+def _bands(local: Path, plan: _Plan, cfg: TilingConfig, reader: str, want: frozenset[int]) -> list[Band]:
+    return [
+        Band(
+            slide_file=str(local),
+            default_mpp=cfg.default_mpp,
+            reader=reader,
+            grid=plan.grid,
+            keep=rows,
+            want_pixels=frozenset(int(i) for i in rows.tolist() if i in want),
+            jpeg_quality=cfg.jpeg_quality,
+        )
+        for rows in plan_bands(plan.keep, plan.grid.cols, cfg.workers)
+    ]
+
+
+def _write_views(
+    slide: Slide, plan: _Plan, tmp: Path, cfg: TilingConfig, tiles: dict[int, Image.Image]
+) -> list[str]:
+    """thumbnail, ROI crops, view tiles (best first) as JPEGs under ``views/``, listed in ``views.json``."""
+    (tmp / "views").mkdir()
+    images = [("views/thumbnail.jpg", fit_within(plan.tissue.thumbnail, cfg.view_px))]
+    images += [
+        (f"views/roi_{rank:02d}.jpg", read_roi(slide, plan.tissue, box, cfg.view_px))
+        for rank, box in enumerate(plan.rois)
+    ]
+    images += [(f"views/tile_{rank:02d}.jpg", fit_within(tiles[rank], cfg.view_px)) for rank in sorted(tiles)]
+    for name, image in images:
+        (tmp / name).write_bytes(jpeg_bytes(image, cfg.jpeg_quality))
+    view_paths = [name for name, _ in images]
     (tmp / "views.json").write_text(json.dumps(view_paths, indent=2) + "\n")
+    return view_paths
 
-    kept_xy = np.column_stack(
-        [grid.to_level0(plan.level_x[plan.keep]), grid.to_level0(plan.level_y[plan.keep])]
-    )
+
+def _write_qc(slide: Slide, plan: _Plan, tmp: Path, tiles: _Tiles) -> None:
+    grid = plan.grid
+    kept_xy = tiles.index[["x", "y"]].to_numpy()
     caption = (
-        f"{info.slide_id}: {len(records):,} tiles of {grid.tile_px} px at {grid.mpp:.3g} um/px "
-        f"(level {grid.level}, {reader.name}{', native JPEG' if passthrough else ''}); "
+        f"{slide.info.slide_id}: {len(tiles.index):,} tiles of {grid.tile_px} px at {grid.mpp:.3g} um/px "
+        f"(level {grid.level}, {tiles.reader}{', native JPEG' if tiles.passthrough else ''}); "
         f"tissue {plan.tissue.tissue_fraction:.0%}"
     )
     qc = draw_qc(plan.tissue, kept_xy, kept_xy[plan.views], grid.size0, caption, plan.rois)
-    buffer = io.BytesIO()
-    qc.save(buffer, format="PNG", compress_level=1)  # fast; QC pictures are looked at, not archived
+    buffer = io.BytesIO()  # fast; QC pictures are looked at, not archived
+    qc.save(buffer, format="PNG", compress_level=1, compress_type=QC_PNG_ZLIB_STRATEGY)
     (tmp / "qc.png").write_bytes(buffer.getvalue())
 
+
+def _write_slide(
+    slide: Slide,
+    local: Path,
+    plan: _Plan,
+    tmp: Path,
+    cfg: TilingConfig,
+    pool: concurrent.futures.Executor | None,
+    *,
+    source: str,
+    start: float,
+) -> tuple[dict[str, Any], int]:
+    """All outputs of one slide into ``tmp``; returns the manifest and the number of row bands used."""
+    info, grid = slide.info, plan.grid
+    tiles = _write_tiles(slide, local, plan, tmp, cfg, pool)
+    tiles.index.to_parquet(tmp / INDEX_FILE, index=False)
+    view_paths = _write_views(slide, plan, tmp, cfg, tiles.views)
+    _write_qc(slide, plan, tmp, tiles)
     files = {
         path.relative_to(tmp).as_posix(): _sha256(path) for path in sorted(tmp.rglob("*")) if path.is_file()
     }
@@ -558,14 +687,14 @@ def _write_slide(
         "slide": info.to_dict(),
         "mpp_source": info.mpp_source,
         "synthetic": SYNTHETIC_MARK in description,
-        "source_bytes": size_bytes,
+        "source_bytes": source_bytes(local),
         "grid": grid.to_dict(),
-        "reader": reader.name,
-        "tile_encoding": "native-jpeg" if passthrough else f"jpeg-q{cfg.jpeg_quality}",
+        "reader": tiles.reader,
+        "tile_encoding": "native-jpeg" if tiles.passthrough else f"jpeg-q{cfg.jpeg_quality}",
         "counts": {
             "grid_tiles": grid.n_tiles,
-            "tiles": len(records),
-            "shards": len(writer.shards),
+            "tiles": len(tiles.index),
+            "shards": tiles.n_shards,
             "views": len(view_paths),
         },
         "tissue": {
@@ -582,7 +711,7 @@ def _write_slide(
         "seconds": round(time.perf_counter() - start, 3),
     }
     atomic_write_json(tmp / MANIFEST_FILE, manifest)
-    return manifest
+    return manifest, tiles.n_bands
 
 
 def read_roi(slide: Slide, tissue: TissueMask, box: np.ndarray, view_px: int) -> Image.Image:
@@ -630,6 +759,6 @@ def tile_pixels(slide: Path | str | Slide, row: Mapping[str, Any]) -> np.ndarray
     x, y = round(int(row["x"]) / downsample), round(int(row["y"]) / downsample)
     reader = region_reader(slide, level, probe=(x, y, read_px, read_px))
     try:
-        return _to_tile(reader.read(x, y, read_px, read_px), int(row["size_px"]))
+        return to_tile(reader.read(x, y, read_px, read_px), int(row["size_px"]))
     finally:
         reader.close()

@@ -24,6 +24,7 @@ from pathreasoner.wsi import (
 )
 from pathreasoner.wsi.reader import open_slide
 from pathreasoner.wsi.regions import OpenSlideRegions, TiffTileRegions
+from pathreasoner.wsi.thumbnails import fast_thumbnail
 
 INDEX_COLUMNS = {"x", "y", "level", "size_px", "read_px", "mpp", "tissue_frac", "shard", "offset", "length"}
 
@@ -226,12 +227,9 @@ def test_resume_skips_finished_slides_and_redoes_changed_settings(
     assert again.slides[0].n_tiles == first.slides[0].n_tiles
     assert manifest.stat().st_mtime_ns == stamp
     assert "skipped 1 already tiled" in again.line() and again.n_tiles == again.slides[1].n_tiles
-    # the worker count does not change outputs; the JPEG quality does
-    assert (
-        tile_slides([synthetic_slide], tmp_path, tiling_cfg.model_copy(update={"workers": 3}))
-        .slides[0]
-        .resumed
-    )
+    # the worker count and the band size do not change outputs; the JPEG quality does
+    runtime = tiling_cfg.model_copy(update={"workers": 3, "band_tiles": 5})
+    assert tile_slides([synthetic_slide], tmp_path, runtime).slides[0].resumed
     redo = tile_slides([synthetic_slide], tmp_path, tiling_cfg.model_copy(update={"jpeg_quality": 80}))
     assert not redo.slides[0].resumed and manifest.stat().st_mtime_ns != stamp
     # a folder without a complete manifest (interrupted run) is redone
@@ -269,3 +267,25 @@ def test_inspect_slide_reports_resolution_and_tissue(synthetic_slide: Path, tili
     assert report["level_count"] >= 2
     assert 0.1 < report["tissue_fraction"] < 0.7
     assert report["grid"]["level"] == 1 and report["grid"]["tissue_tiles"] > 0
+
+
+@pytest.mark.parametrize("max_px", [300, 1024])
+def test_fast_thumbnail_has_openslides_pixels(synthetic_slide: Path, max_px: int) -> None:
+    with open_slide(synthetic_slide) as slide:
+        expected, fast = slide.thumbnail(max_px), fast_thumbnail(slide, max_px)
+    assert fast.mode == "RGB" and max(fast.size) == max_px and fast.size == expected.size
+    assert np.array_equal(np.asarray(fast), np.asarray(expected))
+
+
+def test_fast_thumbnail_of_real_slides(shared_slides: Path) -> None:
+    """Aperio SVS (one level, and with an ICC profile) and a DICOM folder (read through OpenSlide)."""
+    paths = [
+        shared_slides / "aperio" / "CMU-1-Small-Region.svs",
+        shared_slides / "aperio" / "TCGA-CR-7395-01A-01-TS1.svs",
+        shared_slides / "dicom" / "cmu-1-small-region",
+    ]
+    for path in [p for p in paths if p.exists()]:
+        with open_slide(path) as slide:
+            expected, fast = slide.thumbnail(512), fast_thumbnail(slide, 512)
+        assert np.array_equal(np.asarray(fast), np.asarray(expected)), path
+        assert fast.info.get("icc_profile") == expected.info.get("icc_profile"), path

@@ -21,7 +21,7 @@ from pathreasoner.errors import SlideReadError
 from pathreasoner.stages import find_slides
 from pathreasoner.wsi import load_index, read_tile, tile_pixels
 from pathreasoner.wsi.reader import open_slide, read_slide_info
-from pathreasoner.wsi.tiler import tile_slide
+from pathreasoner.wsi.tiler import slide_files, source_bytes, tile_slide
 from pathreasoner.wsi.vendor_formats import (
     FORMATS,
     VENDOR_WRITERS,
@@ -326,3 +326,13 @@ def test_folder_with_two_slide_files_is_a_clear_error(tmp_path: Path) -> None:
         SlideReadError, match=r"slide files in it: a.tiff, b.tiff\); pass the slide file itself"
     ):
         read_slide_info(tmp_path)
+
+
+@pytest.mark.parametrize("name", [n for n, f in FORMATS.items() if f.folder])
+def test_resume_key_counts_every_file_of_a_multi_file_slide(name: str, fixtures: dict[str, Path]) -> None:
+    """The resume check compares source_bytes: it must cover the image/data files, not just the key file."""
+    slide_file = fixtures[name]
+    every_file = sorted(p for p in slide_file.parent.rglob("*") if p.is_file())
+    assert slide_files(slide_file)[0] == slide_file
+    assert set(slide_files(slide_file)) == set(every_file)
+    assert source_bytes(slide_file) == sum(p.stat().st_size for p in every_file)
