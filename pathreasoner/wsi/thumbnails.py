@@ -20,6 +20,10 @@ from pathreasoner.wsi.regions import TiffTileRegions, region_reader
 log = logging.getLogger(__name__)
 
 PROBE_PX = 512  # side of the centre region on which the direct decoder is checked against OpenSlide
+# a level larger than this is never read whole (a non-pyramidal 100k x 100k slide would need 30 GB):
+# the thumbnail is then built strip by strip, box-reduced, in bounded memory
+MAX_WHOLE_LEVEL_PX = 64 * 2**20
+STRIP_BYTES = 64 * 2**20  # memory of one strip read for the bounded thumbnail
 
 
 def fast_thumbnail(slide: Slide, max_px: int) -> Image.Image:
@@ -28,6 +32,8 @@ def fast_thumbnail(slide: Slide, max_px: int) -> Image.Image:
     downsample = max(side / max_px for side in info.dimensions)
     level = slide.handle.get_best_level_for_downsample(downsample)
     width, height = info.level_dimensions[level]
+    if width * height > MAX_WHOLE_LEVEL_PX:
+        return bounded_thumbnail(slide, level, max_px)
     probe_w, probe_h = min(width, PROBE_PX), min(height, PROBE_PX)
     probe = ((width - probe_w) // 2, (height - probe_h) // 2, probe_w, probe_h)
     reader = region_reader(slide, level, probe=probe)
@@ -48,6 +54,34 @@ def fast_thumbnail(slide: Slide, max_px: int) -> Image.Image:
     if profile is not None:
         image.info["icc_profile"] = profile
     return image
+
+
+def bounded_thumbnail(slide: Slide, level: int, max_px: int) -> Image.Image:
+    """The thumbnail of a level too large to hold: strips of whole rows are read (OpenSlide, or the
+    direct decoder where it matches), box-reduced by the integer factor that keeps at least ``max_px``,
+    stacked, then shrunk to size with Lanczos. Close to OpenSlide's thumbnail (the same area average
+    before the final resize), with memory bounded by ``STRIP_BYTES``."""
+    width, height = slide.info.level_dimensions[level]
+    factor = max(1, int(max(width, height) / max_px))
+    rows = max(factor, (STRIP_BYTES // (width * 3)) // factor * factor)  # a multiple of the factor
+    reader = region_reader(slide, level, probe=(0, 0, min(width, PROBE_PX), min(height, PROBE_PX)))
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    try:
+        for y in range(0, height, rows):
+            strip = Image.fromarray(reader.read(0, y, width, min(rows, height - y)))
+            reduced.paste(strip.reduce(factor), (0, y // factor))
+    finally:
+        reader.close()
+    log.info(
+        "%s: level %d (%dx%d px) is too large to read whole; thumbnail built from %d-row strips",
+        slide.file,
+        level,
+        width,
+        height,
+        rows,
+    )
+    reduced.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
+    return reduced
 
 
 class FastThumbnailSlide:

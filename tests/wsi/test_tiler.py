@@ -18,6 +18,7 @@ from pathreasoner.wsi import (
     iter_tiles,
     load_index,
     read_tile,
+    thumbnails,
     tile_pixels,
     tile_slide,
     tile_slides,
@@ -275,6 +276,40 @@ def test_fast_thumbnail_has_openslides_pixels(synthetic_slide: Path, max_px: int
         expected, fast = slide.thumbnail(max_px), fast_thumbnail(slide, max_px)
     assert fast.mode == "RGB" and max(fast.size) == max_px and fast.size == expected.size
     assert np.array_equal(np.asarray(fast), np.asarray(expected))
+
+
+def test_thumbnail_of_a_level_too_large_to_hold_is_built_in_strips(
+    synthetic_slide: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level above MAX_WHOLE_LEVEL_PX (e.g. a non-pyramidal gigapixel TIFF) is never read whole."""
+    monkeypatch.setattr(thumbnails, "MAX_WHOLE_LEVEL_PX", 1000)
+    monkeypatch.setattr(thumbnails, "STRIP_BYTES", 200_000)  # many strips
+    reads: list[tuple[int, int]] = []
+    make_reader = thumbnails.region_reader
+
+    def spying_reader(*args: object, **kwargs: object) -> object:
+        reader = make_reader(*args, **kwargs)
+        read = reader.read
+
+        def spy(x: int, y: int, width: int, height: int) -> np.ndarray:
+            reads.append((width, height))
+            return read(x, y, width, height)
+
+        reader.read = spy
+        return reader
+
+    monkeypatch.setattr(thumbnails, "region_reader", spying_reader)
+    with open_slide(synthetic_slide) as slide:
+        strips = fast_thumbnail(slide, 300)
+        expected = slide.thumbnail(300)
+    assert max(strips.size) == 300 and abs(strips.size[1] - expected.size[1]) <= 1
+    common = tuple(min(a, b) for a, b in zip(strips.size, expected.size, strict=True))
+    diff = np.abs(
+        np.asarray(strips.crop((0, 0, *common)), dtype=float) - np.asarray(expected.crop((0, 0, *common)))
+    )
+    assert diff.mean() < 4.0, diff.mean()
+    level_px = max(w * h for w, h in slide.info.level_dimensions if w * h > 1000)
+    assert len(reads) >= 3 and all(w * h < level_px for w, h in reads)  # strips, never the whole level
 
 
 def test_fast_thumbnail_of_real_slides(shared_slides: Path) -> None:
