@@ -171,8 +171,16 @@ class Slide:
             return np.full(3, 255, dtype=np.float32)
 
     def thumbnail(self, max_px: int) -> Image.Image:
-        """RGB thumbnail whose longest side is at most ``max_px``."""
+        """RGB thumbnail whose longest side is at most ``max_px`` (OpenSlide's; from bounded strips when
+        the level it would read is too large to hold, see ``pathreasoner.wsi.thumbnails``)."""
+        from pathreasoner.wsi import thumbnails
+
         try:
+            downsample = max(side / max_px for side in self.info.dimensions)
+            level = self.handle.get_best_level_for_downsample(downsample)
+            width, height = self.info.level_dimensions[level]
+            if width * height > thumbnails.MAX_WHOLE_LEVEL_PX:
+                return thumbnails.bounded_thumbnail(self, level, max_px)
             return self.handle.get_thumbnail((max_px, max_px)).convert("RGB")
         except openslide.OpenSlideError as exc:
             raise _read_error(self.file, exc) from None
