@@ -76,8 +76,11 @@ def _progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
     with Progress(*columns, console=console, transient=False, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(label, total=total)
 
-        def advance(*_: Any) -> None:
-            bar.advance(task)
+        def advance(*args: Any) -> None:
+            if len(args) == 2 and all(isinstance(a, int) for a in args):  # (done, total)
+                bar.update(task, completed=args[0], total=args[1])
+            else:
+                bar.advance(task)
 
         yield advance
 
@@ -161,17 +164,18 @@ def build_samples_cmd(
 ) -> None:
     """Reports -> findings/diagnosis -> KG entities and paths -> <observe>/<think>/<answer> samples."""
     cfg = _config(config, set_)
-    _report(
-        _run(
+    with _progress(None, "reports") as advance:
+        summary = _run(
             lambda: stages.build_samples(
                 cfg,
                 reports or stages.default_dir(cfg, "demo") / "reports.jsonl",
                 _dir(cfg, tiles, "tiles"),
                 _dir(cfg, kg, "kg"),
                 _dir(cfg, out, "samples"),
+                advance,
             )
         )
-    )
+    _report(summary)
 
 
 @app.command("train-sft")

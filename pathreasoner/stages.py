@@ -139,7 +139,12 @@ def build_kg(cfg: Config, out_dir: Path) -> Any:
 
 
 def build_samples(
-    cfg: Config, reports: Path, tiles_dir: Path | list[Path] | None, kg_dir: Path, out_dir: Path
+    cfg: Config,
+    reports: Path,
+    tiles_dir: Path | list[Path] | None,
+    kg_dir: Path,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """`tiles_dir` may be a list of tile-slides outputs (the pipeline's tiling shards)."""
     import tempfile
@@ -149,8 +154,9 @@ def build_samples(
     if isinstance(tiles_dir, list):
         with tempfile.TemporaryDirectory(prefix="tiles-merged-") as tmp:
             merged = merge_tile_dirs(tiles_dir, Path(tmp) / "tiles")
-            return run(Path(reports), merged, Path(kg_dir), Path(out_dir), cfg)
-    return run(Path(reports), Path(tiles_dir) if tiles_dir else None, Path(kg_dir), Path(out_dir), cfg)
+            return run(Path(reports), merged, Path(kg_dir), Path(out_dir), cfg, progress)
+    tiles = Path(tiles_dir) if tiles_dir else None
+    return run(Path(reports), tiles, Path(kg_dir), Path(out_dir), cfg, progress)
 
 
 def train_sft(cfg: Config, samples_dir: Path, out_dir: Path) -> Any:

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,24 +124,30 @@ def _write_with_llm(
 
 def _extract_all(
     reports: list[Report], ctx: KGContext, client: LLMClient | None, cfg: Config
-) -> list[Extraction | Exception]:
-    """Each report's Extraction, or the ReportError that quarantines it (llm: bounded concurrency)."""
+) -> Iterator[Extraction | Exception]:
+    """Each report's Extraction, or the ReportError that quarantines it, in order (rules: one at a
+    time; llm: all requests first, with bounded concurrency)."""
     if cfg.samples.extractor == "llm":
         assert client is not None  # _llm_client raised a ConfigError otherwise
-        return client.map(lambda report: extract_with_llm(report, client, ctx), reports)
-    out: list[Extraction | Exception] = []
+        yield from client.map(lambda report: extract_with_llm(report, client, ctx), reports)
+        return
     for report in reports:
         try:
-            out.append(extract_report(report, ctx))
+            yield extract_report(report, ctx)
         except ReportError as exc:
-            out.append(exc)
-    return out
+            yield exc
 
 
 def build_samples(
-    reports: Path, tiles_dir: Path | None, kg_dir: Path, out_dir: Path, cfg: Config
+    reports: Path,
+    tiles_dir: Path | None,
+    kg_dir: Path,
+    out_dir: Path,
+    cfg: Config,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SamplesSummary:
-    """Build question/answer reasoning records from reports (+ slide views) guided by the KG."""
+    """Build question/answer reasoning records from reports (+ slide views) guided by the KG;
+    ``progress(done, total)`` is called as each report is processed."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
     kg = KnowledgeGraph.load(Path(kg_dir))
@@ -166,7 +173,11 @@ def build_samples(
     link_methods: Counter[str] = Counter()
     unlinked: Counter[str] = Counter()
     ungrounded = 0
-    for report, extraction in zip(loaded, _extract_all(loaded, ctx, client, cfg), strict=True):
+    for done, (report, extraction) in enumerate(
+        zip(loaded, _extract_all(loaded, ctx, client, cfg), strict=True), start=1
+    ):
+        if progress is not None:
+            progress(done, len(loaded))
         if isinstance(extraction, Exception):
             quarantine.append({"item": report.source, "reason": str(extraction)})
             logger.info("quarantined %s: %s", report.source, extraction)

@@ -248,3 +248,14 @@ def test_card_md_checks_and_trajectory_variants(built) -> None:
         assert v["response"] == base["response"] and end == len(base["response"])
         assert v["response_prefix"] == base["response"][:start]
     assert sum(v["variant"] == 0 for v in variants) == len(train)
+
+
+def test_progress_reports_every_report(
+    tmp_path: Path, kg_dir: Path, write_reports: Callable[..., Path]
+) -> None:
+    reports = write_reports(tmp_path / "r.jsonl", make_demo_cases(3, seed=0))
+    calls: list[tuple[int, int]] = []
+    build_samples(
+        reports, None, kg_dir, tmp_path / "out", Config(), lambda done, total: calls.append((done, total))
+    )
+    assert calls == [(1, 3), (2, 3), (3, 3)]
