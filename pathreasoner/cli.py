@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,14 +72,29 @@ def _report(summary: Any) -> None:
 
 
 @contextmanager
-def _progress(total: int | None, label: str) -> Iterator[Callable[..., None]]:
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+def _progress(total: int | None, label: str, unit: str = "tiles") -> Iterator[Callable[..., None]]:
+    """A progress bar; the callback takes (done, total), (item, n_units) — e.g. (slide id, tiles), shown
+    as a running count and rate — or nothing (one more item)."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[units]}"),
+        TimeElapsedColumn(),
+    ]
+    start = time.perf_counter()
+    units = 0
     with Progress(*columns, console=console, transient=False, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(label, total=total)
+        task = bar.add_task(label, total=total, units="")
 
         def advance(*args: Any) -> None:
+            nonlocal units
             if len(args) == 2 and all(isinstance(a, int) for a in args):  # (done, total)
                 bar.update(task, completed=args[0], total=args[1])
+            elif len(args) == 2 and isinstance(args[1], int):  # (item, units it produced), e.g. tiles
+                units += args[1]
+                rate = units / max(time.perf_counter() - start, 1e-9)
+                bar.update(task, advance=1, units=f"{units:,} {unit} ({rate:,.0f}/s)")
             else:
                 bar.advance(task)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -80,3 +81,23 @@ def test_tile_slides_exit_status_counts_quarantined(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "notes" in result.output and "1 slide(s) quarantined" in result.output
     assert (tmp_path / "tiles" / "good" / "index.parquet").exists()
+
+
+def test_progress_bar_counts_items_and_their_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import pathreasoner.cli as cli
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buffer, force_terminal=True, width=120))
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    with cli._progress(3, "slides") as advance:
+        advance("slide-a", 100)
+        advance("slide-b", 50)
+        advance("slide-c", 0)
+    with cli._progress(None, "reports") as advance:
+        advance(4, 4)
+    out = buffer.getvalue()
+    assert "3/3" in out and "150 tiles (" in out and "4/4" in out
