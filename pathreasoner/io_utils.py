@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,12 +58,45 @@ def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _temp_prefix(name: str) -> str:
+    """Temporary folders are named after the writer (host, pid) so a rerun can tell its dead
+    predecessors' leftovers from another live writer's work (another pod on a shared volume)."""
+    host = socket.gethostname().replace(".", "-")[:40] or "host"
+    return f".{name}.{host}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_dirs(path: Path | str) -> list[Path]:
+    """Remove the temporary siblings of `path` left by killed writers on this host (their pid is gone);
+    returns what was removed. Other hosts' and live writers' folders are left alone."""
+    path = Path(path)
+    host = socket.gethostname().replace(".", "-")[:40] or "host"
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}.*.tmp"):
+        pid_text = candidate.name[len(f".{path.name}.{host}.") :].split(".", 1)[0]
+        if candidate.is_dir() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary sibling folder; on success it replaces `path`, on error it is removed. Leftovers
+    of killed earlier writers of the same `path` (this host, dead pid) are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temp_dirs(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path.name), suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
     try:
         yield tmp

@@ -122,6 +122,7 @@ def test_killed_banded_run_restarts_and_skips_finished_slides(
 
     again = tile_slides([synthetic_slide, second_slide], out, cfg)
     assert [s.resumed for s in again.slides] == [True, False] and again.slides[1].bands >= 2
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]  # the killed run's leftovers
     for result in reference.slides:
         _same_outputs(Path(result.slide_dir), out / result.slide_id)
     assert all(s.resumed for s in tile_slides([synthetic_slide, second_slide], out, cfg).slides)
