@@ -185,7 +185,8 @@ def term_embeddings(model: Any, keys: list[str]) -> Any:
     import numpy as np
     import torch
 
-    identity = f"{type(model).__name__}:{_minilm_version()}:{model.get_sentence_embedding_dimension()}"
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    identity = f"{type(model).__name__}:{_minilm_version()}:{dimension()}"
     digest = hashlib.sha256("\n".join([identity, *keys]).encode())
     path = embedding_cache_dir() / f"{digest.hexdigest()[:32]}.npy"
     if path.is_file():
@@ -221,6 +222,39 @@ def _encode_single_threaded(model: Any, text: str) -> Any:
 
 
 _LINE_SPLIT = re.compile(r"[^\n]+")
+# characters OCR puts for letters in pathology reports ("Hepatocei; I.41at carel:.c a."): read as letters
+_OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
+_NOT_LETTER = re.compile(r"[^a-z]+")
+
+
+def ocr_fold(text: str) -> str:
+    """Letters only, lower-cased, with OCR's usual digit/symbol stand-ins read as letters."""
+    return _NOT_LETTER.sub("", text.lower().translate(_OCR_LETTERS))
+
+
+def ocr_fuzzy_scan(
+    text: str, terms: list[str], threshold: float, min_term_chars: int = 12
+) -> list[tuple[int, int, str, float]]:
+    """Last-resort scan for heavily garbled OCR: each line and each term reduced to `ocr_fold` (spacing,
+    punctuation and digit-for-letter confusions gone) and aligned by rapidfuzz partial_ratio; returns
+    (line start, line end, term, score) for lines whose best term scores ≥ `threshold`."""
+    folded: dict[str, str] = {}
+    for term in terms:
+        key = ocr_fold(term)
+        if len(key) >= min_term_chars:
+            folded.setdefault(key, term)
+    if not folded:
+        return []
+    keys = list(folded)
+    hits: list[tuple[int, int, str, float]] = []
+    for line in _LINE_SPLIT.finditer(text):
+        letters = ocr_fold(line.group())
+        if len(letters) < min_term_chars:
+            continue
+        best = process.extractOne(letters, keys, scorer=fuzz.partial_ratio, score_cutoff=threshold)
+        if best is not None:
+            hits.append((line.start(), line.end(), folded[best[0]], float(best[1])))
+    return hits
 
 
 def fuzzy_scan(

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from pathreasoner.errors import ReportError
 from pathreasoner.kg.lexicon import Mention
-from pathreasoner.kg.linking import fuzzy_scan
+from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
-from pathreasoner.samples.negation import assess
+from pathreasoner.samples.negation import assess, has_negation_trigger
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
 from pathreasoner.samples.synoptic import (
@@ -99,7 +99,7 @@ class Extraction:
     diagnosis_display: str = ""
     context_entities: list[str] = field(default_factory=list)  # lineage of the diagnosis and site
     unlinked: list[str] = field(default_factory=list)  # tumour-like phrases no linking stage could resolve
-    diagnosis_link: str = "exact"  # found by: "exact" (lexicon), "fuzzy" (OCR typos) or "llm"
+    diagnosis_link: str = "exact"  # found by: "exact" (lexicon), "fuzzy"/"ocr-fuzzy" (OCR noise) or "llm"
     ungrounded: list[str] = field(default_factory=list)  # llm findings the report does not support
 
     def path_nodes_allowed(self) -> set[str]:
@@ -229,18 +229,25 @@ def _fallback_diagnosis(
     except ReportError:
         pass
     terms = ctx.diagnosis_terms(organ)
-    extra: list[_Tagged] = []
-    for start, end, term, _score in fuzzy_scan(text, list(terms), ctx.link.fuzzy_threshold):
-        canonical = terms[term]
-        section = section_at(sections, start)
-        if section == "history" or assess(text, start, end) == "negated":
+    for method, scan in (("fuzzy", fuzzy_scan), ("ocr-fuzzy", ocr_fuzzy_scan)):
+        extra: list[_Tagged] = []
+        for start, end, term, _score in scan(text, list(terms), ctx.link.fuzzy_threshold):
+            canonical = terms[term]
+            section = section_at(sections, start)
+            negated = (
+                has_negation_trigger(text[start:end])  # the span is the whole line: judge that line only
+                if method == "ocr-fuzzy"
+                else assess(text, start, end) == "negated"
+            )
+            if section == "history" or negated:
+                continue
+            mention = Mention(start, end, text[start:end], canonical, ctx.node_id(canonical))
+            extra.append(_Tagged(mention, section, canonical, "diagnosis", "affirmed"))
+        try:
+            return _choose_diagnosis(extra, ctx, organ, FALLBACK_DX_WEIGHTS), method, extra
+        except ReportError:
             continue
-        mention = Mention(start, end, text[start:end], canonical, ctx.node_id(canonical))
-        extra.append(_Tagged(mention, section, canonical, "diagnosis", "affirmed"))
-    try:
-        return _choose_diagnosis(extra, ctx, organ, FALLBACK_DX_WEIGHTS), "fuzzy", extra
-    except ReportError:
-        return "", "", []
+    return "", "", []
 
 
 _TUMOUR_HEAD = re.compile(r"(?:carcinoma|sarcoma|lymphoma|melanoma|adenoma|glioma|blastoma|cytoma)\b", re.I)

@@ -82,3 +82,8 @@ def assess(text: str, start: int, end: int) -> Assertion:
 def is_negated(text: str, start: int, end: int) -> bool:
     """True when the mention text[start:end] is negated in context."""
     return assess(text, start, end) == "negated"
+
+
+def has_negation_trigger(text: str) -> bool:
+    """Whether `text` (e.g. one OCR line whose mention span is unknown) contains a negation trigger."""
+    return _PRE_TRIGGER.search(text.lower()) is not None

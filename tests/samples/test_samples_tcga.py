@@ -56,6 +56,27 @@ def test_fuzzy_fallback_links_an_ocr_garbled_diagnosis(ctx: KGContext) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("line", "link"),
+    [
+        ("Hepatocei1u1ar carcin0ma, moderately differentiated.", "ocr-fuzzy"),  # digits read as letters
+        ("HEPAT0CELLULAR CAR-\nCIN0MA.", "fuzzy"),
+        ("Negative for hepat0ce11ular carcin0ma.", None),  # negated on its own line: nothing invented
+        ("1tlP1'.T0CELLUI.AI .,'132CINC C +A.", None),  # beyond recognition: quarantined, not guessed
+    ],
+)
+def test_ocr_fallbacks_link_garbled_diagnoses_and_nothing_else(
+    ctx: KGContext, line: str, link: str | None
+) -> None:
+    report = Report("P-4", None, f"Pathology Report\nLIVER, RESECTION:\n{line}\n", "ocr", "liver")
+    if link is None:
+        with pytest.raises(ReportError, match="no diagnosis found"):
+            extract_report(report, ctx)
+        return
+    extraction = extract_report(report, ctx)
+    assert (extraction.diagnosis_link, extraction.primary) == (link, "hepatocellular carcinoma")
+
+
 def test_specimen_section_diagnosis_and_summary_header(ctx: KGContext) -> None:
     text = (
         "SPECIMEN: Uterus, cervix: biopsy\n- invasive moderately differentiated squamous cell carcinoma\n"
