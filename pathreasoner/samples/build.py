@@ -1,7 +1,8 @@
 """build-samples: reports → findings/diagnosis → KG entities and paths → <observe>/<think>/<answer> records.
 
-Writes (atomically, the whole folder) samples.jsonl, train/val/test.jsonl, entity_lexicon.json, images/,
-card.json and summary.json (with the quarantine list). Records follow docs/contracts.md.
+Writes (atomically, the whole folder) samples.jsonl, train/val/test.jsonl, sft_train.jsonl, evidence.jsonl
+(the report spans behind each report's samples), entity_lexicon.json, images/, card.json + card.md and
+summary.json (with the quarantine list). Records follow docs/contracts.md.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from pathreasoner.samples.split import SPLITS, assign_splits
 from pathreasoner.samples.writer import render_path, write_response
 
 logger = logging.getLogger(__name__)
+
+EVIDENCE_FILE = "evidence.jsonl"  # per report: the character spans of the findings and diagnosis it states
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ def build_samples(
     dirs = slide_dirs(tiles_dir)
     used_keys: Counter[str] = Counter()
     records: list[dict[str, Any]] = []
+    evidence: list[dict[str, Any]] = []  # evidence.jsonl: per report, the spans behind its samples
     pending_images: list[tuple[Path, str]] = []  # (slide folder, slide id) to copy once the temp dir exists
     n_ok = n_failed = 0
     client = _llm_client(cfg, out_dir)
@@ -192,6 +196,14 @@ def build_samples(
         if slide_dir is not None:
             pending_images.append((slide_dir, slide_id or slide_dir.name))
         key = _unique_key(slide_id or report.patient_id, used_keys)
+        evidence.append(
+            {
+                "report_source": report.source,
+                "patient_id": report.patient_id,
+                "sample_key": key,
+                "spans": extraction.evidence,
+            }
+        )
         paths = find_reasoning_paths(kg, extraction.finding_entities, extraction.diagnosis_entities, cfg.kg)
         for question in build_questions(extraction, list(cfg.samples.question_types), key):
             chosen = select_paths(
@@ -280,6 +292,8 @@ def build_samples(
             write_jsonl(tmp / f"{split}.jsonl", [r for r in records if r["split"] == split])
         variants = augment([r for r in records if r["split"] == "train"], cfg.samples.trajectory_variants)
         write_jsonl(tmp / SFT_TRAIN_FILE, variants)
+        kept_keys = {str(r["id"]).rsplit(":", 1)[0] for r in records}
+        write_jsonl(tmp / EVIDENCE_FILE, [e for e in evidence if e["sample_key"] in kept_keys])
         atomic_write_json(tmp / "entity_lexicon.json", lexicon)
         card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
         card["checks"] = checks

@@ -101,6 +101,9 @@ class Extraction:
     unlinked: list[str] = field(default_factory=list)  # tumour-like phrases no linking stage could resolve
     diagnosis_link: str = "exact"  # found by: "exact" (lexicon), "fuzzy"/"ocr-fuzzy" (OCR noise) or "llm"
     ungrounded: list[str] = field(default_factory=list)  # llm findings the report does not support
+    # where the report says it: {"kind": "finding"|"diagnosis", "entity", "start", "end", "text", "section"}
+    # with offsets into the report text (cleaning is length-preserving)
+    evidence: list[dict[str, object]] = field(default_factory=list)
 
     def path_nodes_allowed(self) -> set[str]:
         """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
@@ -127,19 +130,24 @@ class Extraction:
         return {k: v for k, v in table.items() if v}
 
 
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match.group())
+
+
 def clean_report_text(text: str) -> str:
-    """Drop barcodes and UUIDs (they hold letter pairs such as 'PR' that look like markers) and unticked
-    checklist options (they list every category the report did not choose); unify newlines."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _UUID.sub(" ", text)
+    """Blank out barcodes and UUIDs (they hold letter pairs such as 'PR' that look like markers) and
+    unticked checklist options (they list every category the report did not choose); unify newlines.
+    Length-preserving: every offset into the cleaned text is the same offset into the report."""
+    text = text.replace("\r\n", " \n").replace("\r", "\n")
+    text = _UUID.sub(_blank, text)
     text = _drop_redacted_headers(text)
-    text = _UNTICKED.sub(" ", text)
-    return _BARCODE.sub(" ", text)
+    text = _UNTICKED.sub(_blank, text)
+    return _BARCODE.sub(_blank, text)
 
 
 def _drop_redacted_headers(text: str) -> str:
-    """Each "<non-space run>[ ]-[ ]PR Redacted" replaced by one space (as `\\S*\\s?-\\s?PR\\s+Redacted` would,
-    without that pattern's per-position backtracking)."""
+    """Each "<non-space run>[ ]-[ ]PR Redacted" blanked out (what `\\S*\\s?-\\s?PR\\s+Redacted` matches,
+    without that pattern's per-position backtracking), keeping the text's length."""
     pieces: list[str] = []
     pos = 0
     for match in _REDACTED_TAIL.finditer(text):
@@ -147,7 +155,7 @@ def _drop_redacted_headers(text: str) -> str:
         while start > pos and not text[start - 1].isspace():
             start -= 1
         pieces.append(text[pos:start])
-        pieces.append(" ")
+        pieces.append(" " * (match.end() - start))
         pos = match.end()
     if not pieces:
         return text
@@ -433,7 +441,35 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
     extraction.diagnosis_link = diagnosis_link
     extraction.unlinked = _unlinked_phrases(text, sections, ctx)
+    extraction.evidence = evidence_spans(tagged, extraction)
     return extraction
+
+
+def evidence_spans(tagged: list[_Tagged], extraction: Extraction) -> list[dict[str, object]]:
+    """The report's own words behind the extraction, in text order: every mention of a finding entity in a
+    finding section and every mention of the diagnosis (primary or site-refined), with character spans."""
+    findings, diagnoses = set(extraction.finding_entities), {extraction.primary, extraction.refined}
+    spans: dict[tuple[int, int], dict[str, object]] = {}
+    for t in tagged:
+        if t.type == "diagnosis" and t.canonical in diagnoses:
+            kind = "diagnosis"
+        elif t.canonical in findings and t.section in FINDING_SECTIONS:
+            kind = "finding"
+        else:
+            continue
+        key = (t.mention.start, t.mention.end)
+        spans.setdefault(
+            key,
+            {
+                "kind": kind,
+                "entity": t.canonical,
+                "start": t.mention.start,
+                "end": t.mention.end,
+                "text": t.mention.surface,
+                "section": t.section,
+            },
+        )
+    return [spans[k] for k in sorted(spans)]
 
 
 def assemble_extraction(

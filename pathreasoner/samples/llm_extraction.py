@@ -111,4 +111,28 @@ def extract_with_llm(report: Report, client: LLMClient, ctx: KGContext) -> Extra
     extraction = assemble_extraction(report, mini, sections, tagged, ctx, primary, organ, stated)
     extraction.diagnosis_link = "llm"
     extraction.ungrounded = ungrounded
+    node_id = ctx.node_id(primary)
+    diagnosis_names = [str(value["diagnosis"]), primary, *(ctx.kg.nodes[node_id].synonyms if node_id else ())]
+    items = [("diagnosis", diagnosis_names, primary)]
+    items += [("finding", [f], next(iter(sorted(ctx.matcher.entities(f))), "")) for f in grounded]
+    extraction.evidence = _report_spans(text, items)
     return extraction
+
+
+def _report_spans(text: str, items: list[tuple[str, list[str], str]]) -> list[dict[str, object]]:
+    """Where in the report the LLM's statements are: for each (kind, wordings, entity) the first wording
+    that aligns (rapidfuzz, at least the grounding threshold); offsets into the report text."""
+    lowered = text.lower() if len(text.lower()) == len(text) else text
+    spans = []
+    for kind, wordings, entity in items:
+        for wording in wordings:
+            if len(fold(wording)) < 4:
+                continue
+            found = fuzz.partial_ratio_alignment(wording.lower(), lowered, score_cutoff=GROUNDING_THRESHOLD)
+            if found is not None:
+                start, end = found.dest_start, found.dest_end
+                spans.append(
+                    {"kind": kind, "entity": entity, "start": start, "end": end, "text": text[start:end]}
+                )
+                break
+    return sorted(spans, key=lambda span: (span["start"], span["end"]))

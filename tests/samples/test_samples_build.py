@@ -17,6 +17,7 @@ from pathreasoner.kg.lexicon import EntityMatcher
 from pathreasoner.response import is_well_formed, parse_response
 from pathreasoner.samples.build import build_samples
 from pathreasoner.samples.demo_reports import make_demo_cases
+from pathreasoner.samples.reports import load_reports
 
 RECORD_KEYS = {
     "id",
@@ -259,3 +260,18 @@ def test_progress_reports_every_report(
         reports, None, kg_dir, tmp_path / "out", Config(), lambda done, total: calls.append((done, total))
     )
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_evidence_spans_point_at_the_report_words(built) -> None:
+    """evidence.jsonl: every span is the report's own text at those offsets; each report has its
+    diagnosis and findings located, and every sample's report is there."""
+    out, _, _ = built
+    texts = {r.source: r.text for r in load_reports(out.parent / "reports.jsonl")[0]}
+    evidence = read_jsonl(out / "evidence.jsonl")
+    records = read_jsonl(out / "samples.jsonl")
+    assert {e["sample_key"] for e in evidence} == {r["id"].rsplit(":", 1)[0] for r in records}
+    for entry in evidence:
+        text = texts[entry["report_source"]]
+        assert {s["kind"] for s in entry["spans"]} == {"diagnosis", "finding"}
+        for span in entry["spans"]:
+            assert text[span["start"] : span["end"]] == span["text"] and span["entity"]

@@ -272,6 +272,16 @@ def test_llm_extractor_builds_the_same_answers_as_the_rules_it_read_with(
     card = json.loads((tmp_path / "llm" / "card.json").read_text())
     assert card["extractor"] == "llm" and card["linking"]["diagnosis_link"] == {"llm": 4}
     assert card["answer_recovery"]["run"] and card["checks"]["answer_recovered"]["passed"] > 0
+    texts = {
+        json.loads(line)["patient_id"]: json.loads(line)["text"] for line in reports.read_text().splitlines()
+    }
+    for entry in read_jsonl(
+        tmp_path / "llm" / "evidence.jsonl"
+    ):  # the LLM's statements located in the report
+        kinds = {span["kind"] for span in entry["spans"]}
+        assert kinds == {"diagnosis", "finding"}, entry
+        for span in entry["spans"]:
+            assert span["text"] == texts[entry["patient_id"]][span["start"] : span["end"]]
 
 
 def test_llm_extractor_drops_what_the_report_does_not_say(
