@@ -58,11 +58,14 @@ def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "-")[:40] or "host"
+
+
 def _temp_prefix(name: str) -> str:
     """Temporary folders are named after the writer (host, pid) so a rerun can tell its dead
     predecessors' leftovers from another live writer's work (another pod on a shared volume)."""
-    host = socket.gethostname().replace(".", "-")[:40] or "host"
-    return f".{name}.{host}.{os.getpid()}."
+    return f".{name}.{_host()}.{os.getpid()}."
 
 
 def _pid_alive(pid: int) -> bool:
@@ -79,7 +82,7 @@ def remove_stale_temp_dirs(path: Path | str) -> list[Path]:
     """Remove the temporary siblings of `path` left by killed writers on this host (their pid is gone);
     returns what was removed. Other hosts' and live writers' folders are left alone."""
     path = Path(path)
-    host = socket.gethostname().replace(".", "-")[:40] or "host"
+    host = _host()
     removed = []
     for candidate in path.parent.glob(f".{glob.escape(path.name)}.{glob.escape(host)}.*.tmp"):
         pid_text = candidate.name[len(f".{path.name}.{host}.") :].split(".", 1)[0]

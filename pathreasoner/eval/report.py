@@ -9,18 +9,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # pyplot-free: no global backend state, Agg canvas on save
 
+from pathreasoner.eval.metrics import METRIC_NAMES
 from pathreasoner.io_utils import atomic_write_bytes, atomic_write_text
 
 BAR_METRICS = ("format_compliance", "answer_match", "entity_f1", "rougeL")
-RADAR_METRICS = (
-    "format_compliance",
-    "entity_precision",
-    "entity_recall",
-    "entity_f1",
-    "rougeL",
-    "bleu",
-    "answer_match",
-)
+RADAR_METRICS = tuple(m for m in METRIC_NAMES if m != "answer_exact")  # answer_match already shows it
 BARS_PNG = "by_question_type.png"
 RADAR_PNG = "radar.png"
 

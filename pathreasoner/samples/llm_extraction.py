@@ -47,10 +47,11 @@ def is_grounded(phrase: str, folded_report: str, threshold: float = GROUNDING_TH
     return fuzz.partial_ratio(key, folded_report, score_cutoff=threshold) >= threshold
 
 
-def _diagnosis_grounded(stated: str, entity: str, folded_report: str, ctx: KGContext) -> bool:
+def _diagnosis_wordings(stated: str, entity: str, ctx: KGContext) -> list[str]:
+    """How the report may word the diagnosis: the LLM's wording, the entity's name and its synonyms."""
     node_id = ctx.node_id(entity)
     names = [stated, entity, *(ctx.kg.nodes[node_id].synonyms if node_id else ())]
-    return any(is_grounded(n, folded_report) for n in names if len(fold(n)) >= 4)
+    return [n for n in names if len(fold(n)) >= 4]
 
 
 def _grade(value: str | None, organ: str | None) -> str | None:
@@ -85,7 +86,8 @@ def extract_with_llm(report: Report, client: LLMClient, ctx: KGContext) -> Extra
 
     value = llm_extract(client, text, report.source, lambda name: link_diagnosis(name, ctx))
     primary = str(value["diagnosis_entity"])
-    if not _diagnosis_grounded(str(value["diagnosis"]), primary, folded_report, ctx):
+    diagnosis_names = _diagnosis_wordings(str(value["diagnosis"]), primary, ctx)
+    if not any(is_grounded(name, folded_report) for name in diagnosis_names):
         raise LLMBackendError(
             f"{report.source}: the LLM diagnosis {value['diagnosis']!r} ({primary}) is not stated in the report; "
             "report skipped rather than trusting it"
@@ -111,8 +113,6 @@ def extract_with_llm(report: Report, client: LLMClient, ctx: KGContext) -> Extra
     extraction = assemble_extraction(report, mini, sections, tagged, ctx, primary, organ, stated)
     extraction.diagnosis_link = "llm"
     extraction.ungrounded = ungrounded
-    node_id = ctx.node_id(primary)
-    diagnosis_names = [str(value["diagnosis"]), primary, *(ctx.kg.nodes[node_id].synonyms if node_id else ())]
     items = [("diagnosis", diagnosis_names, primary)]
     items += [("finding", [f], next(iter(sorted(ctx.matcher.entities(f))), "")) for f in grounded]
     extraction.evidence = _report_spans(text, items)

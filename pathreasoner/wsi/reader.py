@@ -170,16 +170,19 @@ class Slide:
         except ValueError:
             return np.full(3, 255, dtype=np.float32)
 
+    def thumbnail_level(self, max_px: int) -> int:
+        """The pyramid level OpenSlide's ``get_thumbnail`` reads for a thumbnail of ``max_px``."""
+        downsample = max(side / max_px for side in self.info.dimensions)
+        return self.handle.get_best_level_for_downsample(downsample)
+
     def thumbnail(self, max_px: int) -> Image.Image:
         """RGB thumbnail whose longest side is at most ``max_px`` (OpenSlide's; from bounded strips when
         the level it would read is too large to hold, see ``pathreasoner.wsi.thumbnails``)."""
         from pathreasoner.wsi import thumbnails
 
         try:
-            downsample = max(side / max_px for side in self.info.dimensions)
-            level = self.handle.get_best_level_for_downsample(downsample)
-            width, height = self.info.level_dimensions[level]
-            if width * height > thumbnails.MAX_WHOLE_LEVEL_PX:
+            level = self.thumbnail_level(max_px)
+            if not thumbnails.fits_whole(self, level):
                 return thumbnails.bounded_thumbnail(self, level, max_px)
             return self.handle.get_thumbnail((max_px, max_px)).convert("RGB")
         except openslide.OpenSlideError as exc:

@@ -100,7 +100,8 @@ class RemoteSlide:
 
     @property
     def source_bytes(self) -> int:
-        """Mirrors ``tiler.source_bytes`` of the local copy: the slide file, or all .dcm of a DICOM slide."""
+        """``tiler.source_bytes`` of the local copy for the kinds S3 input takes: the slide file, or all
+        .dcm of a DICOM slide (multi-file vendor slides are not fetched from S3)."""
         if is_dicom_prefix(self.uri):
             return sum(o.size for o in self.objects)
         return self.objects[0].size

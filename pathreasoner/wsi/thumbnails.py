@@ -26,14 +26,18 @@ MAX_WHOLE_LEVEL_PX = 64 * 2**20
 STRIP_BYTES = 64 * 2**20  # memory of one strip read for the bounded thumbnail
 
 
+def fits_whole(slide: Slide, level: int) -> bool:
+    """Whether ``level`` is small enough to read whole for a thumbnail (else: `bounded_thumbnail`)."""
+    width, height = slide.info.level_dimensions[level]
+    return width * height <= MAX_WHOLE_LEVEL_PX
+
+
 def fast_thumbnail(slide: Slide, max_px: int) -> Image.Image:
     """RGB thumbnail whose longest side is at most ``max_px``: the same pixels as ``slide.thumbnail``."""
-    info = slide.info
-    downsample = max(side / max_px for side in info.dimensions)
-    level = slide.handle.get_best_level_for_downsample(downsample)
-    width, height = info.level_dimensions[level]
-    if width * height > MAX_WHOLE_LEVEL_PX:
+    level = slide.thumbnail_level(max_px)
+    if not fits_whole(slide, level):
         return bounded_thumbnail(slide, level, max_px)
+    width, height = slide.info.level_dimensions[level]
     probe_w, probe_h = min(width, PROBE_PX), min(height, PROBE_PX)
     probe = ((width - probe_w) // 2, (height - probe_h) // 2, probe_w, probe_h)
     reader = region_reader(slide, level, probe=probe)

@@ -300,9 +300,14 @@ def _wants_bands(slide: Path | str, cfg: TilingConfig) -> bool:
         return False
     try:
         with open_slide(slide, cfg.default_mpp) as handle:
-            return plan_grid(handle.info, cfg).n_tiles > cfg.band_tiles
+            return _band_sized(plan_grid(handle.info, cfg), cfg)
     except Exception:  # the slide is then tiled (and quarantined, with its reason) by a worker
         return False
+
+
+def _band_sized(grid: TileGrid, cfg: TilingConfig) -> bool:
+    """Whether a slide's grid is large enough to be encoded in row bands by several workers."""
+    return cfg.workers > 1 and grid.n_tiles > cfg.band_tiles
 
 
 def _stem(slide: Path | str) -> str:
@@ -572,7 +577,7 @@ def _write_tiles(
         passthrough = _can_pass_through(reader, plan)
         bands = (
             _bands(local, plan, cfg, reader.name, frozenset(view_rank))
-            if pool is not None and cfg.workers > 1 and grid.n_tiles > cfg.band_tiles and not passthrough
+            if pool is not None and _band_sized(grid, cfg) and not passthrough
             else []  # pass-through only copies bytes: bands would not make it faster
         )
         tiles = (
