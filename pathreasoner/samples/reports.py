@@ -1,4 +1,8 @@
-"""Pathology report loading: JSONL, TCGA OCR CSV, or a folder of .txt/.pdf (or of such files).
+"""Pathology report loading: JSONL, TCGA OCR CSV, or a folder of .txt/.pdf (or of such files), local or on S3.
+
+On S3, ``s3://bucket/reports.jsonl`` is one object and ``s3://bucket/prefix/`` every report object under
+the prefix; they are downloaded into a temporary folder and read exactly like local files (endpoint and
+credentials from boto3's usual configuration, ``AWS_ENDPOINT_URL`` included).
 
 Empty or garbled reports are quarantined with a reason instead of failing the stage. From the TCGA OCR
 CSVs only `ocr_text` is read as report text: the other columns were produced by an LLM and are not
@@ -10,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -237,19 +242,29 @@ def _load_file(path: Path, reports: list[Report], quarantine: list[dict[str, str
         )
 
 
-def load_reports(path: Path) -> tuple[list[Report], list[dict[str, str]]]:
-    """Read reports from a JSONL file, a TCGA OCR CSV, or a folder (searched recursively) of such files/.txt/.pdf.
+def load_reports(path: Path | str) -> tuple[list[Report], list[dict[str, str]]]:
+    """Read reports from a JSONL file, a TCGA OCR CSV, or a folder (searched recursively) of such files/.txt/.pdf;
+    each may also be an ``s3://`` object or prefix (a ``Path`` that collapsed it to ``s3:/`` is accepted too).
 
     Returns (reports, quarantine) where quarantine lists `{"item", "reason"}` for unusable ones.
     """
-    path = Path(path)
+    from pathreasoner.wsi.s3_cache import is_s3_uri, normalize_uri
+
+    if is_s3_uri(path):
+        uri = normalize_uri(path)
+        with tempfile.TemporaryDirectory(prefix="reports-s3-") as tmp:
+            return _load_local(_download_reports(uri, Path(tmp)), shown=uri)
+    return _load_local(Path(path), shown=str(path))
+
+
+def _load_local(path: Path, shown: str) -> tuple[list[Report], list[dict[str, str]]]:
     reports: list[Report] = []
     quarantine: list[dict[str, str]] = []
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES)
         if not files:
             raise ReportError(
-                f"report folder {path} holds no {', '.join(REPORT_SUFFIXES)} files; pass reports.jsonl, a TCGA OCR CSV, or a folder of reports"
+                f"report folder {shown} holds no {', '.join(REPORT_SUFFIXES)} files; pass reports.jsonl, a TCGA OCR CSV, or a folder of reports"
             )
         for file in files:
             _load_file(file, reports, quarantine)
@@ -257,15 +272,84 @@ def load_reports(path: Path) -> tuple[list[Report], list[dict[str, str]]]:
         _load_file(path, reports, quarantine)
     else:
         raise ReportError(
-            f"reports path {path} does not exist; run `pathreasoner demo-data` or pass --reports"
+            f"reports path {shown} does not exist; run `pathreasoner demo-data` or pass --reports"
         )
     if quarantine:
         logger.warning(
             "loaded %d reports from %s; quarantined %d unusable ones (see summary.json)",
             len(reports),
-            path,
+            shown,
             len(quarantine),
         )
     else:
-        logger.info("loaded %d reports from %s", len(reports), path)
+        logger.info("loaded %d reports from %s", len(reports), shown)
     return reports, quarantine
+
+
+def _download_reports(uri: str, into: Path) -> Path:
+    """Copy the report object, or every report object under the prefix, into ``into``; returns the local
+    file or folder to read. A missing object or an empty prefix is a ``ReportError`` naming the URI."""
+    from pathreasoner.wsi.s3_cache import SCHEME, _list, s3_client
+
+    bucket, _, key = uri[len(SCHEME) :].partition("/")
+    if not bucket:
+        raise ReportError(f"reports URI {uri} names no bucket; write it as s3://bucket/reports.jsonl")
+    client = s3_client()
+    single = PurePosixPath(key).suffix.lower() in REPORT_SUFFIXES and not key.endswith("/")
+    prefix = key.rstrip("/") + "/" if key.strip("/") else ""
+    try:
+        if single:
+            target = into / PurePosixPath(key).name
+            client.download_file(bucket, key, str(target))
+            logger.info("fetched %s (%s bytes)", uri, f"{target.stat().st_size:,}")
+            return target
+        keys = [o.key for o in _list(client, bucket, prefix)]
+        keys = [k for k in keys if PurePosixPath(k).suffix.lower() in REPORT_SUFFIXES]
+        if not keys:
+            raise ReportError(
+                f"no {', '.join(REPORT_SUFFIXES)} objects under {uri}; upload the reports there "
+                f"(aws s3 cp --recursive <folder> {SCHEME}{bucket}/{prefix}) or pass the report file's URI"
+            )
+        folder = into / "reports"
+        for k in keys:
+            target = folder / k[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, k, str(target))
+        logger.info("fetched %d report objects under %s", len(keys), uri)
+        return folder
+    except ReportError:
+        raise
+    except Exception as exc:  # botocore raises many classes; each means the reports cannot be fetched
+        raise _s3_report_error(uri, exc, _bucket_exists(client, bucket)) from None
+
+
+def _bucket_exists(client: Any, bucket: str) -> bool:
+    """False only when S3 says the bucket is not there (a HEAD of a missing key cannot tell)."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except Exception as exc:
+        return getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("404", "NoSuchBucket")
+    return True
+
+
+def _s3_report_error(uri: str, exc: Exception, bucket_exists: bool = True) -> ReportError:
+    """A ReportError that names the URI, what S3 answered, and the fix."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    if isinstance(exc, NoCredentialsError):
+        fix = "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or an AWS profile)"
+    elif code == "NoSuchBucket" or (code == "404" and not bucket_exists):
+        return ReportError(f"the bucket of {uri} does not exist; check the bucket name (aws s3 ls)")
+    elif code in ("404", "NoSuchKey"):
+        return ReportError(
+            f"reports object {uri} does not exist; check the key (aws s3 ls {uri.rsplit('/', 1)[0]}/), "
+            "upload the reports there, or pass --reports with the right URI"
+        )
+    elif code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        fix = "the credentials were refused: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy"
+    elif isinstance(exc, EndpointConnectionError):
+        fix = "the S3 endpoint cannot be reached: check AWS_ENDPOINT_URL and the network"
+    else:
+        fix = "check the endpoint (AWS_ENDPOINT_URL), credentials and network"
+    return ReportError(f"reports {uri} cannot be read from S3: {exc}; {fix}")

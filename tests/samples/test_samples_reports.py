@@ -1,10 +1,20 @@
-"""Report loading: JSONL, TCGA OCR CSV (ocr_text only), folders of .txt/.pdf; quarantine of bad items."""
+"""Report loading: JSONL, TCGA OCR CSV (ocr_text only), folders of .txt/.pdf, the same on S3 (moto server);
+quarantine of bad items."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -126,3 +136,125 @@ def test_real_tcga_pdfs(shared_data: Path, tmp_path: Path) -> None:
     assert "colon-1" in texts and "adenocarcinoma" in texts["colon-1"].lower()
     assert [q["item"] for q in quarantine] == ["broken.pdf"] and "unreadable PDF" in quarantine[0]["reason"]
     assert json.dumps(quarantine)
+
+
+# --- reports on S3 (a real moto server on 127.0.0.1) ---
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A moto_server subprocess on 127.0.0.1 (the S3 API boto3 talks to through AWS_ENDPOINT_URL)."""
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
+    if server is None:
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not start on {url}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> tuple[Any, str]:
+    """(client, bucket): a fresh bucket per test, dummy credentials, endpoint via AWS_ENDPOINT_URL."""
+    import boto3
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    bucket = "r-" + hashlib.sha1(request.node.name.encode()).hexdigest()[:12]
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
+
+
+def test_reports_jsonl_on_s3_load_like_the_local_file(
+    tmp_path: Path, write_reports: Callable[..., Path], s3: tuple[Any, str]
+) -> None:
+    client, bucket = s3
+    local = write_reports(tmp_path / "reports.jsonl", make_demo_cases(4, 0), extra=[{"patient_id": "X-1"}])
+    client.upload_file(str(local), bucket, "cohort/reports.jsonl")
+    expected = load_reports(local)
+    uri = f"s3://{bucket}/cohort/reports.jsonl"
+    assert load_reports(uri) == expected
+    assert load_reports(Path(uri)) == expected  # the s3:/ form a pathlib.Path collapses it to
+    assert len(expected[0]) == 4 and expected[1] == [
+        {"item": "reports.jsonl:5", "reason": "empty report text"}
+    ]
+
+
+def test_reports_prefix_on_s3_reads_every_report_object(tmp_path: Path, s3: tuple[Any, str]) -> None:
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="tcga/TCGA-AA-0001.txt", Body=GOOD.encode())
+    client.put_object(Bucket=bucket, Key="tcga/nested/case7.txt", Body=GOOD.encode())
+    client.put_object(Bucket=bucket, Key="tcga/notes.md", Body=b"ignored")
+    client.put_object(Bucket=bucket, Key="tcga/broken.pdf", Body=b"%PDF-1.4 not really")
+    client.put_object(Bucket=bucket, Key="tcgaX/other.txt", Body=GOOD.encode())  # not under tcga/
+    reports, quarantine = load_reports(f"s3://{bucket}/tcga")
+    assert sorted(r.patient_id for r in reports) == ["TCGA-AA-0001", "case7"]
+    assert all(r.text == GOOD for r in reports)
+    assert [q["item"] for q in quarantine] == ["broken.pdf"] and "unreadable PDF" in quarantine[0]["reason"]
+    assert not list(Path(tempfile.gettempdir()).glob("reports-s3-*"))  # the download folder is removed
+
+
+def test_missing_s3_reports_name_the_uri_and_the_fix(s3: tuple[Any, str]) -> None:
+    _, bucket = s3
+    missing = f"s3://{bucket}/cohort/reports.jsonl"
+    with pytest.raises(ReportError, match=re.escape(f"reports object {missing} does not exist")) as err:
+        load_reports(missing)
+    assert "pass --reports" in str(err.value)
+    with pytest.raises(
+        ReportError, match=re.escape(f"no .jsonl, .csv, .txt, .pdf objects under s3://{bucket}/empty/")
+    ):
+        load_reports(f"s3://{bucket}/empty/")
+    with pytest.raises(ReportError, match="check the bucket name"):
+        load_reports("s3://no-such-bucket-pr/reports.jsonl")
+
+
+def test_build_samples_cli_takes_reports_from_s3(
+    tmp_path: Path, kg_dir: Path, write_reports: Callable[..., Path], s3: tuple[Any, str]
+) -> None:
+    from typer.testing import CliRunner
+
+    from pathreasoner.cli import app
+
+    client, bucket = s3
+    local = write_reports(tmp_path / "reports.jsonl", make_demo_cases(3, 0))
+    client.upload_file(str(local), bucket, "in/reports.jsonl")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"project:\n  work_dir: {tmp_path / 'work'}\n")
+    base = ["build-samples", "--kg", str(kg_dir), "--config", str(params)]
+    result = CliRunner().invoke(app, [*base, "--reports", f"s3://{bucket}/in/reports.jsonl"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "work" / "samples" / "summary.json").read_text())
+    assert summary["n_reports"] == 3
+    result = CliRunner().invoke(app, [*base, "--reports", f"s3://{bucket}/in/missing.jsonl"])
+    assert result.exit_code == 2
+    assert f"s3://{bucket}/in/missing.jsonl does not exist" in " ".join(result.output.split())
