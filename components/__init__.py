@@ -1,8 +1,9 @@
 """KFP components, one per stage: a few lines each, calling `pathreasoner.stages`.
 
-The functions are plain Python so their source can be embedded by KFP; `build_components(image)`
-turns them into lightweight components that run on our platform image (kfp already installed
-there, so `install_kfp_package=False`: no pip at step start, ~5x lower per-step overhead).
+The functions are plain Python so their source can be embedded by KFP; `build_components(...)`
+turns them into lightweight components that run on the image of their role: training and
+evaluation on the trainer image, every other stage on the pipeline image (kfp is installed in
+both, so `install_kfp_package=False`: no pip at step start, ~5x lower per-step overhead).
 """
 
 from __future__ import annotations
@@ -37,9 +38,14 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def build_components(image: str) -> dict[str, Any]:
-    """Stage name -> KFP component running on `image`."""
+TRAINER_STAGES = ("train-sft", "train-grpo", "evaluate")
+
+
+def build_components(pipeline_image: str, trainer_image: str) -> dict[str, Any]:
+    """Stage name -> KFP component on its role's image."""
     return {
-        name: dsl.component(base_image=image, install_kfp_package=False)(func)
+        name: dsl.component(
+            base_image=trainer_image if name in TRAINER_STAGES else pipeline_image, install_kfp_package=False
+        )(func)
         for name, func in STAGE_FUNCTIONS.items()
     }

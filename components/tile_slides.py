@@ -2,7 +2,7 @@ from kfp.dsl import Dataset, Output
 
 
 def tile_slides(config_json: str, slides: str, tiles: Output[Dataset]) -> str:
-    """Tile a shard of slides (a JSON list of paths/URIs, or a folder) into the `tiles` dataset."""
+    """Tile a shard of slides (a shard from shard-slides, a JSON list of paths/URIs, or a folder) into `tiles`."""
     import json
 
     from pathreasoner.config import config_from_json
@@ -10,5 +10,7 @@ def tile_slides(config_json: str, slides: str, tiles: Output[Dataset]) -> str:
     from pathreasoner.stages import tile_slides as run
 
     configure_logging()
-    items = json.loads(slides) if slides.lstrip().startswith("[") else slides
+    items = json.loads(slides) if slides.lstrip().startswith(("[", "{")) else slides
+    if isinstance(items, dict):
+        items = items["slides"]
     return run(config_from_json(config_json), items, tiles.path).line()

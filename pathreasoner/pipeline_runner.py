@@ -1,11 +1,17 @@
-"""Compile the KFP pipeline, run it locally with kfp.local, or submit it to a KFP host."""
+"""Compile the KFP pipeline, or run it locally with kfp.local: as subprocesses, or every step in its image.
+
+`compile_pipeline` bakes the *portable* config into the IR (no path of this machine; see `portable.py`).
+`run_local(..., containers=True)` runs each component in its role's image through `kfp.local.DockerRunner`,
+exactly as pods would: inputs are URIs, endpoints and credentials come from the environment
+(MLFLOW_TRACKING_URI, AWS_*), the work dir is inside the container. Submitting to a cluster lives in
+`kfp_client.py`.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
+import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,27 +22,34 @@ from pathreasoner.config import Config
 from pathreasoner.errors import PathReasonerError
 
 logger = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# what a step's container gets from the environment (cluster: the ConfigMap and Secrets)
+STEP_ENV = (
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 class PipelineError(PathReasonerError):
     """The pipeline could not be compiled, run, or submitted."""
 
 
-def _pipeline_module() -> Any:
-    """`pipelines/` and `components/` live at the repo root, beside the package."""
-    if not (REPO_ROOT / "pipelines" / "pathreasoner_pipeline.py").exists():
-        raise PipelineError(
-            f"pipelines/ not found beside the package in {REPO_ROOT}; run from a checkout "
-            "(pip install -e .) or the platform image"
-        )
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    return importlib.import_module("pipelines.pathreasoner_pipeline")
-
-
 def build_pipeline(cfg: Config, cluster: bool = True) -> Callable[..., Any]:
-    return _pipeline_module().build_pipeline(cfg, cluster=cluster)
+    """The pipeline function; a cluster pipeline carries the portable config."""
+    from pathreasoner.portable import portable_config
+    from pipelines.pathreasoner_pipeline import build_pipeline as build
+
+    config_json = portable_config(cfg).to_json() if cluster else cfg.to_json()
+    return build(cfg, config_json, cluster=cluster)
 
 
 def compile_pipeline(cfg: Config, out: Path) -> Path:
@@ -44,10 +57,14 @@ def compile_pipeline(cfg: Config, out: Path) -> Path:
     from kfp import compiler
 
     out = Path(out)
+    pipeline = build_pipeline(cfg, cluster=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
-    compiler.Compiler().compile(pipeline_func=build_pipeline(cfg, cluster=True), package_path=str(tmp))
-    tmp.replace(out)
+    try:
+        compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(tmp))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     logger.info("compiled pipeline -> %s", out)
     return out
 
@@ -60,10 +77,14 @@ class LocalRun:
     seconds: float
     task_dirs: dict[str, Path] = field(default_factory=dict)
     champion: str | None = None
+    runner: str = "subprocess"
 
     def line(self) -> str:
         champ = f"champion=v{self.champion}" if self.champion else "no champion"
-        return f"pipeline ran {len(self.task_dirs)} tasks locally in {self.seconds:.1f} s ({champ}); outputs in {self.run_dir}"
+        return (
+            f"pipeline ran {len(self.task_dirs)} tasks locally ({self.runner}) in {self.seconds:.1f} s ({champ}); "
+            f"outputs in {self.run_dir}"
+        )
 
 
 def _champion_version(cfg: Config) -> str | None:
@@ -91,50 +112,95 @@ def _task_dirs(run_dir: Path) -> dict[str, Path]:
     return tasks
 
 
-def run_local(cfg: Config, slides: Path, reports: Path) -> LocalRun:
-    """Run the same pipeline function with kfp.local.SubprocessRunner (no venv per task)."""
+def step_environment() -> dict[str, str]:
+    """The endpoint and credential variables of this process that a step container needs."""
+    return {name: os.environ[name] for name in STEP_ENV if os.environ.get(name)}
+
+
+def _docker_runner(cfg: Config) -> Any:
+    """kfp.local.DockerRunner on the host network, with the step environment and the trainer image's digest."""
     from kfp import local
 
-    for path, what in ((slides, "slides folder"), (reports, "reports file")):
-        if not Path(path).exists():
+    from pathreasoner.containers import docker_client, image_id
+
+    client = docker_client()
+    env = step_environment()
+    if "MLFLOW_TRACKING_URI" not in env and not cfg.registry.tracking_uri:
+        raise PipelineError(
+            "with --containers every step registers through an MLflow server: export MLFLOW_TRACKING_URI "
+            "(e.g. http://127.0.0.1:5000) or set registry.tracking_uri to its http(s):// URL"
+        )
+    for role in ("pipeline", "trainer"):
+        image_id(client, getattr(cfg.pipeline.images, role), role)  # clear error when an image is missing
+    env["PATHREASONER_IMAGE_DIGEST"] = image_id(client, cfg.pipeline.images.trainer, "trainer")
+    return local.DockerRunner(network_mode="host", environment=env)
+
+
+def _check_inputs(slides: str | Path, reports: str | Path, containers: bool) -> None:
+    from pathreasoner.portable import is_uri
+
+    for item, what in ((slides, "slides"), (reports, "reports")):
+        text = str(item)
+        if is_uri(text):
+            continue
+        if containers:
             raise PipelineError(
-                f"{what} {path} does not exist; run `pathreasoner demo-data` or pass --{what.split()[0]}"
+                f"--{what} {text} is a path on this machine, which step containers cannot see; upload it "
+                f"(e.g. `aws s3 cp --recursive {text} s3://<bucket>/<prefix>/`) and pass the s3:// URI"
             )
-    root = Path(cfg.pipeline.pipeline_root)
+        if not Path(text).exists():
+            raise PipelineError(
+                f"{what} {text} does not exist; run `pathreasoner demo-data` or pass --{what} with an existing path"
+            )
+
+
+def run_local(
+    cfg: Config,
+    slides: str | Path,
+    reports: str | Path,
+    containers: bool = False,
+    caching: bool | None = None,
+) -> LocalRun:
+    """Run the pipeline with kfp.local: SubprocessRunner (this venv) or DockerRunner (the role images).
+
+    With containers the steps see the portable config; caching (on by default there, as on the cluster) reuses
+    every cached task whose inputs, including the slides' content fingerprint and the config, are unchanged.
+    """
+    from kfp import local
+
+    _check_inputs(slides, reports, containers)
+    root = Path(cfg.pipeline.local_root)
     root.mkdir(parents=True, exist_ok=True)
+    if containers:
+        root.chmod(0o777)  # the images run as uid 1000 and write their outputs here
+        runner = _docker_runner(cfg)
+        from pathreasoner.portable import portable_config
+
+        config_json = portable_config(cfg).to_json()
+    else:
+        runner = local.SubprocessRunner(use_venv=False)
+        config_json = cfg.to_json()
+    enable_caching = cfg.pipeline.caching and containers if caching is None else caching
     before = {p.name for p in root.iterdir()}
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+    local.init(runner=runner, pipeline_root=str(root), raise_on_error=True, enable_caching=enable_caching)
+    from pipelines.pathreasoner_pipeline import build_pipeline as build
+
+    slides_arg = str(slides) if containers or "://" in str(slides) else str(Path(slides).resolve())
+    reports_arg = str(reports) if containers or "://" in str(reports) else str(Path(reports).resolve())
     start = time.perf_counter()
     try:
-        build_pipeline(cfg, cluster=False)(
-            slides=str(Path(slides).resolve()), reports=str(Path(reports).resolve())
-        )
+        build(cfg, config_json, cluster=False)(slides=slides_arg, reports=reports_arg)
     except RuntimeError as exc:
         raise PipelineError(f"local pipeline run failed: {exc}") from None
     seconds = time.perf_counter() - start
     new = sorted(
-        (p for p in root.iterdir() if p.name not in before and p.is_dir()), key=lambda p: p.stat().st_mtime
+        (p for p in root.iterdir() if p.name not in before and p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
     )
     run_dir = new[-1] if new else root
     tasks = _task_dirs(run_dir) if new else {}
-    result = LocalRun(run_dir, seconds, tasks, _champion_version(cfg))
+    result = LocalRun(
+        run_dir, seconds, tasks, _champion_version(cfg), "containers" if containers else "subprocess"
+    )
     logger.info(result.line())
     return result
-
-
-def submit(cfg: Config, slides: str, reports: str, host: str, experiment: str = "pathreasoner") -> str:
-    """Compile and submit to a KFP API host; returns the run id."""
-    import tempfile
-
-    import kfp
-
-    with tempfile.TemporaryDirectory() as tmp:
-        package = compile_pipeline(cfg, Path(tmp) / "pipeline.yaml")
-        client = kfp.Client(host=host)
-        run = client.create_run_from_pipeline_package(
-            str(package),
-            arguments={"slides": slides, "reports": reports, "config_json": cfg.to_json()},
-            experiment_name=experiment,
-            enable_caching=False,
-        )
-    return run.run_id

@@ -100,6 +100,26 @@ def shard_slides(slides: list[Path] | Path | str, n_shards: int) -> list[list[st
     return groups
 
 
+def content_fingerprint(slides: list[str]) -> str:
+    """A digest of what the slides hold: (size, mtime) of local files, (key, size, ETag) of S3 objects.
+
+    Pipeline caching keys tile-slides on it, so a slide replaced under the same name is tiled again.
+    """
+    import hashlib
+    import json
+
+    from pathreasoner.wsi.s3_cache import describe, is_s3_uri
+
+    facts: list[Any] = []
+    for item in sorted(map(str, slides)):
+        if is_s3_uri(item):
+            facts.append([item, describe(item).fingerprint()])
+        else:
+            stat = Path(item).stat()
+            facts.append([item, stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+
+
 def merge_tile_dirs(tile_dirs: list[Path], into: Path) -> Path:
     """One folder of `<slide_id>/` links over several tile-slides outputs (fan-out shards)."""
     into.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def small_config(work_dir: Path, **sections: dict) -> Config:
         "grpo": {"max_steps": 1, "max_completion_length": 16},
         "eval": {"max_samples": 4, "max_new_tokens": 24},
         "registry": {"gate": {"format_compliance": 0.0}},
-        "pipeline": {"pipeline_root": str(work_dir / "kfp")},
+        "pipeline": {"local_root": str(work_dir / "kfp")},
     }
     for name, body in sections.items():
         raw.setdefault(name, {}).update(body)
