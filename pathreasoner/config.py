@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,13 +181,28 @@ class EvalConfig(Section):
 
 
 class RegistryConfig(Section):
-    tracking_uri: str | None = None  # default: sqlite:///<work_dir>/mlflow/mlflow.db
-    artifact_root: str | None = None  # default: <work_dir>/mlflow/artifacts
+    tracking_uri: str | None = None  # default: $MLFLOW_TRACKING_URI, else sqlite:///<work_dir>/mlflow/mlflow.db
+    # local path | s3://bucket/prefix | mlflow-artifacts:/prefix; default: <work_dir>/mlflow/artifacts for a
+    # local store, the server's own default (its --artifacts-destination) for an http(s) tracking server
+    artifact_root: str | None = None
+    # the MLflow server's --artifacts-destination (s3://bucket/prefix): maps proxied mlflow-artifacts:/ URIs
+    # to object storage KServe can read (storage_uri)
+    artifacts_destination: str | None = None
     experiment: str = "pathreasoner"
     model_name: str = "pathreasoner"
     gate: dict[str, float] = Field(default_factory=lambda: {"format_compliance": 0.5})
     compare_metrics: list[str] = Field(default_factory=lambda: ["format_compliance", "entity_f1"])
     regression_tolerance: float = Field(0.0, ge=0)
+
+    @field_validator("artifacts_destination")
+    @classmethod
+    def _object_store(cls, value: str | None) -> str | None:
+        if value is not None and ("://" not in value or value.startswith("file:")):
+            raise ValueError(
+                f"registry.artifacts_destination={value!r} must be the MLflow server's --artifacts-destination, "
+                "an object-store URI such as s3://mlflow/artifacts (or null when artifacts are not proxied)"
+            )
+        return value.rstrip("/") if value else value
 
 
 class ServingConfig(Section):
@@ -207,17 +223,43 @@ class ServingConfig(Section):
     max_replicas: int = Field(1, ge=1)
 
 
+class ImagesConfig(Section):
+    """One image per role (docker/*.Dockerfile, `make images`)."""
+
+    pipeline: str = "ghcr.io/pathreasoner/pipeline:0.1.0"  # CPU stages: tiling, KG, samples, registry, gate
+    trainer: str = "ghcr.io/pathreasoner/trainer:0.1.0"  # train-sft, train-grpo, evaluate
+    serving: str = "ghcr.io/pathreasoner/serving:0.1.0"  # the KServe predictor
+
+
 class PipelineConfig(Section):
-    pipeline_root: str = "work/kfp"
+    pipeline_root: str = "s3://pathreasoner-data/kfp"  # cluster: where KFP stores every task's artifacts
+    local_root: str = "work/kfp"  # `pipeline run --local`: kfp.local's pipeline root on this machine
     tile_shards: int = Field(2, ge=1)  # tile-slides fans out over this many parallel tasks
-    image: str = "ghcr.io/pathreasoner/platform:0.1.0"
+    images: ImagesConfig = ImagesConfig()
+    container_work_dir: str = "/tmp/pathreasoner"  # project.work_dir inside every step's container
+    env_config_map: str | None = "pathreasoner-endpoints"  # ConfigMap -> env: MLFLOW_TRACKING_URI, AWS_ENDPOINT_URL, ...
+    s3_secret: str | None = "s3-credentials"  # Secret -> AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    mlflow_secret: str | None = "mlflow-client-credentials"  # Secret -> MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD
+    service_account: str | None = "pathreasoner-pipeline"
+    caching: bool = True  # content-keyed task caching (tiles, KG, samples, training, eval)
+    retries: int = Field(2, ge=0)  # retries of the steps that talk to S3 / MLflow
+    cpu_request: str = "1"  # CPU steps
+    memory_request: str = "4Gi"
+    cpu_limit: str = "4"
+    memory_limit: str = "16Gi"
+    scratch_size: str = "20Gi"  # emptyDir for project.work_dir of CPU steps
+    expected_slides: int = Field(100, ge=1)  # cohort size the tiling resources are sized for
+    tiling_gib_per_slide: float = Field(2.0, gt=0)  # scratch per slide (S3 copy + tiles) of a tile-slides task
+    tiling_memory_gib_per_worker: float = Field(2.0, gt=0)
     gpu_resource: str = "nvidia.com/gpu"
     gpu_count: int = Field(1, ge=0)
     gpu_node_selector: dict[str, str] = Field(
         default_factory=lambda: {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     )
-    cpu_limit: str = "8"
-    memory_limit: str = "64Gi"
+    gpu_cpu_request: str = "8"
+    gpu_memory_request: str = "64Gi"
+    gpu_cpu_limit: str = "16"
+    gpu_memory_limit: str = "128Gi"
 
 
 class Config(Section):
@@ -242,11 +284,21 @@ class Config(Section):
 
     @property
     def tracking_uri(self) -> str:
-        return self.registry.tracking_uri or f"sqlite:///{self.work_dir / 'mlflow' / 'mlflow.db'}"
+        """registry.tracking_uri, else $MLFLOW_TRACKING_URI (the pods' ConfigMap), else the local sqlite store."""
+        return (
+            self.registry.tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+            or f"sqlite:///{self.work_dir / 'mlflow' / 'mlflow.db'}"
+        )
 
     @property
-    def artifact_root(self) -> str:
-        return self.registry.artifact_root or str(self.work_dir / "mlflow" / "artifacts")
+    def artifact_root(self) -> str | None:
+        """registry.artifact_root; unset: <work_dir>/mlflow/artifacts locally, None (the server's default) for a server."""
+        if self.registry.artifact_root:
+            return self.registry.artifact_root
+        if self.tracking_uri.startswith(("http://", "https://", "databricks")):
+            return None
+        return str(self.work_dir / "mlflow" / "artifacts")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -274,6 +326,7 @@ PATH_KEYS = {
     ("grpo", "deepspeed"),
     ("registry", "artifact_root"),
     ("pipeline", "pipeline_root"),
+    ("pipeline", "local_root"),
 }
 
 
@@ -310,12 +363,27 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     node[parts[-1]] = value
 
 
+DEEPSPEED_DIR = Path(__file__).resolve().parent / "train" / "deepspeed"
+DEEPSPEED_BUILTINS = {"zero2": "ds_zero2.json", "zero3": "ds_zero3.json"}  # sft/grpo.deepspeed: a name or a path
+
+
+def builtin_deepspeed(value: str) -> str | None:
+    """`zero2`/`zero3` for a packaged DeepSpeed config (by name or by its path here), else None."""
+    for name, file in DEEPSPEED_BUILTINS.items():
+        if value == name or Path(value) == DEEPSPEED_DIR / file:
+            return name
+    return None
+
+
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for section, key in PATH_KEYS:
         body = raw.setdefault(section, {}) or {}
         raw[section] = body
         value = body.get(key, SECTIONS[section].model_fields[key].default)
-        if value is None or "://" in str(value):
+        if key == "deepspeed" and value in DEEPSPEED_BUILTINS:
+            body[key] = str(DEEPSPEED_DIR / DEEPSPEED_BUILTINS[value])  # packaged: resolves inside any image
+            continue
+        if value is None or ":/" in str(value):  # URIs (s3://, file://, mlflow-artifacts:/) stay as given
             continue
         path = Path(str(value)).expanduser()
         body[key] = str(path if path.is_absolute() else (base / path).resolve())
