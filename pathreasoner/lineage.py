@@ -1,25 +1,55 @@
-"""Lineage facts recorded on every registered model version: code, config, data, KG."""
+"""Lineage facts recorded on every registered model version: code, config, data, KG, run and image.
+
+Inside an image there is no ``.git``: the commit comes from ``PATHREASONER_GIT_SHA`` (the image's ENV,
+mirroring its ``org.opencontainers.image.revision`` label), the image digest from
+``PATHREASONER_IMAGE_DIGEST`` (set by the runner) or the ``@sha256:`` part of the image reference.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
 from pathreasoner.config import Config
 
+GIT_SHA_ENV = "PATHREASONER_GIT_SHA"
+IMAGE_DIGEST_ENV = "PATHREASONER_IMAGE_DIGEST"
+UNKNOWN = "unknown"
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
 
 def git_sha(repo_dir: Path | None = None) -> str:
-    """The commit of the code that ran, or 'unknown' outside a git checkout."""
+    """The commit of the code that ran: `git rev-parse HEAD` in a checkout, else $PATHREASONER_GIT_SHA."""
     repo_dir = repo_dir or Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+    if (repo_dir / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=repo_dir,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            if out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return os.environ.get(GIT_SHA_ENV, "").strip() or UNKNOWN
+
+
+def image_digest(image: str | None = None) -> str:
+    """`sha256:<hex>` of the running image: $PATHREASONER_IMAGE_DIGEST, else the digest in `image`
+    (`registry/name@sha256:<hex>`), else 'unknown' (an image referenced by tag only)."""
+    for source in (os.environ.get(IMAGE_DIGEST_ENV, ""), image or ""):
+        match = _DIGEST.search(source.strip().lower())
+        if match:
+            return match.group(0)
+    return UNKNOWN
 
 
 def file_digest(path: Path, length: int = 16) -> str:
@@ -31,9 +61,23 @@ def file_digest(path: Path, length: int = 16) -> str:
     return digest.hexdigest()[:length]
 
 
-def collect_lineage(cfg: Config, samples_dir: Path | None = None, **extra: str) -> dict[str, str]:
-    """git sha, config hash, dataset version (hash of samples.jsonl) and kg_version (from the card)."""
-    lineage = {"git_sha": git_sha(), "config_hash": cfg.config_hash()}
+def collect_lineage(
+    cfg: Config,
+    samples_dir: Path | None = None,
+    *,
+    kfp_run_id: str | None = None,
+    image: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """git sha, config hash, dataset version (hash of samples.jsonl), kg_version (from the card), the
+    KFP run id (when run by the pipeline) and the image digest; `extra` entries are added as given."""
+    lineage = {
+        "git_sha": git_sha(),
+        "config_hash": cfg.config_hash(),
+        "image_digest": image_digest(image),
+    }
+    if kfp_run_id and kfp_run_id.strip():
+        lineage["kfp_run_id"] = kfp_run_id.strip()
     if samples_dir is not None:
         samples_dir = Path(samples_dir)
         samples = samples_dir / "samples.jsonl"

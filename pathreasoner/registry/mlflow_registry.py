@@ -2,7 +2,10 @@
 
 * ``register_model``: one MLflow run (params = flattened config, metrics from evaluate, config.yaml and
   the evaluation files as artifacts) and a pyfunc model version carrying the checkpoint, tagged with
-  lineage (git sha, config hash, data/KG version) and ``metric.<name>``; alias ``candidate``.
+  lineage (git sha, config hash, data/KG version, KFP run, image digest) and ``metric.<name>``; alias
+  ``candidate``. The checkpoint is uploaded once (with the logged model); the version points at it.
+* ``storage_uri``: the checkpoint's object-store prefix for KServe; proxied ``mlflow-artifacts:/`` URIs
+  map onto ``registry.artifacts_destination`` (the server's ``--artifacts-destination``).
 * ``promote``: alias ``champion`` only when every gate metric reaches its minimum and no compare metric
   regresses against the current champion by more than the tolerance; the decision is recorded as
   version tags ``gate.passed`` / ``gate.reasons``; the registered-model tag ``champion_history`` keeps
@@ -14,12 +17,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -27,7 +32,9 @@ from mlflow.exceptions import MlflowException
 from pathreasoner import __version__
 from pathreasoner.config import Config
 from pathreasoner.errors import RegistryError
+from pathreasoner.io_utils import atomic_dir
 from pathreasoner.registry import pyfunc_code
+from pathreasoner.registry.failures import ModelVersionNotFound, explain
 from pathreasoner.registry.pyfunc_model import CHECKPOINT_ARTIFACT, SIGNATURE
 from pathreasoner.registry.tracking import Tracking, configure
 
@@ -38,7 +45,8 @@ CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
 METRIC_TAG_PREFIX = "metric."
 EVAL_FILES = ("predictions.jsonl", "report.md", "metrics_by_type.json", "by_question_type.png", "radar.png")
-LINEAGE_KEYS = ("git_sha", "config_hash", "data_version", "kg_version")
+LINEAGE_KEYS = ("git_sha", "config_hash", "data_version", "kg_version", "kfp_run_id", "image_digest")
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 MAX_TAG_CHARS = 5000
 
 
@@ -132,12 +140,23 @@ def _by_type_metrics(eval_dir: Path) -> dict[str, float]:
     }
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
+
+
 def _stage_checkpoint(checkpoint: Path, staging: Path) -> Path:
-    """MLflow names the artifact folder after the directory: make sure it is called 'checkpoint'."""
+    """MLflow names the artifact folder after the directory: make sure it is called 'checkpoint'.
+
+    The staged folder is a tree of hard links (no second copy of multi-GB weights) unless the
+    staging dir is on another filesystem.
+    """
     if checkpoint.name == CHECKPOINT_ARTIFACT:
         return checkpoint
     target = staging / CHECKPOINT_ARTIFACT
-    shutil.copytree(checkpoint, target)
+    shutil.copytree(checkpoint, target, copy_function=_link_or_copy)
     return target
 
 
@@ -160,11 +179,18 @@ def _client(cfg: Config) -> Tracking:
     return configure(cfg)
 
 
+def _not_found(exc: MlflowException) -> bool:
+    """The registry answered that the model/version/alias does not exist (not a transport failure)."""
+    return exc.error_code in NOT_FOUND_CODES
+
+
 def _version_or_raise(tracking: Tracking, name: str, version: str) -> Any:
     try:
         return tracking.client.get_model_version(name, str(version))
     except MlflowException as exc:
-        raise RegistryError(
+        if not _not_found(exc):
+            raise explain(exc, f"read {name} v{version}", tracking.tracking_uri) from exc
+        raise ModelVersionNotFound(
             f"model {name!r} has no version {version!r} in {tracking.tracking_uri} ({exc.message}); "
             "register one with `pathreasoner register` or pass an existing version"
         ) from None
@@ -173,7 +199,9 @@ def _version_or_raise(tracking: Tracking, name: str, version: str) -> Any:
 def _alias_version(tracking: Tracking, name: str, alias: str) -> str | None:
     try:
         return str(tracking.client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if not _not_found(exc):
+            raise explain(exc, f"read alias {alias!r} of {name}", tracking.tracking_uri) from exc
         return None
 
 
@@ -181,7 +209,9 @@ def _history(tracking: Tracking, name: str) -> list[str]:
     try:
         model = tracking.client.get_registered_model(name)
     except MlflowException as exc:
-        raise RegistryError(
+        if not _not_found(exc):
+            raise explain(exc, f"read registered model {name!r}", tracking.tracking_uri) from exc
+        raise ModelVersionNotFound(
             f"registered model {name!r} does not exist in {tracking.tracking_uri} ({exc.message}); "
             "run `pathreasoner register` first or fix registry.model_name"
         ) from None
@@ -236,7 +266,11 @@ def log_training_curves(train_log: Path) -> int:
 def register_model(
     checkpoint: Path, eval_dir: Path, cfg: Config, lineage: dict[str, str]
 ) -> RegisteredVersion:
-    """Log one run with config/metrics/eval artifacts and register the checkpoint as a new version."""
+    """Log one run with config/metrics/eval artifacts and register the checkpoint as a new version.
+
+    The checkpoint is uploaded once, with the logged model; the version (created with all its tags in
+    one call) only points at it. When anything fails, no model version is left behind.
+    """
     checkpoint, eval_dir = Path(checkpoint), Path(eval_dir)
     if not (checkpoint / "config.json").exists():
         raise RegistryError(
@@ -251,7 +285,27 @@ def register_model(
 
         lineage["git_sha"] = git_sha()
     lineage["config_hash"] = cfg.config_hash()
+    action = f"register {name} (artifacts in {tracking.artifact_location})"
+    try:
+        info, run_id = _log_run(checkpoint, eval_dir, cfg, tracking, lineage, metrics)
+    except (MlflowException, OSError, RuntimeError) as exc:
+        raise explain(exc, action, tracking.tracking_uri, tracking.artifact_location) from exc
+    tags = {**lineage, "run_id": run_id, **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()}}
+    version = _create_version(tracking, name, info.model_uri, run_id, tags, action)
+    registered = RegisteredVersion(name, version, run_id, f"models:/{name}/{version}", metrics)
+    logger.info(registered.line())
+    return registered
 
+
+def _log_run(
+    checkpoint: Path,
+    eval_dir: Path,
+    cfg: Config,
+    tracking: Tracking,
+    lineage: dict[str, str],
+    metrics: dict[str, float],
+) -> tuple[Any, str]:
+    """The run: params, metrics, lineage tags, config + eval files, and the pyfunc model (checkpoint)."""
     with (
         tempfile.TemporaryDirectory(prefix="register-") as staging,
         mlflow.start_run(
@@ -278,18 +332,40 @@ def register_model(
                 pip_requirements=_pip_requirements(),
                 signature=SIGNATURE,
                 model_config={"max_new_tokens": cfg.serving.max_new_tokens},
-                registered_model_name=name,
             )
-        run_id = run.info.run_id
-    version = str(info.registered_model_version)
+        return info, run.info.run_id
+
+
+def _create_version(
+    tracking: Tracking, name: str, model_uri: str, run_id: str, tags: dict[str, str], action: str
+) -> str:
+    """Register the uploaded model (no copy: the version's source is the logged model) + alias 'candidate'."""
     client = tracking.client
-    tags = {**lineage, "run_id": run_id, **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()}}
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, str(value)[:MAX_TAG_CHARS])
-    client.set_registered_model_alias(name, CANDIDATE, version)
-    registered = RegisteredVersion(name, version, run_id, f"models:/{name}/{version}", metrics)
-    logger.info(registered.line())
-    return registered
+    version: str | None = None
+    try:
+        try:
+            client.get_registered_model(name)
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise
+            client.create_registered_model(name)
+        mv = client.create_model_version(
+            name,
+            source=model_uri,
+            run_id=run_id,
+            tags={k: str(v)[:MAX_TAG_CHARS] for k, v in tags.items()},
+            model_id=model_uri.removeprefix("models:/"),
+        )
+        version = str(mv.version)
+        client.set_registered_model_alias(name, CANDIDATE, version)
+    except MlflowException as exc:
+        if version is not None:
+            try:
+                client.delete_model_version(name, version)
+            except MlflowException:
+                logger.warning("could not delete the half-registered %s v%s", name, version)
+        raise explain(exc, action, tracking.tracking_uri, tracking.artifact_location) from exc
+    return version
 
 
 def _resolve_version_arg(tracking: Tracking, name: str, version: str | int | None) -> str:
@@ -381,9 +457,9 @@ def rollback(cfg: Config) -> str:
     while history:
         candidate = history[-1]
         try:
-            tracking.client.get_model_version(name, candidate)
+            _version_or_raise(tracking, name, candidate)
             break
-        except MlflowException:
+        except ModelVersionNotFound:
             logger.warning("previous champion v%s no longer exists; skipping it", candidate)
             history.pop()
     if not history:
@@ -419,58 +495,80 @@ def parse_model_uri(model_uri: str) -> tuple[str, str | None, str | None]:
     )
 
 
-def resolve_version(model_uri: str, cfg: Config) -> Any:
-    """The ModelVersion a models:/ URI points at (RegistryError naming the fix when it does not exist)."""
-    tracking = _client(cfg)
+def _resolve(tracking: Tracking, model_uri: str) -> Any:
     name, version, alias = parse_model_uri(model_uri)
-    if alias is not None:
-        try:
-            return tracking.client.get_model_version_by_alias(name, alias)
-        except MlflowException as exc:
-            raise RegistryError(
-                f"model {name!r} has no alias {alias!r} in {tracking.tracking_uri} ({exc.message}); "
-                f"register a version and run `pathreasoner promote`, or use models:/{name}@{CANDIDATE}"
-            ) from None
-    return _version_or_raise(tracking, name, str(version))
+    if alias is None:
+        return _version_or_raise(tracking, name, str(version))
+    try:
+        return tracking.client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if not _not_found(exc):
+            raise explain(exc, f"resolve {model_uri}", tracking.tracking_uri) from exc
+        raise ModelVersionNotFound(
+            f"model {name!r} has no alias {alias!r} in {tracking.tracking_uri} ({exc.message}); "
+            f"register a version and run `pathreasoner promote`, or use models:/{name}@{CANDIDATE}"
+        ) from None
+
+
+def resolve_version(model_uri: str, cfg: Config) -> Any:
+    """The ModelVersion a models:/ URI points at (ModelVersionNotFound naming the fix when it does not exist)."""
+    return _resolve(_client(cfg), model_uri)
 
 
 def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None) -> Path:
-    """Download the 'checkpoint' artifact of a registered version; returns the local checkpoint dir."""
-    mv = resolve_version(model_uri, cfg)
+    """Download the 'checkpoint' artifact of a registered version; returns the local checkpoint dir.
+
+    The download lands in a temporary sibling folder that replaces `dst_dir` only when complete.
+    """
+    tracking = _client(cfg)
+    mv = _resolve(tracking, model_uri)
     name, version = mv.name, str(mv.version)
     dst = Path(dst_dir) if dst_dir else cfg.work_dir / "models" / f"{name}-v{version}"
-    target = dst / "artifacts" / CHECKPOINT_ARTIFACT  # download_artifacts keeps the model-relative path
-    if (target / "config.json").exists():
-        return target
-    dst.mkdir(parents=True, exist_ok=True)
+    relative = Path("artifacts") / CHECKPOINT_ARTIFACT  # download_artifacts keeps the model-relative path
+    if (dst / relative / "config.json").exists():
+        return dst / relative
     try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}/artifacts/{CHECKPOINT_ARTIFACT}",
-            dst_path=str(dst),
-            tracking_uri=cfg.tracking_uri,
-        )
-    except MlflowException as exc:
+        with atomic_dir(dst) as tmp:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}/{relative.as_posix()}",
+                dst_path=str(tmp),
+                tracking_uri=tracking.tracking_uri,
+            )
+            if not (tmp / relative / "config.json").exists():
+                raise RegistryError(
+                    f"{name} v{version} has no {relative}/config.json; re-register it with `pathreasoner register`"
+                )
+    except (MlflowException, OSError) as exc:
+        if isinstance(exc, MlflowException) and _not_found(exc):
+            raise ModelVersionNotFound(
+                f"{name} v{version} has no artifacts/{CHECKPOINT_ARTIFACT} ({exc.message}); was it registered by "
+                "`pathreasoner register` (pyfunc with a checkpoint artifact)?"
+            ) from None
+        raise explain(exc, f"download {relative} of {name} v{version}", tracking.tracking_uri) from exc
+    logger.info("resolved %s -> %s (v%s)", model_uri, dst / relative, version)
+    return dst / relative
+
+
+def object_store_uri(artifact_uri: str, cfg: Config) -> str:
+    """`artifact_uri` as object storage: proxied mlflow-artifacts:/<path> -> <artifacts_destination>/<path>."""
+    if not artifact_uri.startswith("mlflow-artifacts:"):
+        return artifact_uri.rstrip("/")
+    destination = cfg.registry.artifacts_destination
+    if not destination:
         raise RegistryError(
-            f"cannot download artifacts/{CHECKPOINT_ARTIFACT} of {name} v{version} ({exc.message}); "
-            "was it registered by `pathreasoner register` (pyfunc with a checkpoint artifact)?"
-        ) from None
-    path = Path(local)
-    if not (path / "config.json").exists():
-        raise RegistryError(
-            f"downloaded {path} for {name} v{version} has no config.json; re-register the model"
+            f"{artifact_uri} is stored behind the MLflow server's artifact proxy, which KServe cannot read; set "
+            "registry.artifacts_destination to the server's --artifacts-destination (e.g. s3://mlflow/artifacts)"
         )
-    logger.info("resolved %s -> %s (v%s)", model_uri, path, version)
-    return path
+    path = urlparse(artifact_uri).path.strip("/")
+    return f"{destination}/{path}" if path else destination
 
 
 def storage_uri(model_uri: str, cfg: Config) -> str:
-    """Object-store URI of the checkpoint folder of a registered version (for the InferenceService)."""
-    mv = resolve_version(model_uri, cfg)
+    """Object-store URI of the checkpoint folder of a registered version (KServe's STORAGE_URI)."""
     tracking = _client(cfg)
-    root = tracking.client.get_model_version_download_uri(mv.name, str(mv.version)).rstrip("/")
-    if root.startswith("mlflow-artifacts:"):
-        raise RegistryError(
-            f"{model_uri} is stored behind the MLflow server's artifact proxy ({root}); KServe cannot read that: "
-            "map it to the server's --artifacts-destination (s3://<bucket>/<prefix>/...) and pass that prefix"
-        )
-    return f"{root}/artifacts/{CHECKPOINT_ARTIFACT}"
+    mv = _resolve(tracking, model_uri)
+    try:
+        root = tracking.client.get_model_version_download_uri(mv.name, str(mv.version))
+    except MlflowException as exc:
+        raise explain(exc, f"locate the artifacts of {mv.name} v{mv.version}", tracking.tracking_uri) from exc
+    return f"{object_store_uri(root, cfg)}/artifacts/{CHECKPOINT_ARTIFACT}"
