@@ -3,8 +3,10 @@
 The pod runs ``python -m pathreasoner.serve --model-uri /mnt/models --host 0.0.0.0``; KServe's storage
 initializer downloads ``STORAGE_URI`` (an ``s3://`` prefix holding the checkpoint, see
 ``pathreasoner.registry.mlflow_registry.storage_uri``) into ``/mnt/models`` before the container starts.
-``serving/inferenceservice.yaml`` is this function's output for the default config with a
-``${STORAGE_URI}`` placeholder (fill it with ``envsubst`` or render a new one).
+``serving/inferenceservice.yaml`` is this function's output for the default config, the serving image,
+``NAMESPACE`` and ``SERVICE_ACCOUNT``, with a ``${STORAGE_URI}`` placeholder (fill it with ``envsubst``
+or render a new one). KServe labels the predictor pod ``serving.kserve.io/inferenceservice: <name>``,
+the label k8s/base/networkpolicy.yaml selects.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ MODEL_DIR = "/mnt/models"
 CONTAINER_NAME = "kserve-container"  # the name KServe expects for a custom predictor container
 CONTAINER_PORT = 8080
 STORAGE_URI_PLACEHOLDER = "${STORAGE_URI}"
+LIVENESS_PATH = "/"  # KServe ModelServer's liveness route
+STARTUP_SECONDS = 900  # loading a VLM checkpoint from /mnt/models onto the GPU
+NAMESPACE = "pathreasoner"  # k8s/: the platform's namespace
+SERVICE_ACCOUNT = "pathreasoner-serving"  # k8s/base/rbac.yaml: carries the S3 settings and Secret
 _SUPPORTED_SCHEMES = ("s3://", "gs://", "https://", "http://", "hf://", "pvc://", "oci://", "${")
 
 
@@ -75,11 +81,23 @@ def render_inference_service(
             {"name": "PATHREASONER_LOG_LEVEL", "value": cfg.project.log_level},
         ],
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
+        # The server listens only once the model is loaded: the startup probe allows
+        # STARTUP_SECONDS for that, then liveness (the server answers) and readiness (the model does).
+        "startupProbe": {
+            "httpGet": {"path": LIVENESS_PATH, "port": CONTAINER_PORT},
+            "periodSeconds": 10,
+            "failureThreshold": STARTUP_SECONDS // 10,
+        },
         "readinessProbe": {
             "httpGet": {"path": f"/v1/models/{model_name}", "port": CONTAINER_PORT},
-            "initialDelaySeconds": 10,
             "periodSeconds": 10,
-            "failureThreshold": 60,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": LIVENESS_PATH, "port": CONTAINER_PORT},
+            "periodSeconds": 20,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
         },
         "resources": resources,
     }
@@ -97,14 +115,13 @@ def render_inference_service(
         predictor["serviceAccountName"] = service_account  # carries the S3 secret for the storage initializer
     metadata: dict[str, Any] = {
         "name": name or model_name,
+        **({"namespace": namespace} if namespace else {}),
         "labels": {
             "app.kubernetes.io/name": model_name,
-            "app.kubernetes.io/part-of": "pathreasoner-platform",
+            "app.kubernetes.io/part-of": "pathreasoner",
         },
         "annotations": {"serving.kserve.io/deploymentMode": "Standard"},
     }
-    if namespace:
-        metadata["namespace"] = namespace
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",

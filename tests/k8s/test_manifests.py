@@ -1,24 +1,23 @@
-"""The kustomize overlays render, contain the platform's stack, and validate strictly."""
+"""The kustomize overlays render the platform's stack, keep Secrets out of base, and validate strictly."""
 
 from __future__ import annotations
 
+import configparser
 import copy
-from pathlib import Path
-from typing import Any
+from collections import defaultdict
+from urllib.parse import urlsplit
 
 import pytest
 
-from pathreasoner.k8s_validate import is_builtin_api, render_kustomize, validate_builtin
+from tests.k8s.conftest import OVERLAYS
+from tests.k8s.kube import K8S, CrdSchemas, Doc, validate_all
 
-K8S = Path(__file__).resolve().parents[2] / "k8s"
-OVERLAYS = ("dev", "prod")
 NAMESPACE = "pathreasoner"
-
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+LONG_RUNNING = ("Deployment", "StatefulSet")
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 EXPECTED = {
     ("Namespace", "pathreasoner"),
-    ("Secret", "postgres-credentials"),
-    ("Secret", "minio-root-credentials"),
-    ("Secret", "s3-credentials"),
     ("ConfigMap", "pathreasoner-endpoints"),
     ("ServiceAccount", "pathreasoner-pipeline"),
     ("ServiceAccount", "pathreasoner-serving"),
@@ -35,16 +34,26 @@ EXPECTED = {
     ("Job", "minio-create-buckets"),
     ("Deployment", "mlflow"),
     ("Service", "mlflow"),
-    ("NetworkPolicy", "postgres-from-mlflow-only"),
+    ("Job", "mlflow-create-users"),
+    ("Ingress", "mlflow"),
+    ("NetworkPolicy", "default-deny-all"),
+    ("NetworkPolicy", "allow-dns-egress"),
+    ("NetworkPolicy", "postgres-from-mlflow"),
+    ("NetworkPolicy", "minio-from-s3-clients"),
+    ("NetworkPolicy", "mlflow-from-clients"),
+    ("NetworkPolicy", "mlflow-egress"),
 }
-WORKLOADS = ("Deployment", "StatefulSet", "Job")
-
-Doc = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def rendered() -> dict[str, list[Doc]]:
-    return {name: render_kustomize(K8S / "overlays" / name) for name in OVERLAYS}
+# Secrets every overlay's objects use (name -> keys); dev ships all but the TLS certificate.
+SECRETS = {
+    "postgres-credentials": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "minio-root-credentials": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
+    "s3-credentials": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
+    "mlflow-admin-credentials": {"MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD"},
+    "mlflow-auth-config": {"basic_auth.ini"},
+    "mlflow-client-credentials": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
+    "mlflow-tls": {"tls.crt", "tls.key"},
+}
+CREATED_AT_APPLY_TIME = {"mlflow-tls"}  # k8s/README.md: openssl + kubectl create secret tls
 
 
 def find(docs: list[Doc], kind: str, name: str) -> Doc:
@@ -57,8 +66,38 @@ def pod_spec(doc: Doc) -> Doc:
     return doc["spec"]["template"]["spec"]
 
 
-def container(docs: list[Doc], kind: str, name: str) -> Doc:
-    return pod_spec(find(docs, kind, name))["containers"][0]
+def containers(doc: Doc) -> list[Doc]:
+    spec = pod_spec(doc)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def secret_refs(docs: list[Doc]) -> dict[str, set[str]]:
+    """Secret name -> keys the objects read (envFrom and volumes read the whole Secret: no key)."""
+    refs: dict[str, set[str]] = defaultdict(set)
+    for doc in docs:
+        if doc["kind"] in WORKLOADS:
+            for c in containers(doc):
+                for env in c.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        refs[ref["name"]].add(ref["key"])
+                for source in c.get("envFrom", []):
+                    if "secretRef" in source:
+                        refs[source["secretRef"]["name"]]
+            for volume in pod_spec(doc).get("volumes", []):
+                if "secret" in volume:
+                    refs[volume["secret"]["secretName"]]
+        elif doc["kind"] == "ServiceAccount":
+            for ref in doc.get("secrets", []):
+                refs[ref["name"]]
+        elif doc["kind"] == "Ingress":
+            for tls in doc["spec"].get("tls", []):
+                refs[tls["secretName"]] |= {"tls.crt", "tls.key"}
+    return dict(refs)
+
+
+def secret_keys(doc: Doc) -> set[str]:
+    return set(doc.get("stringData", {})) | set(doc.get("data", {}))
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -76,14 +115,55 @@ def test_overlay_renders_the_stack_into_one_namespace(rendered: dict[str, list[D
     assert docs[0]["kind"] == "Namespace"  # applied first
 
 
+def test_base_holds_no_secret(rendered: dict[str, list[Doc]]) -> None:
+    assert [d["metadata"]["name"] for d in rendered["base"] if d["kind"] == "Secret"] == []
+    assert not [p.name for p in (K8S / "base").glob("*.yaml") if "kind: Secret" in p.read_text()]
+    # ...yet base uses every platform Secret, so each overlay must provide them.
+    assert set(secret_refs(rendered["base"])) == set(SECRETS)
+
+
+def test_dev_ships_every_secret_with_example_values(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["dev"]
+    shipped = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    assert set(shipped) == set(SECRETS) - CREATED_AT_APPLY_TIME
+    for name, keys in secret_refs(docs).items():
+        if name in CREATED_AT_APPLY_TIME:
+            continue
+        assert keys <= secret_keys(shipped[name]), (name, keys - secret_keys(shipped[name]))
+    for name, doc in shipped.items():
+        assert secret_keys(doc) == SECRETS[name], name
+        assert any("example" in v for v in doc["stringData"].values()), f"{name} must hold placeholders"
+
+
+def test_dev_auth_database_uses_the_postgres_credentials(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["dev"]
+    ini = configparser.ConfigParser()
+    ini.read_string(find(docs, "Secret", "mlflow-auth-config")["stringData"]["basic_auth.ini"])
+    pg = find(docs, "Secret", "postgres-credentials")["stringData"]
+    uri = urlsplit(ini["mlflow"]["database_uri"])
+    assert (uri.scheme, uri.hostname, uri.port) == ("postgresql+psycopg2", "postgres", 5432)
+    assert (uri.username, uri.password, uri.path) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], f"/{pg['POSTGRES_DB']}")
+    assert ini["mlflow"]["default_permission"] == "READ"
+    assert "admin_password" not in ini["mlflow"]  # the admin comes from mlflow-admin-credentials
+
+
+def test_prod_ships_no_secret_and_the_readme_names_each(rendered: dict[str, list[Doc]]) -> None:
+    docs = rendered["prod"]
+    assert [d for d in docs if d["kind"] == "Secret"] == []
+    readme = (K8S / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in readme.splitlines() if line.startswith("| `")}
+    for name, keys in secret_refs(docs).items():
+        assert name in rows, f"k8s/README.md does not say how to create Secret {name}"
+        assert all(f"`{key}`" in rows[name] for key in keys), (name, keys)
+
+
 def test_overlays_differ_in_size(rendered: dict[str, list[Doc]]) -> None:
     dev, prod = rendered["dev"], rendered["prod"]
     assert find(dev, "Deployment", "mlflow")["spec"]["replicas"] == 1
     assert find(prod, "Deployment", "mlflow")["spec"]["replicas"] == 3
     assert find(dev, "StatefulSet", "postgres")["spec"]["replicas"] == 1
     gpus = {o: find(rendered[o], "ResourceQuota", "pathreasoner-quota")["spec"]["hard"] for o in OVERLAYS}
-    assert gpus["dev"]["requests.nvidia.com/gpu"] == "1"
-    assert gpus["prod"]["requests.nvidia.com/gpu"] == "8"
+    assert (gpus["dev"]["requests.nvidia.com/gpu"], gpus["prod"]["requests.nvidia.com/gpu"]) == ("1", "8")
 
     def pg_size(docs: list[Doc]) -> str:
         (claim,) = find(docs, "StatefulSet", "postgres")["spec"]["volumeClaimTemplates"]
@@ -97,72 +177,33 @@ def test_overlays_differ_in_size(rendered: dict[str, list[Doc]]) -> None:
     assert (minio_size(dev), minio_size(prod)) == ("5Gi", "1Ti")
     assert ("PodDisruptionBudget", "mlflow") in {(d["kind"], d["metadata"]["name"]) for d in prod}
     # the patch kept the rest of the container (image, args, probes) and only changed resources
-    mlflow = container(prod, "Deployment", "mlflow")
+    mlflow = pod_spec(find(prod, "Deployment", "mlflow"))["containers"][0]
     assert mlflow["resources"]["limits"]["memory"] == "4Gi"
     assert mlflow["image"].startswith("ghcr.io/mlflow/mlflow:v3.17.2")
     assert mlflow["readinessProbe"]["httpGet"]["path"] == "/health"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_mlflow_server_arguments(rendered: dict[str, list[Doc]], overlay: str) -> None:
+def test_references_resolve(rendered: dict[str, list[Doc]], overlay: str) -> None:
     docs = rendered[overlay]
-    mlflow = container(docs, "Deployment", "mlflow")
-    args = dict(a.removeprefix("--").split("=", 1) for a in mlflow["args"] if a.startswith("--"))
-    assert mlflow["command"] + mlflow["args"][:1] == ["mlflow", "server"]
-    assert args["backend-store-uri"].startswith(
-        "postgresql+psycopg2://$(POSTGRES_USER):$(POSTGRES_PASSWORD)@"
-    )
-    assert args["backend-store-uri"].endswith("@postgres:5432/$(POSTGRES_DB)")
-    assert args["artifacts-destination"] == "s3://mlflow/artifacts"
-    assert (args["host"], args["port"], args["workers"]) == ("0.0.0.0", "5000", "2")
-    allowed = set(args["allowed-hosts"].split(","))
-    service = find(docs, "Service", "mlflow")
-    port = service["spec"]["ports"][0]["port"]
-    for host in ("mlflow", f"mlflow.{NAMESPACE}.svc", f"mlflow.{NAMESPACE}.svc.cluster.local"):
-        assert {host, f"{host}:{port}"} <= allowed
-    env = {e["name"]: e for e in mlflow["env"]}
-    assert env["MLFLOW_S3_ENDPOINT_URL"]["value"] == "http://minio:9000"
-    # $(VAR) in args is only expanded for variables defined in env before use
-    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(env)
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert mlflow[probe]["httpGet"] == {"path": "/health", "port": "http"}
-    assert mlflow["ports"][0] == {"name": "http", "containerPort": port, "protocol": "TCP"}
-
-
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_secret_and_service_references_resolve(rendered: dict[str, list[Doc]], overlay: str) -> None:
-    docs = rendered[overlay]
-    secrets = {
-        d["metadata"]["name"]: set(d.get("stringData", {})) | set(d.get("data", {}))
-        for d in docs
-        if d["kind"] == "Secret"
-    }
-    for name, keys in secrets.items():
-        values = find(docs, "Secret", name)["stringData"].values()
-        assert keys and any(v.endswith("-example") for v in values), f"{name} must carry placeholder values"
-    refs = 0
+    config = find(docs, "ConfigMap", "pathreasoner-endpoints")["data"]
     for doc in (d for d in docs if d["kind"] in WORKLOADS):
-        for c in pod_spec(doc)["containers"]:
+        for c in containers(doc):
             for env in c.get("env", []):
-                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                ref = env.get("valueFrom", {}).get("configMapKeyRef")
                 if ref:
-                    refs += 1
-                    assert ref["key"] in secrets[ref["name"]], (doc["metadata"]["name"], ref)
-            for source in c.get("envFrom", []):
-                refs += 1
-                assert source["secretRef"]["name"] in secrets
-    assert refs >= 10
-    serving = find(docs, "ServiceAccount", "pathreasoner-serving")
-    assert [s["name"] for s in serving["secrets"]] == ["s3-credentials"]
-    # Every Service selects the pods of exactly one workload.
+                    assert (ref["name"], ref["key"] in config) == ("pathreasoner-endpoints", True), ref
+    # Every Service selects the pods of exactly one workload, on ports those pods declare.
     for svc in (d for d in docs if d["kind"] == "Service"):
-        selector = svc["spec"]["selector"].items()
         owners = [
-            d["metadata"]["name"]
+            d
             for d in docs
-            if d["kind"] in WORKLOADS and selector <= d["spec"]["template"]["metadata"]["labels"].items()
+            if d["kind"] in WORKLOADS
+            and svc["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
         ]
-        assert len(owners) == 1, (svc["metadata"]["name"], owners)
+        assert len(owners) == 1, (svc["metadata"]["name"], [o["metadata"]["name"] for o in owners])
+        names = {p["name"] for c in containers(owners[0]) for p in c.get("ports", [])}
+        assert {p["targetPort"] for p in svc["spec"]["ports"]} <= names
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -171,14 +212,30 @@ def test_pods_run_unprivileged_with_resources(rendered: dict[str, list[Doc]], ov
         spec = pod_spec(doc)
         assert spec["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
         assert spec["automountServiceAccountToken"] is False
-        for c in spec["containers"]:
+        for c in containers(doc):
             assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, c["name"]
             assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
             assert {"cpu", "memory"} <= set(c["resources"]["requests"]) & set(c["resources"]["limits"])
             assert ":" in c["image"] and not c["image"].endswith(":latest")
 
 
-def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]]) -> None:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_long_running_containers_have_three_probes(
+    rendered: dict[str, list[Doc]], overlay: str, inference_service: Doc
+) -> None:
+    checked = []
+    for doc in (d for d in rendered[overlay] if d["kind"] in LONG_RUNNING):
+        for c in pod_spec(doc)["containers"]:
+            assert all(probe in c for probe in PROBES), (doc["metadata"]["name"], c["name"])
+            checked.append(c["name"])
+    for c in inference_service["spec"]["predictor"]["containers"]:
+        assert all(probe in c for probe in PROBES), c["name"]
+        checked.append(c["name"])
+    assert sorted(checked) == ["kserve-container", "minio", "mlflow", "postgres"]
+
+
+def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]], inference_service: Doc) -> None:
     docs = rendered["dev"]
     rules = {
         (group, resource): set(rule["verbs"])
@@ -192,67 +249,59 @@ def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]]) -> None:
     assert rules[("", "pods/log")] == {"get"}
     binding = find(docs, "RoleBinding", "pathreasoner-pipeline")
     assert binding["roleRef"]["name"] == "pathreasoner-pipeline"
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "pathreasoner-pipeline", "namespace": NAMESPACE}
-    ]
-    annotations = find(docs, "ServiceAccount", "pathreasoner-serving")["metadata"]["annotations"]
-    assert annotations["serving.kserve.io/s3-endpoint"] == f"minio.{NAMESPACE}.svc.cluster.local:9000"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pathreasoner-pipeline", "namespace": NAMESPACE}]
+    serving = find(docs, "ServiceAccount", "pathreasoner-serving")
+    assert [s["name"] for s in serving["secrets"]] == ["s3-credentials"]
+    annotations = serving["metadata"]["annotations"]
+    config = find(docs, "ConfigMap", "pathreasoner-endpoints")["data"]
+    assert f"http://{annotations['serving.kserve.io/s3-endpoint']}" == config["AWS_ENDPOINT_URL"]
     assert annotations["serving.kserve.io/s3-usehttps"] == "0"
-    assert annotations["serving.kserve.io/s3-region"]
-
-
-def test_network_policy_admits_only_mlflow_to_postgres(rendered: dict[str, list[Doc]]) -> None:
-    docs = rendered["dev"]
-    policy = find(docs, "NetworkPolicy", "postgres-from-mlflow-only")["spec"]
-
-    def selected(selector: dict[str, str]) -> set[str]:
-        return {
-            d["metadata"]["name"]
-            for d in docs
-            if d["kind"] in WORKLOADS
-            and selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
-        }
-
-    assert selected(policy["podSelector"]["matchLabels"]) == {"postgres"}
-    assert policy["policyTypes"] == ["Ingress"]
-    (rule,) = policy["ingress"]
-    assert [selected(peer["podSelector"]["matchLabels"]) for peer in rule["from"]] == [{"mlflow"}]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+    assert annotations["serving.kserve.io/s3-region"] == config["AWS_DEFAULT_REGION"]
+    assert inference_service["metadata"]["namespace"] == NAMESPACE
+    assert inference_service["spec"]["predictor"]["serviceAccountName"] == "pathreasoner-serving"
 
 
 def test_bucket_job_creates_the_artifact_bucket(rendered: dict[str, list[Doc]]) -> None:
-    job = container(rendered["dev"], "Job", "minio-create-buckets")
+    docs = rendered["dev"]
+    job = pod_spec(find(docs, "Job", "minio-create-buckets"))["containers"][0]
     env = {e["name"]: e.get("value") for e in job["env"]}
-    assert "mlflow" in env["BUCKETS"].split()
+    destination = find(docs, "ConfigMap", "pathreasoner-endpoints")["data"]["MLFLOW_ARTIFACTS_DESTINATION"]
+    assert urlsplit(destination).netloc in env["BUCKETS"].split()
     assert "mc mb --ignore-existing" in job["args"][0]
     assert job["image"].startswith("quay.io/minio/mc:")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_builtin_object_validates_strictly(rendered: dict[str, list[Doc]], overlay: str) -> None:
-    docs = rendered[overlay]
-    assert all(is_builtin_api(d["apiVersion"]) for d in docs)
-    assert validate_builtin(docs, k8s_version="1.33") == []
+@pytest.mark.parametrize("overlay", [*OVERLAYS, "base"])
+def test_every_core_object_validates_strictly(rendered: dict[str, list[Doc]], overlay: str) -> None:
+    """kubernetes-validate knows every kind the overlays render (no CRD needed) and finds no problem."""
+    report = validate_all(rendered[overlay], crds=None)
+    assert report.problems == []
+    assert sum(report.core.values()) == len(rendered[overlay]) and not report.custom
+    print(f"{overlay}: {len(rendered[overlay])} objects, {dict(sorted(report.core.items()))}")
 
 
-def test_typo_field_is_reported(rendered: dict[str, list[Doc]]) -> None:
-    broken = copy.deepcopy(find(rendered["dev"], "Deployment", "mlflow"))
-    broken["spec"]["replica"] = broken["spec"].pop("replicas")
-    (problem,) = validate_builtin([broken])
-    assert problem.startswith("Deployment/pathreasoner/mlflow: spec:")
-    assert "'replica' was unexpected" in problem
+def test_inference_service_validates_against_its_crd(crds: CrdSchemas, inference_service: Doc) -> None:
+    report = validate_all([inference_service], crds)
+    assert (report.problems, report.custom) == ([], {"InferenceService": 1})
 
 
-def test_wrong_type_and_unknown_kind_are_reported(rendered: dict[str, list[Doc]]) -> None:
-    quota = copy.deepcopy(find(rendered["dev"], "Service", "mlflow"))
-    quota["spec"]["ports"][0]["port"] = "five-thousand"
-    typo_kind = {"apiVersion": "apps/v1", "kind": "Deploymnt", "metadata": {"name": "x"}}
-    custom = {
-        "apiVersion": "serving.kserve.io/v1beta1",
-        "kind": "InferenceService",
-        "metadata": {"name": "y"},
-    }
-    problems = validate_builtin([quota, typo_kind, custom])
-    assert len(problems) == 2  # the custom kind is left to validate_against_crd
-    assert "spec.ports.0.port" in problems[0]
-    assert problems[1].startswith("Deploymnt/x: no schema for kind Deploymnt apps/v1")
+def test_validation_reports_typos_wrong_types_and_unknown_kinds(
+    rendered: dict[str, list[Doc]], crds: CrdSchemas
+) -> None:
+    docs = rendered["dev"]
+    typo = copy.deepcopy(find(docs, "Deployment", "mlflow"))
+    typo["spec"]["replica"] = typo["spec"].pop("replicas")
+    wrong_type = copy.deepcopy(find(docs, "Service", "mlflow"))
+    wrong_type["spec"]["ports"][0]["port"] = "five-thousand"
+    probe_typo = copy.deepcopy(find(docs, "StatefulSet", "postgres"))
+    probe_typo["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["periodSecond"] = 5
+    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    report = validate_all([typo, wrong_type, probe_typo, unknown], crds)
+    assert len(report.problems) == 4, report.problems
+    assert report.problems[0].startswith("Deployment/pathreasoner/mlflow: spec:")
+    assert "'replica' was unexpected" in report.problems[0]
+    assert report.problems[1].startswith("Service/pathreasoner/mlflow: spec.ports.0.port:")
+    assert "'periodSecond' was unexpected" in report.problems[2]
+    assert report.problems[3] == (
+        "Widget/w: no schema for example.com/v1/Widget (neither built in nor a known CRD)"
+    )
