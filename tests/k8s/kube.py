@@ -86,7 +86,10 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
         return node
 
     out = walk(copy.deepcopy(schema))
-    out.setdefault("properties", {})["metadata"] = {"type": "object"}
+    top = out.setdefault("properties", {})
+    top["metadata"] = {"type": "object"}
+    for key in ("apiVersion", "kind"):  # every object has them, whether the CRD lists them or not
+        top.setdefault(key, {"type": "string"})
     return out
 
 

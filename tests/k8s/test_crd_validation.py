@@ -9,15 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pathreasoner.k8s_validate import (
-    crd_index,
-    render_kustomize,
-    strict_schema,
-    validate_against_crd,
-    validate_docs,
-)
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.k8s.kube import CrdSchemas, strict_schema
 
 ISVC: dict[str, Any] = {
     "apiVersion": "serving.kserve.io/v1beta1",
@@ -54,33 +46,28 @@ TRAINJOB: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def crds(shared_data: Path) -> Path:
-    crd_dir = shared_data / "crds"
-    if not crd_dir.is_dir():
-        pytest.skip(f"CRD schemas not found at {crd_dir}")
-    return crd_dir
+def test_the_crd_folder_has_the_platforms_kinds(crds: CrdSchemas) -> None:
+    assert {
+        ("serving.kserve.io", "InferenceService"),
+        ("serving.kserve.io", "ServingRuntime"),
+        ("serving.kserve.io", "ClusterServingRuntime"),
+        ("trainer.kubeflow.org", "TrainJob"),
+        ("trainer.kubeflow.org", "TrainingRuntime"),
+        ("trainer.kubeflow.org", "ClusterTrainingRuntime"),
+    } <= set(crds.crds)
 
 
-@pytest.fixture(scope="module")
-def isvc_crd(crds: Path) -> Path:
-    return crds / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+def test_valid_inferenceservice_and_trainjob_pass(crds: CrdSchemas) -> None:
+    assert crds.errors(ISVC) == []
+    assert crds.errors(TRAINJOB) == []
 
 
-def test_valid_inferenceservice_and_trainjob_pass(crds: Path, isvc_crd: Path) -> None:
-    assert validate_against_crd(ISVC, isvc_crd) == []
-    assert (
-        validate_against_crd(TRAINJOB, crds / "kubeflow-trainer" / "trainer.kubeflow.org_trainjobs.yaml")
-        == []
-    )
-
-
-def test_typos_and_wrong_types_are_reported(isvc_crd: Path) -> None:
+def test_typos_and_wrong_types_are_reported(crds: CrdSchemas) -> None:
     broken = copy.deepcopy(ISVC)
     predictor = broken["spec"]["predictor"]
     predictor["model"]["storageURI"] = predictor["model"].pop("storageUri")
     predictor["minReplicas"] = "one"
-    problems = validate_against_crd(broken, isvc_crd)
+    problems = crds.errors(broken)
     assert len(problems) == 2
     assert problems[0].startswith(
         "InferenceService/pathology-vlm: spec.predictor.minReplicas: 'one' is not of type"
@@ -91,45 +78,20 @@ def test_typos_and_wrong_types_are_reported(isvc_crd: Path) -> None:
     )
 
 
-def test_trainjob_typo_is_reported(crds: Path) -> None:
+def test_trainjob_typo_is_reported(crds: CrdSchemas) -> None:
     broken = copy.deepcopy(TRAINJOB)
     broken["spec"]["trainer"]["numNode"] = broken["spec"]["trainer"].pop("numNodes")
     del broken["spec"]["runtimeRef"]
-    problems = validate_against_crd(broken, crds / "kubeflow-trainer" / "trainer.kubeflow.org_trainjobs.yaml")
+    problems = crds.errors(broken)
     assert any("'runtimeRef' is a required property" in p for p in problems)
     assert any("'numNode' was unexpected" in p for p in problems)
 
 
-def test_wrong_kind_or_version_is_reported(isvc_crd: Path) -> None:
-    (problem,) = validate_against_crd({**ISVC, "kind": "ServingRuntime"}, isvc_crd)
-    assert (
-        "is not a kind defined by serving.kserve.io_inferenceservices.yaml (serving.kserve.io/InferenceService)"
-        in problem
-    )
-    (problem,) = validate_against_crd({**ISVC, "apiVersion": "serving.kserve.io/v9"}, isvc_crd)
-    assert "version 'v9' is not served" in problem
-
-
-def test_validate_docs_routes_each_kind(crds: Path) -> None:
-    rendered = render_kustomize(REPO / "k8s" / "overlays" / "dev")
-    index = crd_index(crds)
-    assert ("serving.kserve.io", "InferenceService") in index and (
-        "trainer.kubeflow.org",
-        "TrainJob",
-    ) in index
-    assert validate_docs([*rendered, ISVC, TRAINJOB], crd_dir=crds) == []
-    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    (problem,) = validate_docs([unknown], crd_dir=crds)
-    assert problem.startswith("Widget/w: no CRD for example.com/Widget")
-
-
-def test_repository_inferenceservice_manifest(crds: Path) -> None:
-    manifest = REPO / "serving" / "inferenceservice.yaml"
-    if not manifest.is_file():
-        pytest.skip(f"{manifest} not written yet")
-    docs = [d for d in yaml.safe_load_all(manifest.read_text(encoding="utf-8")) if d]
-    assert docs
-    assert validate_docs(docs, crd_dir=crds) == []
+def test_unknown_kind_or_version_is_reported(crds: CrdSchemas) -> None:
+    (problem,) = crds.errors({**ISVC, "kind": "InferenceServise"})
+    assert problem == "InferenceServise/pathology-vlm: no CRD for serving.kserve.io/InferenceServise under crds/"
+    (problem,) = crds.errors({**ISVC, "apiVersion": "serving.kserve.io/v9"})
+    assert problem.startswith("InferenceService/pathology-vlm: version 'v9' is not served (served: [")
 
 
 def test_strict_schema_respects_preserve_unknown_fields(tmp_path: Path) -> None:
@@ -150,6 +112,7 @@ def test_strict_schema_respects_preserve_unknown_fields(tmp_path: Path) -> None:
     }  # fmt: skip
     strict = strict_schema(schema)
     assert strict["additionalProperties"] is False and strict["properties"]["metadata"] == {"type": "object"}
+    assert strict["properties"]["kind"] == {"type": "string"}
     assert "additionalProperties" not in schema  # the input is not modified
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -172,8 +135,9 @@ def test_strict_schema_respects_preserve_unknown_fields(tmp_path: Path) -> None:
         "metadata": {"name": "w", "labels": {"x": "y"}},
         "spec": {"size": 1, "config": {"anything": {"goes": 1}}, "items": [{"a": "b"}]},
     }
-    assert validate_against_crd(widget, path) == []
+    schemas = CrdSchemas.load(tmp_path)
+    assert schemas.errors(widget) == []
     widget["spec"]["items"][0]["b"] = 1
     widget["spec"]["colour"] = "red"
-    problems = validate_against_crd(widget, path)
+    problems = schemas.errors(widget)
     assert [p.split(": ")[1] for p in problems] == ["spec", "spec.items.0"]
