@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast lint compile repro clean mlflow-ui
+.PHONY: setup demo test test-fast lint compile repro clean mlflow-ui lock base-image images push
 
 setup: $(STAMP)
 
@@ -40,6 +40,18 @@ repro: setup           ## the same stages through DVC
 
 mlflow-ui: setup       ## browse runs and the model registry of the local store
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///work/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+lock: setup            ## docker/constraints*.txt: the image builds' pins, from the venv's resolved versions
+	$(PY) docker/lock.py
+
+base-image:            ## localhost/debian-python:bookworm via debootstrap (machines without a registry)
+	docker/build-base.sh
+
+images:                ## the pipeline, trainer and serving images (docker or podman; docs/images.md)
+	docker/build-images.sh
+
+push:                  ## push them (REGISTRY=... TAG=... to retarget)
+	docker/build-images.sh push
 
 clean:
 	rm -rf work local_outputs
