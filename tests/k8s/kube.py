@@ -150,6 +150,8 @@ def validate_all(docs: list[Doc], crds: CrdSchemas | None) -> Report:
             problems = crds.errors(doc)
             report.custom[doc["kind"]] += 1
         else:
-            problems = [f"{ident(doc)}: no schema for {doc['apiVersion']}/{doc['kind']} (neither built in nor a known CRD)"]
+            problems = [
+                f"{ident(doc)}: no schema for {doc['apiVersion']}/{doc['kind']} (neither built in nor a known CRD)"
+            ]
         report.problems += problems
     return report

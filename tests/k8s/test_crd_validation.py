@@ -6,7 +6,6 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.k8s.kube import CrdSchemas, strict_schema
@@ -89,7 +88,9 @@ def test_trainjob_typo_is_reported(crds: CrdSchemas) -> None:
 
 def test_unknown_kind_or_version_is_reported(crds: CrdSchemas) -> None:
     (problem,) = crds.errors({**ISVC, "kind": "InferenceServise"})
-    assert problem == "InferenceServise/pathology-vlm: no CRD for serving.kserve.io/InferenceServise under crds/"
+    assert (
+        problem == "InferenceServise/pathology-vlm: no CRD for serving.kserve.io/InferenceServise under crds/"
+    )
     (problem,) = crds.errors({**ISVC, "apiVersion": "serving.kserve.io/v9"})
     assert problem.startswith("InferenceService/pathology-vlm: version 'v9' is not served (served: [")
 

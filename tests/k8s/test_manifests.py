@@ -49,7 +49,7 @@ SECRETS = {
     "minio-root-credentials": {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"},
     "s3-credentials": {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"},
     "mlflow-admin-credentials": {"MLFLOW_AUTH_ADMIN_USERNAME", "MLFLOW_AUTH_ADMIN_PASSWORD"},
-    "mlflow-auth-config": {"basic_auth.ini"},
+    "mlflow-auth-config": {"basic_auth.ini", "MLFLOW_FLASK_SERVER_SECRET_KEY"},
     "mlflow-client-credentials": {"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"},
     "mlflow-tls": {"tls.crt", "tls.key"},
 }
@@ -142,7 +142,11 @@ def test_dev_auth_database_uses_the_postgres_credentials(rendered: dict[str, lis
     pg = find(docs, "Secret", "postgres-credentials")["stringData"]
     uri = urlsplit(ini["mlflow"]["database_uri"])
     assert (uri.scheme, uri.hostname, uri.port) == ("postgresql+psycopg2", "postgres", 5432)
-    assert (uri.username, uri.password, uri.path) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], f"/{pg['POSTGRES_DB']}")
+    assert (uri.username, uri.password, uri.path) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        f"/{pg['POSTGRES_DB']}",
+    )
     assert ini["mlflow"]["default_permission"] == "READ"
     assert "admin_password" not in ini["mlflow"]  # the admin comes from mlflow-admin-credentials
 
@@ -249,7 +253,9 @@ def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]], inference_ser
     assert rules[("", "pods/log")] == {"get"}
     binding = find(docs, "RoleBinding", "pathreasoner-pipeline")
     assert binding["roleRef"]["name"] == "pathreasoner-pipeline"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pathreasoner-pipeline", "namespace": NAMESPACE}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "pathreasoner-pipeline", "namespace": NAMESPACE}
+    ]
     serving = find(docs, "ServiceAccount", "pathreasoner-serving")
     assert [s["name"] for s in serving["secrets"]] == ["s3-credentials"]
     annotations = serving["metadata"]["annotations"]

@@ -15,15 +15,27 @@ from tests.k8s.kube import Doc
 from tests.k8s.netpol import Pod, allowed, selects
 
 NS = "pathreasoner"
-PIPELINE = Pod("kfp-step", NS, {"pipelines.kubeflow.org/v2_component": "true", "workflows.argoproj.io/workflow": "w"})
-TRAINER = Pod("trainjob-node-0", NS, {"jobset.sigs.k8s.io/jobset-name": "sft", "batch.kubernetes.io/job-completion-index": "0"})
-TRAINER_PEER = Pod("trainjob-node-1", NS, {"jobset.sigs.k8s.io/jobset-name": "sft", "batch.kubernetes.io/job-completion-index": "1"})
+PIPELINE = Pod(
+    "kfp-step", NS, {"pipelines.kubeflow.org/v2_component": "true", "workflows.argoproj.io/workflow": "w"}
+)
+TRAINER = Pod(
+    "trainjob-node-0",
+    NS,
+    {"jobset.sigs.k8s.io/jobset-name": "sft", "batch.kubernetes.io/job-completion-index": "0"},
+)
+TRAINER_PEER = Pod(
+    "trainjob-node-1",
+    NS,
+    {"jobset.sigs.k8s.io/jobset-name": "sft", "batch.kubernetes.io/job-completion-index": "1"},
+)
 INGRESS = Pod("ingress-nginx-controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
 DNS = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"})
 KFP_API = Pod("ml-pipeline", "kubeflow", {"app": "ml-pipeline"})
 API_SERVER = Pod("kube-apiserver", "default", ip="10.96.0.1")
 INTERNET = Pod("example.org", "", ip="93.184.215.14")
-STRANGER = Pod("other-app", "other-team", {"app.kubernetes.io/name": "mlflow"})  # same labels, other namespace
+STRANGER = Pod(
+    "other-app", "other-team", {"app.kubernetes.io/name": "mlflow"}
+)  # same labels, other namespace
 
 
 def stack(docs: list[Doc], isvc: Doc) -> dict[str, Pod]:
@@ -32,8 +44,15 @@ def stack(docs: list[Doc], isvc: Doc) -> dict[str, Pod]:
     for doc in docs:
         if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             template = doc["spec"]["template"]
-            ports = {p["name"]: p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", []) if "name" in p}
-            pods[doc["metadata"]["name"]] = Pod(doc["metadata"]["name"], doc["metadata"]["namespace"], template["metadata"]["labels"], ports)
+            ports = {
+                p["name"]: p["containerPort"]
+                for c in template["spec"]["containers"]
+                for p in c.get("ports", [])
+                if "name" in p
+            }
+            pods[doc["metadata"]["name"]] = Pod(
+                doc["metadata"]["name"], doc["metadata"]["namespace"], template["metadata"]["labels"], ports
+            )
     (container,) = isvc["spec"]["predictor"]["containers"]
     pods["predictor"] = Pod(
         "predictor",
@@ -47,20 +66,31 @@ def stack(docs: list[Doc], isvc: Doc) -> dict[str, Pod]:
 def service_port(docs: list[Doc], service: str, pods: dict[str, Pod]) -> tuple[Pod, int]:
     """The pod behind a Service and the container port its first port forwards to."""
     (svc,) = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == service]
-    (pod,) = [p for p in pods.values() if p.namespace == svc["metadata"]["namespace"] and selects({"matchLabels": svc["spec"]["selector"]}, p.labels)]
+    (pod,) = [
+        p
+        for p in pods.values()
+        if p.namespace == svc["metadata"]["namespace"]
+        and selects({"matchLabels": svc["spec"]["selector"]}, p.labels)
+    ]
     target = svc["spec"]["ports"][0]["targetPort"]
     return pod, pod.ports[target] if isinstance(target, str) else target
 
 
 @pytest.fixture(params=OVERLAYS)
-def world(request: pytest.FixtureRequest, rendered: dict[str, list[Doc]], inference_service: Doc) -> tuple[list[Doc], dict[str, Pod], list[Doc]]:
+def world(
+    request: pytest.FixtureRequest, rendered: dict[str, list[Doc]], inference_service: Doc
+) -> tuple[list[Doc], dict[str, Pod], list[Doc]]:
     docs = rendered[request.param]
     return docs, stack(docs, inference_service), [d for d in docs if d["kind"] == "NetworkPolicy"]
 
 
 def test_default_deny_selects_every_pod_both_ways(rendered: dict[str, list[Doc]]) -> None:
     for overlay in OVERLAYS:
-        (deny,) = [d for d in rendered[overlay] if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "default-deny-all"]
+        (deny,) = [
+            d
+            for d in rendered[overlay]
+            if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "default-deny-all"
+        ]
         assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
@@ -128,13 +158,17 @@ def test_every_policy_selects_pods_that_exist(world: tuple[list[Doc], dict[str, 
     everyone = [*pods.values(), PIPELINE, TRAINER, INGRESS, DNS]
     for policy in policies:
         spec = policy["spec"]
-        assert any(selects(spec["podSelector"], p.labels) for p in everyone if p.namespace == NS), policy["metadata"]["name"]
+        assert any(selects(spec["podSelector"], p.labels) for p in everyone if p.namespace == NS), policy[
+            "metadata"
+        ]["name"]
         for rule in [*spec.get("ingress", []), *spec.get("egress", [])]:
             for peer in rule.get("from", rule.get("to", [])):
                 if "ipBlock" in peer:
                     continue
                 assert any(
-                    selects(peer.get("namespaceSelector"), p.ns_labels) if "namespaceSelector" in peer else p.namespace == NS
+                    selects(peer.get("namespaceSelector"), p.ns_labels)
+                    if "namespaceSelector" in peer
+                    else p.namespace == NS
                     for p in [*everyone, KFP_API]
                     if "podSelector" not in peer or selects(peer["podSelector"], p.labels)
                 ), (policy["metadata"]["name"], peer)

@@ -6,7 +6,6 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -14,53 +13,33 @@ import yaml
 from pathreasoner.config import Config, config_from_dict
 from pathreasoner.errors import ServingError
 from pathreasoner.serve.__main__ import parse_args
-from pathreasoner.serve.manifest import STORAGE_URI_PLACEHOLDER, render_inference_service
+from pathreasoner.serve.manifest import (
+    NAMESPACE,
+    SERVICE_ACCOUNT,
+    STORAGE_URI_PLACEHOLDER,
+    render_inference_service,
+)
+from tests.k8s.kube import CRD_DIR, CrdSchemas
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = (
-    REPO / ".." / "shared" / "data" / "crds" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
-).resolve()
 S3 = "s3://mlflow/artifacts/1/models/m-abc/artifacts/artifacts/checkpoint"
 
 
-def _strict(node: Any) -> Any:
-    """additionalProperties: false wherever properties are listed (like kubectl --validate=strict)."""
-    if isinstance(node, dict):
-        out = {k: _strict(v) for k, v in node.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(node, list):
-        return [_strict(v) for v in node]
-    return node
-
-
 @pytest.fixture(scope="module")
-def validator() -> Any:
-    if not CRD.exists():
-        pytest.skip(f"KServe CRD not found at {CRD} (it lives in ../shared/data/crds)")
-    jsonschema = pytest.importorskip("jsonschema")
-    crd = yaml.safe_load(CRD.read_text())
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
-    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
-    schema["properties"]["metadata"] = {"type": "object"}
-    return jsonschema.Draft7Validator(_strict(schema))
+def crds() -> CrdSchemas:
+    if not CRD_DIR.is_dir():
+        pytest.skip(
+            f"KServe CRD not found under {CRD_DIR} (CRD YAMLs kept beside the repo as ../shared/data/crds)"
+        )
+    return CrdSchemas.load(CRD_DIR / "kserve")
 
 
-def errors(validator: Any, doc: dict) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
-
-
-def test_rendered_service_is_valid_and_complete(validator: Any) -> None:
+def test_rendered_service_is_valid_and_complete(crds: CrdSchemas) -> None:
     cfg = Config()
     doc = render_inference_service(
         cfg, S3, "registry.example/pathreasoner:1.2", namespace="ml", service_account="kserve-s3"
     )
-    assert errors(validator, doc) == []
+    assert crds.errors(doc) == []
     assert doc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
     predictor = doc["spec"]["predictor"]
     (container,) = predictor["containers"]
@@ -73,33 +52,46 @@ def test_rendered_service_is_valid_and_complete(validator: Any) -> None:
     args = parse_args(container["args"])  # the container args are ones our entry point accepts
     assert (args.model_uri, args.host, args.port) == ("/mnt/models", "0.0.0.0", 8080)
     assert "serving.model_name=pathreasoner" in args.overrides
+    probes = {
+        name: container[name]["httpGet"]["path"]
+        for name in ("startupProbe", "readinessProbe", "livenessProbe")
+    }
+    assert probes == {"startupProbe": "/", "readinessProbe": "/v1/models/pathreasoner", "livenessProbe": "/"}
+    assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] >= 600
 
 
-def test_cpu_only_render_has_no_gpu_scheduling(validator: Any) -> None:
+def test_cpu_only_render_has_no_gpu_scheduling(crds: CrdSchemas) -> None:
     cfg = config_from_dict({"serving": {"gpu_count": 0, "model_name": "pr-cpu"}})
     doc = render_inference_service(cfg, S3, "img:1")
-    assert errors(validator, doc) == []
+    assert crds.errors(doc) == []
     predictor = doc["spec"]["predictor"]
     assert "nodeSelector" not in predictor and "tolerations" not in predictor
     assert "nvidia.com/gpu" not in predictor["containers"][0]["resources"]["limits"]
     assert predictor["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/v1/models/pr-cpu"
 
 
-def test_strict_validation_catches_mistakes(validator: Any) -> None:
+def test_strict_validation_catches_mistakes(crds: CrdSchemas) -> None:
     doc = render_inference_service(Config(), S3, "img:1")
     bad = copy.deepcopy(doc)
     bad["spec"]["predictor"]["storageURI"] = S3  # typo of a real field
     bad["spec"]["predictor"]["minReplicas"] = "one"
-    found = errors(validator, bad)
+    found = crds.errors(bad)
     assert any("storageURI" in e for e in found) and any("minReplicas" in e for e in found)
 
 
-def test_checked_in_template_matches_renderer(validator: Any) -> None:
+def test_checked_in_template_matches_renderer(crds: CrdSchemas) -> None:
     path = REPO / "serving" / "inferenceservice.yaml"
     on_disk = yaml.safe_load(path.read_text())
     cfg = Config()
-    assert on_disk == render_inference_service(cfg, STORAGE_URI_PLACEHOLDER, cfg.pipeline.image)
-    assert errors(validator, on_disk) == []
+    assert on_disk == render_inference_service(
+        cfg,
+        STORAGE_URI_PLACEHOLDER,
+        cfg.pipeline.images.serving,
+        namespace=NAMESPACE,
+        service_account=SERVICE_ACCOUNT,
+    )
+    assert on_disk["spec"]["predictor"]["containers"][0]["image"] == "ghcr.io/pathreasoner/serving:0.1.0"
+    assert crds.errors(on_disk) == []
 
 
 @pytest.mark.parametrize(
@@ -112,7 +104,7 @@ def test_unusable_storage_uris(uri: str, message: str) -> None:
 
 
 def test_dockerfile_entrypoint_and_default_args() -> None:
-    text = (REPO / "serving" / "Dockerfile").read_text()
+    text = (REPO / "docker" / "serving.Dockerfile").read_text()
     entry = re.search(r"^ENTRYPOINT (.+)$", text, re.M)
     cmd = re.search(r"^CMD (.+)$", text, re.M)
     assert entry and json.loads(entry.group(1)) == ["python", "-m", "pathreasoner.serve"]
