@@ -1,4 +1,9 @@
-"""`make demo`: demo data -> the whole KFP pipeline locally -> KServe server -> one real HTTP request."""
+"""`make demo`: demo data -> the whole KFP pipeline locally -> KServe server -> real HTTP requests.
+
+The console shows the stages, one line per finished pipeline task, and each served answer beside the
+reference; everything else (kfp's executor logs, warnings, the stages' own logging) goes to
+`<work_dir>/demo/demo.log`, the server's output to `<work_dir>/logs/serve.log`.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,36 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pathreasoner import stages
 from pathreasoner.client import ask, format_answer, wait_until_ready
 from pathreasoner.config import Config
 from pathreasoner.errors import ServingError
+from pathreasoner.eval.metrics import answer_matches
 from pathreasoner.io_utils import atomic_write_text, read_jsonl
+from pathreasoner.logging_setup import Capture, KfpTaskWatcher, TaskEvent, capture_output
 from pathreasoner.pipeline_runner import run_local
 
 logger = logging.getLogger(__name__)
-console = Console(stderr=True)
+# what the demo asks, when the held-out slide has them
+QUESTION_TYPES = ("diagnosis", "grade", "pT", "margin")
+_MARKS = {
+    "SUCCESS": "[green]✓[/]",
+    "CACHED": "[cyan]↺[/]",
+    "SKIPPED": "[yellow]–[/]",
+    "FAILURE": "[bold red]✗[/]",
+}
+# tasks whose output is a bare value rather than a summary line
+_BARE_OUTPUTS = {"register": "registered model version {}", "check-gate": "gate passes: {}"}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -31,16 +52,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def pick_request(samples_dir: Path) -> tuple[list[Path], str]:
-    """The slide views (thumbnail first) and question of a held-out sample (falls back to any split)."""
+def pick_samples(samples_dir: Path, n: int = len(QUESTION_TYPES)) -> list[dict[str, Any]]:
+    """Up to `n` held-out records with images, one per question type (QUESTION_TYPES first).
+
+    The first split (test, val, train) that has records with images is used.
+    """
     for split in ("test", "val", "train"):
         path = samples_dir / f"{split}.jsonl"
-        if not path.exists():
+        records = [r for r in read_jsonl(path) if r.get("images")] if path.exists() else []
+        if not records:
             continue
-        for record in read_jsonl(path):
-            if record.get("images"):
-                return [samples_dir / image for image in record["images"]], record["question"]
+        by_type: dict[str, dict[str, Any]] = {}
+        for record in records:
+            by_type.setdefault(record["question_type"], record)
+        order = [t for t in QUESTION_TYPES if t in by_type] + [t for t in by_type if t not in QUESTION_TYPES]
+        return [by_type[t] for t in order[:n]]
     raise ServingError(f"no sample with images in {samples_dir}; did build-samples link any slides?")
+
+
+def pick_request(samples_dir: Path) -> tuple[list[Path], str]:
+    """The slide views (thumbnail first) and question of one held-out sample."""
+    record = pick_samples(samples_dir, 1)[0]
+    return [samples_dir / image for image in record["images"]], record["question"]
 
 
 def start_server(cfg: Config, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -65,19 +98,112 @@ def start_server(cfg: Config, port: int, log_path: Path) -> subprocess.Popen[byt
         )
 
 
+def task_line(event: TaskEvent) -> str:
+    """One console line (rich markup) for a finished pipeline task."""
+    here = f"{Path.cwd()}/"
+    summary = event.summary
+    if event.status == "SUCCESS" and event.name in _BARE_OUTPUTS and " " not in summary:
+        summary = _BARE_OUTPUTS[event.name].format(summary)
+    summary = escape(summary.replace(here, ""))
+    seconds = f"{event.seconds:6.1f} s" if event.status in ("SUCCESS", "FAILURE") else " " * 8
+    line = f"  {_MARKS.get(event.status, '?')} {escape(event.name):<14} {seconds}  {summary}"
+    if event.status == "SKIPPED":
+        line = f"  {_MARKS['SKIPPED']} {escape(event.name):<14} {seconds}  [dim]skipped: {summary}[/]"
+    if event.error:
+        line += f"\n{' ' * 27}[red]{escape(event.error.replace(here, ''))}[/]"
+    return line
+
+
+def one_line(text: object) -> str:
+    """`text` with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text or "").split())
+
+
+@contextmanager
+def pipeline_display(console: Console, capture: Capture) -> Iterator[KfpTaskWatcher]:
+    """While kfp runs: a spinner per running task (on a terminal), one line per task as it ends."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    running: dict[str, list[Any]] = {}
+
+    def on_start(name: str) -> None:
+        running.setdefault(name, []).append(progress.add_task(f"running {name}"))
+
+    def on_task(event: TaskEvent) -> None:
+        if running.get(event.name):
+            progress.remove_task(running[event.name].pop(0))
+        console.print(task_line(event), highlight=False)
+
+    watcher = KfpTaskWatcher(on_task, on_start)
+    with progress:
+        capture.watch(watcher)
+        try:
+            yield watcher
+        finally:
+            capture.watch(None)
+            capture.reset_logging()
+
+
+def ask_and_compare(
+    console: Console, url: str, model_name: str, samples_dir: Path, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """POST each record's views and question; print the served answer beside the reference answer."""
+    predictions = []
+    for record in records:
+        images = [samples_dir / image for image in record["images"]]
+        start = time.perf_counter()
+        prediction = ask(url, model_name, images, record["question"])
+        latency_ms = (time.perf_counter() - start) * 1000
+        predictions.append(prediction)
+        right = answer_matches(prediction.get("text", ""), record.get("answer", ""))
+        mark = "[green]✓ contains the reference[/]" if right else "[red]✗ does not contain the reference[/]"
+        console.print(
+            f"[bold]{escape(record['question_type'])}[/] ({record['slide_id']}, {latency_ms:.0f} ms)"
+            f"  {escape(record['question'])}\n"
+            f"    served:    {escape(one_line(prediction.get('answer')) or '(no <answer> tag)')}\n"
+            f"    reference: {escape(one_line(record.get('answer')))}\n"
+            f"    {mark}; well-formed: {prediction.get('well_formed')}",
+            highlight=False,
+        )
+        logger.info("served %s: %s", record["id"], json.dumps(prediction))
+    return predictions
+
+
 def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] | None = None) -> dict:
-    """Run the platform end to end on the embedded default; returns the served prediction."""
+    """Run the platform end to end on the embedded default; returns the first served prediction."""
     start = time.perf_counter()
+    console = Console(file=sys.stderr)  # bound now, so it stays on the terminal while output is captured
+    console.soft_wrap = not console.is_terminal  # a log file gets whole lines, not 80-column wraps
     demo_dir = stages.default_dir(cfg, "demo")
+    log_path = demo_dir / "demo.log"
+    log_path.unlink(missing_ok=True)
+    try:
+        with capture_output(log_path, cfg.project.log_level) as capture:
+            prediction = _run(cfg, console, capture, demo_dir, start)
+    finally:
+        console.print(
+            f"full log: {log_path}  (server: {cfg.work_dir / 'logs' / 'serve.log'})", highlight=False
+        )
+    return prediction
+
+
+def _run(cfg: Config, console: Console, capture: Capture, demo_dir: Path, start: float) -> dict:
     console.rule("[bold]1/4 demo data")
-    console.print(stages.demo_data(cfg, demo_dir).line())
+    console.print(stages.demo_data(cfg, demo_dir).line(), highlight=False)
     console.rule("[bold]2/4 Kubeflow pipeline (kfp.local SubprocessRunner)")
-    run = run_local(cfg, demo_dir / "slides", demo_dir / "reports.jsonl")
-    console.print(run.line())
+    with pipeline_display(console, capture):
+        run = run_local(cfg, demo_dir / "slides", demo_dir / "reports.jsonl")
+    console.print(run.line(), highlight=False)
     if not run.champion:
         raise ServingError(
             "the gate did not promote a champion, so there is nothing to serve; see the register task's "
-            "gate reasons in MLflow (`mlflow ui`) or lower registry.gate"
+            "gate reasons in MLflow (`make mlflow-ui`) or lower registry.gate"
         )
     console.rule("[bold]3/4 KServe ModelServer on 127.0.0.1")
     port = free_port(cfg.serving.host)
@@ -86,28 +212,31 @@ def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] 
     try:
         waited = wait_until_ready(url, cfg.serving.model_name, timeout_s=180, proc=server)
         console.print(
-            f"models:/{cfg.registry.model_name}@champion (v{run.champion}) ready at {url} after {waited:.1f} s"
+            f"models:/{cfg.registry.model_name}@champion (v{run.champion}) ready at {url} after {waited:.1f} s",
+            highlight=False,
         )
-        console.rule("[bold]4/4 one real HTTP request")
         samples_dir = run.task_dirs.get("build-samples", Path()) / "samples"
-        images, question = pick_request(samples_dir)
-        names = ", ".join(f"{p.parent.name}/{p.name}" for p in images)
-        console.print(
-            f"POST {url}/v1/models/{cfg.serving.model_name}:predict  images=[{names}]  question={question!r}"
-        )
-        t0 = time.perf_counter()
-        prediction = ask(url, cfg.serving.model_name, images, question)
-        latency = time.perf_counter() - t0
+        records = pick_samples(samples_dir)
+        console.rule(f"[bold]4/4 {len(records)} real HTTP requests: served answer vs reference")
+        console.print(f"POST {url}/v1/models/{cfg.serving.model_name}:predict", highlight=False)
+        predictions = ask_and_compare(console, url, cfg.serving.model_name, samples_dir, records)
     finally:
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-    console.print(Panel(format_answer(prediction), title=f"served answer ({latency * 1000:.0f} ms)"))
-    total = time.perf_counter() - start
-    console.print(
-        f"[bold green]✓[/] demo finished in {total:.0f} s; champion v{run.champion}; server stopped"
+    right = sum(
+        answer_matches(p.get("text", ""), r.get("answer", ""))
+        for p, r in zip(predictions, records, strict=True)
     )
-    logger.info("served prediction: %s", json.dumps(prediction))
-    return prediction
+    console.print(
+        Panel(format_answer(predictions[0]), title=f"first served answer in full ({records[0]['id']})")
+    )
+    console.print(
+        f"{right}/{len(records)} served answers contain the reference answer (champion v{run.champion}: base model "
+        f"'{cfg.model.base}', {cfg.sft.max_steps} SFT + {cfg.grpo.max_steps} GRPO steps on the synthetic cohort)",
+        highlight=False,
+    )
+    console.print(f"[bold green]✓[/] demo finished in {time.perf_counter() - start:.0f} s; server stopped")
+    return predictions[0]
