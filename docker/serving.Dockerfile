@@ -61,13 +61,15 @@ RUN python3 /opt/pathreasoner/build/requirements.py /opt/pathreasoner/build/pypr
  && pip check
 
 # The project itself, last: a code change re-runs only these fast steps (no dependency resolution).
+# The import check runs with a throw-away HOME and TMPDIR so that it leaves no root-owned caches behind.
 COPY pyproject.toml README.md /tmp/src/
 COPY pathreasoner /tmp/src/pathreasoner
 COPY components /tmp/src/components
 COPY pipelines /tmp/src/pipelines
 RUN pip install --quiet --no-deps --no-build-isolation /tmp/src \
  && rm -rf /tmp/src \
- && python3 -c "import pathreasoner.serve.predictor, pathreasoner.serve.server"
+ && mkdir /tmp/smoke && HOME=/tmp/smoke TMPDIR=/tmp/smoke python3 -c "import pathreasoner.serve.predictor, pathreasoner.serve.server" \
+ && rm -rf /tmp/smoke
 
 ARG VERSION=0.1.0
 ARG GIT_SHA=unknown
