@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from pathreasoner import stages
 from pathreasoner.config import Config, load_config
 from pathreasoner.errors import PathReasonerError
 from pathreasoner.logging_setup import configure_logging
+from pathreasoner.portable import is_uri
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 pipeline_app = typer.Typer(no_args_is_help=True, help="Compile or run the Kubeflow pipeline of all stages.")
@@ -34,9 +35,11 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="override a key: section.key=value (repeatable)")
 ]
 OutOpt = Annotated[Path | None, typer.Option(help="output folder (default <work_dir>/<stage>)")]
-SamplesOpt = Annotated[Path | None, typer.Option(help="build-samples output (default <work_dir>/samples)")]
+# inputs that may be URIs are taken as str: typer's Path would turn s3://b/k into s3:/b/k
+SamplesOpt = Annotated[str | None, typer.Option(help="build-samples output (default <work_dir>/samples)")]
 CheckpointOpt = Annotated[
-    Path | None, typer.Option(help="training output or checkpoint (default <work_dir>/grpo)")
+    str | None,
+    typer.Option(help="training output, checkpoint, or models:/<name>@<alias> (default <work_dir>/grpo)"),
 ]
 DEFAULT_CONFIG = Path("params.yaml")
 
@@ -49,9 +52,38 @@ def _config(config: Path, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _dir(cfg: Config, given: Path | None, stage: str) -> Path:
-    """The folder given on the command line, else the stage's default under the work dir."""
-    return given or stages.default_dir(cfg, stage)
+def _dir(cfg: Config, given: Path | str | None, stage: str, option: str = "--out") -> Path:
+    """The local folder given on the command line, else the stage's default under the work dir.
+
+    A URI where this stage reads only local folders is one red line naming the option and the fix."""
+    if given is None:
+        return stages.default_dir(cfg, stage)
+    if is_uri(str(given)):
+        how = f" (aws s3 cp --recursive {given} <folder>)" if str(given).startswith("s3://") else ""
+        _fail(
+            f"{option} {given} is a URI, but this command reads a local folder; download it first{how} "
+            "and pass the folder"
+        )
+    return Path(given)
+
+
+def _checkpoint(cfg: Config, given: str | None, stage: str, option: str) -> Path:
+    """A local checkpoint: the folder given, a models:/ URI downloaded from the registry, else the default."""
+    if given is not None and given.startswith("models:/"):
+        from pathreasoner.registry.mlflow_registry import resolve_checkpoint
+
+        return _run(lambda: resolve_checkpoint(given, cfg))
+    return _dir(cfg, given, stage, option)
+
+
+def _uri_or_path(given: str) -> str | Path:
+    """A URI stays the string it was; anything else is a local path."""
+    return given if is_uri(given) else Path(given)
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
 
 
 def _run(step: Callable[[], T]) -> T:
@@ -59,8 +91,7 @@ def _run(step: Callable[[], T]) -> T:
     try:
         return step()
     except PathReasonerError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+        _fail(str(exc))
 
 
 def _report(summary: Any) -> None:
@@ -137,12 +168,22 @@ def tile_slides_cmd(
 
 
 @app.command("inspect-slide")
-def inspect_slide_cmd(slide: Path, config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+def inspect_slide_cmd(
+    slide: Annotated[str, typer.Argument(help="slide file or s3://bucket/key URI")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
     """Print vendor, levels, MPP (and where it came from) and tissue fraction of one slide."""
     from pathreasoner.wsi.inspect import inspect_slide
+    from pathreasoner.wsi.s3_cache import S3SlideCache, default_cache_dir, is_s3_uri
 
     cfg = _config(config, set_)
-    typer.echo(json.dumps(_run(lambda: inspect_slide(slide, cfg.tiling)), indent=2, default=str))
+    if is_s3_uri(slide):
+        cache = S3SlideCache(default_cache_dir(), cfg.tiling.s3_cache_max_bytes)
+        path = _run(lambda: cache.fetch(slide))
+    else:
+        path = Path(slide)
+    typer.echo(json.dumps(_run(lambda: inspect_slide(path, cfg.tiling)), indent=2, default=str))
 
 
 @app.command("build-kg")
@@ -170,7 +211,11 @@ def kg_stats_cmd(
 @app.command("build-samples")
 def build_samples_cmd(
     reports: Annotated[
-        Path | None, typer.Option(help="reports JSONL/CSV/folder (default <work_dir>/demo/reports.jsonl)")
+        str | None,
+        typer.Option(
+            help="reports JSONL/CSV/folder, or an s3://bucket/key object or s3://bucket/prefix/ "
+            "(default <work_dir>/demo/reports.jsonl)"
+        ),
     ] = None,
     tiles: Annotated[Path | None, typer.Option(help="tile-slides output folder")] = None,
     kg: Annotated[Path | None, typer.Option(help="build-kg output folder")] = None,
@@ -184,7 +229,7 @@ def build_samples_cmd(
         summary = _run(
             lambda: stages.build_samples(
                 cfg,
-                reports or stages.default_dir(cfg, "demo") / "reports.jsonl",
+                _uri_or_path(reports) if reports else stages.default_dir(cfg, "demo") / "reports.jsonl",
                 _dir(cfg, tiles, "tiles"),
                 _dir(cfg, kg, "kg"),
                 _dir(cfg, out, "samples"),
@@ -203,23 +248,26 @@ def train_sft_cmd(
 ) -> None:
     """Supervised fine-tuning of the VLM (loss on the assistant response only)."""
     cfg = _config(config, set_)
-    samples = _dir(cfg, samples, "samples")
-    _report(_run(lambda: stages.train_sft(cfg, samples, _dir(cfg, out, "sft"))))
+    samples_dir = _dir(cfg, samples, "samples", "--samples")
+    _report(_run(lambda: stages.train_sft(cfg, samples_dir, _dir(cfg, out, "sft"))))
 
 
 @app.command("train-grpo")
 def train_grpo_cmd(
     samples: SamplesOpt = None,
-    init: Annotated[Path | None, typer.Option(help="SFT output or checkpoint")] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(help="SFT output, checkpoint, or models:/<name>@<alias> (default <work_dir>/sft)"),
+    ] = None,
     out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
     """GRPO from the SFT checkpoint with the format + semantic + KG-entity reward."""
     cfg = _config(config, set_)
-    samples = _dir(cfg, samples, "samples")
-    init = stages.checkpoint_dir(_dir(cfg, init, "sft"))
-    _report(_run(lambda: stages.train_grpo(cfg, samples, init, _dir(cfg, out, "grpo"))))
+    samples_dir = _dir(cfg, samples, "samples", "--samples")
+    init_dir = stages.checkpoint_dir(_checkpoint(cfg, init, "sft", "--init"))
+    _report(_run(lambda: stages.train_grpo(cfg, samples_dir, init_dir, _dir(cfg, out, "grpo"))))
 
 
 @app.command("evaluate")
@@ -236,8 +284,8 @@ def evaluate_cmd(
         _run(
             lambda: stages.evaluate(
                 cfg,
-                _dir(cfg, checkpoint, "grpo"),
-                _dir(cfg, samples, "samples"),
+                _checkpoint(cfg, checkpoint, "grpo", "--checkpoint"),
+                _dir(cfg, samples, "samples", "--samples"),
                 _dir(cfg, out, "eval"),
             )
         )
@@ -247,7 +295,7 @@ def evaluate_cmd(
 @app.command("register")
 def register_cmd(
     checkpoint: CheckpointOpt = None,
-    eval_dir: Annotated[Path | None, typer.Option("--eval", help="evaluate output")] = None,
+    eval_dir: Annotated[str | None, typer.Option("--eval", help="evaluate output")] = None,
     samples: SamplesOpt = None,
     record: Annotated[Path | None, typer.Option(help="write the registered version here as JSON")] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -258,9 +306,9 @@ def register_cmd(
     version = _run(
         lambda: stages.register(
             cfg,
-            _dir(cfg, checkpoint, "grpo"),
-            _dir(cfg, eval_dir, "eval"),
-            _dir(cfg, samples, "samples"),
+            _dir(cfg, checkpoint, "grpo", "--checkpoint"),
+            _dir(cfg, eval_dir, "eval", "--eval"),
+            _dir(cfg, samples, "samples", "--samples"),
         )
     )
     _report(version)
@@ -345,45 +393,175 @@ def demo_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
 
 @pipeline_app.command("compile")
 def pipeline_compile_cmd(
-    out: Annotated[Path, typer.Option(help="IR YAML to write")] = Path("pathreasoner_pipeline.yaml"),
+    out: Annotated[
+        Path | None, typer.Option(help="IR YAML to write (default <work_dir>/pathreasoner_pipeline.yaml)")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Compile the pipeline of all stages to KFP IR YAML (with Kubernetes GPU settings)."""
+    """Compile the pipeline of all stages to KFP IR YAML (portable config, Kubernetes settings)."""
     from pathreasoner.pipeline_runner import compile_pipeline
 
     cfg = _config(config, set_)
-    path = _run(lambda: compile_pipeline(cfg, out))
+    target = out or cfg.work_dir / "pathreasoner_pipeline.yaml"
+    path = _run(lambda: compile_pipeline(cfg, target))
     console.print(f"[bold green]✓[/] compiled pipeline -> {path}")
+
+
+SlidesArg = Annotated[str, typer.Option(help="slides: s3://bucket/prefix/ (or a slide object URI)")]
+ReportsArg = Annotated[str, typer.Option(help="reports: s3://bucket/reports.jsonl or s3://bucket/prefix/")]
+HostOpt = Annotated[
+    str,
+    typer.Option(envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint, e.g. https://<kubeflow>/pipeline"),
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option(help="Kubernetes namespace of a multi-user KFP (your profile)")
+]
+ExperimentOpt = Annotated[str, typer.Option(help="KFP experiment (created if missing)")]
+ServiceAccountOpt = Annotated[
+    str | None, typer.Option(help="service account of the pipeline pods (default pipeline.service_account)")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="KFP_TOKEN",
+        show_default=False,
+        help="bearer token for the KFP API (default: $KFP_TOKEN, else the pod's KFP service-account token)",
+    ),
+]
+UiHostOpt = Annotated[str | None, typer.Option(help="KFP UI base URL for the printed link (default --host)")]
+PackageOpt = Annotated[
+    Path | None, typer.Option(help="an already compiled pipeline YAML (default: compile now)")
+]
+
+
+def _target(
+    host: str,
+    namespace: str | None,
+    experiment: str,
+    service_account: str | None,
+    token: str | None,
+    ui_host: str | None,
+) -> Any:
+    from pathreasoner.kfp_client import KfpTarget
+
+    return KfpTarget(host, namespace, experiment, service_account, token, ui_host)
+
+
+def _cluster_inputs(slides: str, reports: str) -> None:
+    """Pods on the cluster cannot see this machine's files: slides and reports must be URIs."""
+    for value, option in ((slides, "--slides"), (reports, "--reports")):
+        if not is_uri(value):
+            _fail(
+                f"{option} {value} is a path on this machine, which the cluster cannot see; upload it "
+                f"(aws s3 cp --recursive {value} s3://<bucket>/<prefix>/) and pass the s3:// URI"
+            )
+
+
+@pipeline_app.command("submit")
+def pipeline_submit_cmd(
+    slides: SlidesArg,
+    reports: ReportsArg,
+    host: HostOpt,
+    namespace: NamespaceOpt = None,
+    experiment: ExperimentOpt = "pathreasoner",
+    run_name: Annotated[
+        str | None, typer.Option(help="run name (default pathreasoner-run-<UTC time>)")
+    ] = None,
+    service_account: ServiceAccountOpt = None,
+    token: TokenOpt = None,
+    ui_host: UiHostOpt = None,
+    package: PackageOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Compile the pipeline and start one run on a Kubeflow Pipelines host; prints the run id and link."""
+    from pathreasoner.kfp_client import submit
+
+    cfg = _config(config, set_)
+    _cluster_inputs(slides, reports)
+    target = _target(host, namespace, experiment, service_account, token, ui_host)
+    done = _run(lambda: submit(cfg, slides, reports, target, run_name=run_name, package=package))
+    console.print(f"[bold green]✓[/] {done.line()}")
+    typer.echo(done.id)
+
+
+@pipeline_app.command("schedule")
+def pipeline_schedule_cmd(
+    slides: SlidesArg,
+    reports: ReportsArg,
+    host: HostOpt,
+    cron: Annotated[
+        str, typer.Option(help="KFP cron, 6 fields with seconds first: '0 0 2 * * *' = 02:00 daily")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="recurring run name (default pathreasoner-schedule-<UTC time>)")
+    ] = None,
+    max_concurrency: Annotated[int, typer.Option(min=1, help="runs of this schedule at once")] = 1,
+    catchup: Annotated[
+        bool, typer.Option("--catchup/--no-catchup", help="backfill intervals missed while paused")
+    ] = False,
+    namespace: NamespaceOpt = None,
+    experiment: ExperimentOpt = "pathreasoner",
+    service_account: ServiceAccountOpt = None,
+    token: TokenOpt = None,
+    ui_host: UiHostOpt = None,
+    package: PackageOpt = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Compile the pipeline and create a recurring run (cron) on a KFP host; prints its id and link."""
+    from pathreasoner.kfp_client import schedule
+
+    cfg = _config(config, set_)
+    _cluster_inputs(slides, reports)
+    target = _target(host, namespace, experiment, service_account, token, ui_host)
+    done = _run(
+        lambda: schedule(
+            cfg,
+            slides,
+            reports,
+            target,
+            cron,
+            name=name,
+            max_concurrency=max_concurrency,
+            catchup=catchup,
+            package=package,
+        )
+    )
+    console.print(f"[bold green]✓[/] {done.line()}")
+    typer.echo(done.id)
 
 
 @pipeline_app.command("run")
 def pipeline_run_cmd(
     local: Annotated[
-        bool, typer.Option("--local/--cluster", help="kfp.local SubprocessRunner or a KFP host")
+        bool,
+        typer.Option("--local/--cluster", help="run here with kfp.local (--cluster: see `pipeline submit`)"),
     ] = True,
-    slides: Annotated[Path | None, typer.Option(help="slides folder (default: the demo cohort)")] = None,
-    reports: Annotated[Path | None, typer.Option(help="reports file (default: the demo cohort)")] = None,
-    host: Annotated[str | None, typer.Option(help="KFP API host for --cluster")] = None,
+    containers: Annotated[
+        bool, typer.Option(help="run every step in its image (kfp.local DockerRunner; needs docker)")
+    ] = False,
+    slides: Annotated[
+        str | None, typer.Option(help="slides folder or s3:// URI (default: the demo cohort)")
+    ] = None,
+    reports: Annotated[
+        str | None, typer.Option(help="reports file/folder or s3:// URI (default: the demo cohort)")
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Run every stage through Kubeflow Pipelines (locally by default)."""
-    from pathreasoner.pipeline_runner import run_local, submit
+    """Run every stage through Kubeflow Pipelines locally (this venv, or each step in its container)."""
+    from pathreasoner.pipeline_runner import run_local
 
+    if not local:
+        _fail("`pipeline run --cluster` is now `pathreasoner pipeline submit --host <KFP API> ...`")
     cfg = _config(config, set_)
     demo = stages.default_dir(cfg, "demo")
-    slides = slides or demo / "slides"
-    reports = reports or demo / "reports.jsonl"
-    if local:
-        result = _run(lambda: run_local(cfg, slides, reports))
-        console.print(f"[bold green]✓[/] {result.line()}")
-    else:
-        if not host:
-            console.print("[bold red]error:[/] --cluster needs --host (the KFP API endpoint)")
-            raise typer.Exit(2)
-        run_id = _run(lambda: submit(cfg, str(slides), str(reports), host))
-        console.print(f"[bold green]✓[/] submitted run {run_id}")
+    slides_in = _uri_or_path(slides) if slides else demo / "slides"
+    reports_in = _uri_or_path(reports) if reports else demo / "reports.jsonl"
+    result = _run(lambda: run_local(cfg, slides_in, reports_in, containers=containers))
+    console.print(f"[bold green]✓[/] {result.line()}")
 
 
 @app.command("config")

@@ -1,7 +1,9 @@
-"""The CLI adapters: config errors are one clear line + exit 2; compile writes the IR YAML."""
+"""The CLI adapters: config errors are one clear line + exit 2; compile writes the IR YAML under the work dir;
+URIs (s3://, models:/) reach the stages as given."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,79 @@ def test_progress_bar_counts_items_and_their_tiles(monkeypatch: pytest.MonkeyPat
         advance(4, 4)
     out = buffer.getvalue()
     assert "3/3" in out and "150 tiles (" in out and "4/4" in out
+
+
+@pytest.fixture()
+def params(tmp_path: Path) -> Path:
+    """A params.yaml of the defaults with the work dir in tmp (independent of the repo's params.yaml)."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"project:\n  work_dir: {tmp_path / 'work'}\n")
+    return path
+
+
+def test_pipeline_compile_writes_under_the_work_dir_by_default(
+    tmp_path: Path, params: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    result = runner.invoke(app, ["pipeline", "compile", "--config", str(params)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "work" / "pathreasoner_pipeline.yaml"
+    assert next(yaml.safe_load_all(out.read_text()))["pipelineInfo"]["name"] == "pathreasoner"
+    assert not list((tmp_path / "cwd").iterdir())  # nothing written into the current folder
+
+
+def test_uris_reach_the_stages_unmangled(params: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--config", str(params)])
+        assert result.exit_code == 2, result.output
+        return " ".join(result.output.split())
+
+    # commands that read local folders say so, naming the URI as given (typer's Path made it s3:/b/k)
+    assert "--checkpoint s3://bucket/ckpt is a URI" in run("evaluate", "--checkpoint", "s3://bucket/ckpt")
+    assert "aws s3 cp --recursive s3://bucket/samples" in run("train-sft", "--samples", "s3://bucket/samples")
+    assert "--eval mlflow-artifacts:/1/x is a URI" in run("register", "--eval", "mlflow-artifacts:/1/x")
+    # an S3 slide goes to the S3 client intact (no endpoint listens here: a clear SlideReadError)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for key, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert "slide s3://bucket/a/slide.svs cannot be" in run("inspect-slide", "s3://bucket/a/slide.svs")
+
+
+def test_models_uri_checkpoint_is_resolved_in_the_registry(params: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train-grpo", "--init", "models:/pathreasoner@champion", "--config", str(params)]
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "model 'pathreasoner' has no alias 'champion'" in text and "pathreasoner promote" in text
+
+
+def test_pipeline_run_passes_uris_and_containers_to_the_runner(params: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "pipeline",
+            "run",
+            "--local",
+            "--containers",
+            "--slides",
+            str(tmp_path),
+            "--reports",
+            "s3://bucket/reports.jsonl",
+            "--config",
+            str(params),
+        ],
+    )
+    assert result.exit_code == 2  # step containers cannot see a path of this machine
+    assert str(tmp_path) in " ".join(result.output.split())
+    moved = runner.invoke(app, ["pipeline", "run", "--cluster", "--config", str(params)])
+    assert moved.exit_code == 2 and "pathreasoner pipeline submit" in moved.output
