@@ -268,7 +268,8 @@ def _call(target: KfpTarget, action: str, step: Any) -> Any:
     except ApiException as exc:
         if exc.status in (401, 403):
             raise KfpSubmitError(_refused(target, f"HTTP {exc.status} trying to {action}")) from None
-        body = (exc.body or "").strip()[:500] if isinstance(exc.body, str) else ""
+        raw = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+        body = raw.strip()[:500]
         raise KfpSubmitError(
             f"KFP host {target.api} could not {action}: HTTP {exc.status} {exc.reason} {body}; check the "
             "namespace, experiment and service account, and that the KFP backend matches kfp "

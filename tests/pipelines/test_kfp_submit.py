@@ -41,6 +41,7 @@ class FakeKfp(ThreadingHTTPServer):
         self.token = token  # when set, any other bearer token is answered 401
         self.requests: list[dict[str, Any]] = []
         self.experiments: dict[str, dict[str, Any]] = {}
+        self.fail_runs: int | None = None  # answer run creation with this HTTP status
 
     @property
     def url(self) -> str:
@@ -114,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             experiment.setdefault("namespace", "")
             self.server.experiments[experiment["experiment_id"]] = experiment
             self._answer(200, experiment)
+        elif path == f"{API}/runs" and self.server.fail_runs:
+            self._answer(self.server.fail_runs, {"error": "runs are not allowed here", "code": 7})
         elif path == f"{API}/runs":
             self._answer(200, {**body, "run_id": str(uuid.uuid4()), "state": "PENDING", "created_at": NOW})
         elif path == f"{API}/recurringruns":
@@ -315,3 +318,18 @@ def test_bad_inputs_are_refused_before_anything_is_sent(
     check_cron("@every 6h")
     with pytest.raises(KfpSubmitError, match="has 1 fields"):
         check_cron("daily")
+
+
+def test_rejected_run_creation_names_the_status_and_fix(kfp_api: FakeKfp, params: Path) -> None:
+    cfg = config_from_dict({"project": {"work_dir": str(params.parent / "work")}}, params.parent)
+    target = KfpTarget(kfp_api.url, namespace="team-path")
+    kfp_api.fail_runs = 403
+    with pytest.raises(
+        KfpSubmitError, match=r"refused the request with no token \(HTTP 403 trying to create the run"
+    ):
+        submit(cfg, SLIDES, REPORTS, target)
+    kfp_api.fail_runs = 500
+    with pytest.raises(
+        KfpSubmitError, match=r"could not create the run: HTTP 500 .*runs are not allowed here"
+    ):
+        submit(cfg, SLIDES, REPORTS, target)
