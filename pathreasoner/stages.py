@@ -160,7 +160,7 @@ def build_kg(cfg: Config, out_dir: Path) -> Any:
 
 def build_samples(
     cfg: Config,
-    reports: Path,
+    reports: Path | str,
     tiles_dir: Path | list[Path] | None,
     kg_dir: Path,
     out_dir: Path,
@@ -174,9 +174,9 @@ def build_samples(
     if isinstance(tiles_dir, list):
         with tempfile.TemporaryDirectory(prefix="tiles-merged-") as tmp:
             merged = merge_tile_dirs(tiles_dir, Path(tmp) / "tiles")
-            return run(Path(reports), merged, Path(kg_dir), Path(out_dir), cfg, progress)
+            return run(reports, merged, Path(kg_dir), Path(out_dir), cfg, progress)
     tiles = Path(tiles_dir) if tiles_dir else None
-    return run(Path(reports), tiles, Path(kg_dir), Path(out_dir), cfg, progress)
+    return run(reports, tiles, Path(kg_dir), Path(out_dir), cfg, progress)
 
 
 def train_sft(cfg: Config, samples_dir: Path, out_dir: Path) -> Any:

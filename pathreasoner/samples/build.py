@@ -142,7 +142,7 @@ def _extract_all(
 
 
 def build_samples(
-    reports: Path,
+    reports: Path | str,
     tiles_dir: Path | None,
     kg_dir: Path,
     out_dir: Path,
@@ -164,7 +164,7 @@ def build_samples(
     )
     lexicon = lexicon_from_kg(kg)
     reward_matcher = EntityMatcher.from_lexicon(lexicon)  # exactly what rewards/eval will use
-    loaded, quarantine = load_reports(Path(reports))
+    loaded, quarantine = load_reports(reports)
     n_seen = len(loaded) + len(quarantine)
     dirs = slide_dirs(tiles_dir)
     used_keys: Counter[str] = Counter()
