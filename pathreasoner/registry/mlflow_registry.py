@@ -34,7 +34,7 @@ from pathreasoner.config import Config
 from pathreasoner.errors import RegistryError
 from pathreasoner.io_utils import atomic_dir
 from pathreasoner.registry import pyfunc_code
-from pathreasoner.registry.failures import ModelVersionNotFound, explain
+from pathreasoner.registry.failures import TRANSPORT_ERRORS, ModelVersionNotFound, explain
 from pathreasoner.registry.pyfunc_model import CHECKPOINT_ARTIFACT, SIGNATURE
 from pathreasoner.registry.tracking import Tracking, configure
 
@@ -288,7 +288,7 @@ def register_model(
     action = f"register {name} (artifacts in {tracking.artifact_location})"
     try:
         info, run_id = _log_run(checkpoint, eval_dir, cfg, tracking, lineage, metrics)
-    except (MlflowException, OSError, RuntimeError) as exc:
+    except TRANSPORT_ERRORS as exc:
         raise explain(exc, action, tracking.tracking_uri, tracking.artifact_location) from exc
     tags = {**lineage, "run_id": run_id, **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()}}
     version = _create_version(tracking, name, info.model_uri, run_id, tags, action)
@@ -538,7 +538,7 @@ def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None)
                 raise RegistryError(
                     f"{name} v{version} has no {relative}/config.json; re-register it with `pathreasoner register`"
                 )
-    except (MlflowException, OSError) as exc:
+    except TRANSPORT_ERRORS as exc:
         if isinstance(exc, MlflowException) and _not_found(exc):
             raise ModelVersionNotFound(
                 f"{name} v{version} has no artifacts/{CHECKPOINT_ARTIFACT} ({exc.message}); was it registered by "

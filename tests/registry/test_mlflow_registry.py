@@ -208,7 +208,9 @@ def test_register_logs_training_curves_of_the_checkpoint(cfg_for, tiny_dir: Path
             }
         )
     )
-    got = R.register_model(train_out / "checkpoint", eval_dir(tmp_path / "ev", format_compliance=1.0), cfg, {})
+    got = R.register_model(
+        train_out / "checkpoint", eval_dir(tmp_path / "ev", format_compliance=1.0), cfg, {}
+    )
     c = client(cfg)
     history = c.get_metric_history(got.run_id, "train-grpo/loss")
     assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.25)]
