@@ -129,6 +129,8 @@ def pipeline_display(console: Console, capture: Capture) -> Iterator[KfpTaskWatc
         console=console,
         transient=True,
         disable=not console.is_terminal,
+        redirect_stdout=False,  # rich would send the captured stdout/stderr back to the terminal
+        redirect_stderr=False,
     )
     running: dict[str, list[Any]] = {}
 
@@ -138,6 +140,7 @@ def pipeline_display(console: Console, capture: Capture) -> Iterator[KfpTaskWatc
     def on_task(event: TaskEvent) -> None:
         if running.get(event.name):
             progress.remove_task(running[event.name].pop(0))
+            progress.refresh()  # else the line printed next is followed by the stale spinner of this task
         console.print(task_line(event), highlight=False)
 
     watcher = KfpTaskWatcher(on_task, on_start)
@@ -231,7 +234,8 @@ def _run(cfg: Config, console: Console, capture: Capture, demo_dir: Path, start:
         for p, r in zip(predictions, records, strict=True)
     )
     console.print(
-        Panel(format_answer(predictions[0]), title=f"first served answer in full ({records[0]['id']})")
+        Panel(format_answer(predictions[0]), title=f"first served answer in full ({records[0]['id']})"),
+        soft_wrap=False,  # wrapped inside the panel, never cropped
     )
     console.print(
         f"{right}/{len(records)} served answers contain the reference answer (champion v{run.champion}: base model "
