@@ -67,7 +67,10 @@ def write(path: Path, names: set[str], dists: dict[str, metadata.Distribution]) 
 def main() -> int:
     dists = installed()
     if "torch" not in dists:
-        print("lock.py: torch is not installed in this interpreter; run it with .venv/bin/python", file=sys.stderr)
+        print(
+            "lock.py: torch is not installed in this interpreter; run it with .venv/bin/python",
+            file=sys.stderr,
+        )
         return 2
     everything = {name for name in dists if name != PROJECT}
     write(HERE / "constraints.txt", everything, dists)

@@ -26,7 +26,9 @@ def requirements(pyproject: Path, extras: list[str]) -> list[str]:
         if extra in seen:
             return
         if extra not in optional:
-            raise SystemExit(f"requirements.py: no extra {extra!r} in {pyproject}; known: {', '.join(optional)}")
+            raise SystemExit(
+                f"requirements.py: no extra {extra!r} in {pyproject}; known: {', '.join(optional)}"
+            )
         seen.add(extra)
         for req in optional[extra]:
             match = SELF_REF.match(req)

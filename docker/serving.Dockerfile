@@ -9,7 +9,7 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 # ---- shared prefix: keep these lines identical in pipeline/trainer/serving.Dockerfile (from FROM to the
 # ---- torch layer) so that Docker's layer cache builds and stores the torch layer once for all three.
-FROM ${BASE_IMAGE}
+FROM ${BASE_IMAGE} AS runtime
 
 # Package sources for the build only (never set in the image): unset in production (PyPI);
 # docker/build-images.sh points them at this machine's local indexes served on 127.0.0.1.
@@ -53,11 +53,22 @@ RUN set -eu; \
 RUN pip install --quiet -c /opt/pathreasoner/build/constraints-base.txt torch torchvision
 # ---- end of the shared prefix
 
-# Dependencies of this image only (core + extra `serve`, pyproject.toml), pinned by the lock (`make lock`).
-COPY docker/constraints.txt docker/requirements.py pyproject.toml /opt/pathreasoner/build/
-RUN python3 /opt/pathreasoner/build/requirements.py /opt/pathreasoner/build/pyproject.toml serve \
-      > /opt/pathreasoner/build/requirements.txt \
- && pip install --quiet -r /opt/pathreasoner/build/requirements.txt -c /opt/pathreasoner/build/constraints.txt \
+# This image's requirement list (core + extra `serve` of pyproject.toml), computed in a throw-away stage:
+# the dependency layer below re-runs only when the list or the lock changes, not on other pyproject edits.
+FROM runtime AS requirements
+COPY pyproject.toml docker/requirements.py /tmp/
+RUN python3 /tmp/requirements.py /tmp/pyproject.toml serve > /tmp/requirements.txt
+
+FROM runtime
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_TRUSTED_HOST
+ARG PIP_CERT
+# Dependencies of this image only, pinned by the lock (`make lock`).
+COPY docker/constraints.txt /opt/pathreasoner/build/
+COPY --from=requirements /tmp/requirements.txt /opt/pathreasoner/build/requirements.txt
+RUN pip install --quiet -r /opt/pathreasoner/build/requirements.txt -c /opt/pathreasoner/build/constraints.txt \
  && pip check
 
 # The project itself, last: a code change re-runs only these fast steps (no dependency resolution).
