@@ -516,28 +516,32 @@ def resolve_version(model_uri: str, cfg: Config) -> Any:
 
 
 def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None) -> Path:
-    """Download the 'checkpoint' artifact of a registered version; returns the local checkpoint dir.
-
-    The download lands in a temporary sibling folder that replaces `dst_dir` only when complete.
+    """Download the 'checkpoint' artifact of a registered version; returns the local checkpoint dir
+    (``<dst_dir>/artifacts/checkpoint``). It appears only when complete; nothing else in `dst_dir` is touched.
     """
     tracking = _client(cfg)
     mv = _resolve(tracking, model_uri)
     name, version = mv.name, str(mv.version)
     dst = Path(dst_dir) if dst_dir else cfg.work_dir / "models" / f"{name}-v{version}"
     relative = Path("artifacts") / CHECKPOINT_ARTIFACT  # download_artifacts keeps the model-relative path
-    if (dst / relative / "config.json").exists():
-        return dst / relative
+    target = dst / relative
+    if (target / "config.json").exists():
+        return target
     try:
-        with atomic_dir(dst) as tmp:
+        with atomic_dir(target) as tmp:
+            scratch = tmp / "download"
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{version}/{relative.as_posix()}",
-                dst_path=str(tmp),
+                dst_path=str(scratch),
                 tracking_uri=tracking.tracking_uri,
             )
-            if not (tmp / relative / "config.json").exists():
+            if not (scratch / relative / "config.json").exists():
                 raise RegistryError(
                     f"{name} v{version} has no {relative}/config.json; re-register it with `pathreasoner register`"
                 )
+            for child in (scratch / relative).iterdir():
+                child.rename(tmp / child.name)
+            shutil.rmtree(scratch)
     except TRANSPORT_ERRORS as exc:
         if isinstance(exc, MlflowException) and _not_found(exc):
             raise ModelVersionNotFound(
@@ -545,8 +549,8 @@ def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None)
                 "`pathreasoner register` (pyfunc with a checkpoint artifact)?"
             ) from None
         raise explain(exc, f"download {relative} of {name} v{version}", tracking.tracking_uri) from exc
-    logger.info("resolved %s -> %s (v%s)", model_uri, dst / relative, version)
-    return dst / relative
+    logger.info("resolved %s -> %s (v%s)", model_uri, target, version)
+    return target
 
 
 def object_store_uri(artifact_uri: str, cfg: Config) -> str:

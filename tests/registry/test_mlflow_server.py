@@ -158,6 +158,13 @@ def test_storage_uri_is_the_s3_prefix_of_the_checkpoint(
     head = s3.client().head_object(Bucket=bucket, Key=f"{key}/config.json")
     assert head["ContentLength"] == (tiny_dir / "config.json").stat().st_size
 
+    direct = cfg_for("srv-direct", experiment="direct-ok", artifact_root=f"s3://{BUCKET}/direct")
+    direct_version = register(direct, tiny_dir, tmp_path / "ev2", format_compliance=0.9)
+    direct_uri = R.storage_uri(f"models:/srv-direct/{direct_version}", direct)  # s3:// roots pass through
+    assert direct_uri.startswith(f"s3://{BUCKET}/direct/") and direct_uri.endswith("/artifacts/checkpoint")
+    bucket, key = direct_uri[len("s3://") :].split("/", 1)
+    assert s3.client().head_object(Bucket=bucket, Key=f"{key}/config.json")["ContentLength"] > 0
+
     unmapped = cfg_for("srv-storage", artifacts_destination=None)
     with pytest.raises(RegistryError, match=r"set registry\.artifacts_destination to the server's"):
         R.storage_uri(f"models:/srv-storage/{version}", unmapped)
@@ -178,7 +185,10 @@ def test_promote_rollback_and_download_through_the_server(cfg_for, tiny_dir: Pat
     local = R.resolve_checkpoint("models:/srv-promote@champion", cfg, tmp_path / "dl")
     assert files(local) == files(tiny_dir)
     assert sha(local / "model.safetensors") == sha(tiny_dir / "model.safetensors")
-    assert sorted(p.name for p in (tmp_path).iterdir()) == ["a", "b", "c", "dl"]  # no partial download left
+    assert local == tmp_path / "dl" / "artifacts" / "checkpoint"
+    assert [p.name for p in (tmp_path / "dl" / "artifacts").iterdir()] == [
+        "checkpoint"
+    ]  # no temp folder left
 
 
 def test_missing_model_version_is_named(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
