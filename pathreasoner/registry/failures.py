@@ -16,23 +16,19 @@ from pathreasoner.errors import RegistryError
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [
-        MlflowException,
-        OSError,
-        RuntimeError,
-    ]  # requests' errors are OSErrors
+    """MLflow's own errors, OSError (requests' errors and sockets) and the S3 client's errors."""
+    errors: list[type[BaseException]] = [MlflowException, OSError]
     try:
         import boto3.exceptions
         import botocore.exceptions
-
-        errors += [
-            botocore.exceptions.BotoCoreError,
-            botocore.exceptions.ClientError,
-            boto3.exceptions.Boto3Error,
-        ]
     except ImportError:  # no S3 client installed: s3:// artifact roots are then unusable anyway
-        pass
-    return tuple(errors)
+        return tuple(errors)
+    return (
+        *errors,
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+        boto3.exceptions.Boto3Error,
+    )
 
 
 TRANSPORT_ERRORS = _transport_errors()  # what MLflow, requests and boto3 raise when a store fails

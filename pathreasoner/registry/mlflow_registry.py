@@ -344,11 +344,10 @@ def _create_version(
     version: str | None = None
     try:
         try:
-            client.get_registered_model(name)
-        except MlflowException as exc:
-            if not _not_found(exc):
-                raise
             client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):  # a later version: fine
+                raise
         mv = client.create_model_version(
             name,
             source=model_uri,
@@ -358,11 +357,11 @@ def _create_version(
         )
         version = str(mv.version)
         client.set_registered_model_alias(name, CANDIDATE, version)
-    except MlflowException as exc:
+    except TRANSPORT_ERRORS as exc:
         if version is not None:
             try:
                 client.delete_model_version(name, version)
-            except MlflowException:
+            except TRANSPORT_ERRORS:
                 logger.warning("could not delete the half-registered %s v%s", name, version)
         raise explain(exc, action, tracking.tracking_uri, tracking.artifact_location) from exc
     return version
@@ -529,7 +528,7 @@ def resolve_checkpoint(model_uri: str, cfg: Config, dst_dir: Path | None = None)
         return target
     try:
         with atomic_dir(target) as tmp:
-            scratch = tmp / "download"
+            scratch = tmp / ".mlflow-download"  # not a name a checkpoint file could have
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{name}/{version}/{relative.as_posix()}",
                 dst_path=str(scratch),
