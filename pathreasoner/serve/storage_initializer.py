@@ -17,17 +17,16 @@ from pathreasoner.errors import ServingError
 
 def copy_prefix(uri: str, dest: Path) -> int:
     """Download every object under `uri` (s3://bucket/prefix) into `dest`, keeping relative paths."""
+    import os
+
+    import boto3  # not pathreasoner.wsi: the serving image has no openslide
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from pathreasoner.wsi.s3_cache import s3_client, split_uri
-
-    if not uri.startswith("s3://"):
-        raise ServingError(
-            f"STORAGE_URI {uri!r} is not s3://; pass the champion's storage_uri (pathreasoner storage-uri)"
-        )
-    bucket, prefix = split_uri(uri)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     prefix = prefix.rstrip("/")
-    client = s3_client()
+    if not uri.startswith("s3://") or not bucket or not prefix:
+        raise ServingError(f"STORAGE_URI {uri!r} is not s3://<bucket>/<prefix>; pass the champion's storage_uri")
+    client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
     count = 0
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
