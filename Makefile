@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 export MLFLOW_ENABLE_TELEMETRY := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast lint compile repro clean mlflow-ui lock base-image images push
+.PHONY: setup demo test test-fast lint compile repro push-data pull-data clean mlflow-ui lock base-image images push
 
 setup: $(STAMP)
 
@@ -32,11 +32,18 @@ test-fast: setup       ## skip the slow (pipeline / training) tests
 lint: setup
 	$(VENV)/bin/ruff check pathreasoner components pipelines tests benchmarks
 
-compile: setup         ## KFP IR YAML of the whole pipeline
-	$(VENV)/bin/pathreasoner pipeline compile --out work/pathreasoner_pipeline.yaml
+compile: setup         ## KFP IR YAML of the whole pipeline (work/pathreasoner_pipeline.yaml)
+	$(VENV)/bin/pathreasoner pipeline compile
 
 repro: setup           ## the same stages through DVC
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+
+push-data: setup       ## check the DVC remote, then push DVC-tracked outputs (make repro) to S3 (docs/data-versioning.md)
+	$(PY) -m pathreasoner.data_version
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc push
+
+pull-data: setup       ## fetch DVC-tracked data on a fresh clone (dvc pull)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc pull
 
 mlflow-ui: setup       ## browse runs and the model registry of the local store
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///work/mlflow/mlflow.db --host 127.0.0.1 --port 5000

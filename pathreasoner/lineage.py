@@ -7,7 +7,6 @@ mirroring its ``org.opencontainers.image.revision`` label), the image digest fro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -52,15 +51,6 @@ def image_digest(image: str | None = None) -> str:
     return UNKNOWN
 
 
-def file_digest(path: Path, length: int = 16) -> str:
-    """sha256 of a file (streamed), truncated to `length` hex characters."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:length]
-
-
 def collect_lineage(
     cfg: Config,
     samples_dir: Path | None = None,
@@ -69,7 +59,7 @@ def collect_lineage(
     image: str | None = None,
     **extra: str,
 ) -> dict[str, str]:
-    """git sha, config hash, dataset version (hash of samples.jsonl), kg_version (from the card), the
+    """git sha, config hash, dataset version (the DVC hash of the samples folder), kg_version (from the card), the
     KFP run id (when run by the pipeline) and the image digest; `extra` entries are added as given."""
     lineage = {
         "git_sha": git_sha(),
@@ -80,9 +70,10 @@ def collect_lineage(
         lineage["kfp_run_id"] = kfp_run_id.strip()
     if samples_dir is not None:
         samples_dir = Path(samples_dir)
-        samples = samples_dir / "samples.jsonl"
-        if samples.exists():
-            lineage["data_version"] = file_digest(samples)
+        if (samples_dir / "samples.jsonl").exists():
+            from pathreasoner.data_version import dataset_version
+
+            lineage["data_version"] = dataset_version(samples_dir)  # == the md5 `dvc add`/dvc.lock records
         card = samples_dir / "card.json"
         if card.exists():
             kg_version = json.loads(card.read_text()).get("kg_version")

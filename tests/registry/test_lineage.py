@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pathreasoner.data_version import dataset_version
 from pathreasoner.lineage import collect_lineage, git_sha, image_digest
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -60,5 +61,6 @@ def test_collect_lineage_records_run_and_image(
     got = collect_lineage(cfg, samples, kfp_run_id="run-9", extra_key="x")
     assert got["kfp_run_id"] == "run-9" and got["image_digest"] == DIGEST
     assert got["config_hash"] == cfg.config_hash() and got["kg_version"] == "kg-3"
-    assert len(got["data_version"]) == 16 and got["extra_key"] == "x"
+    assert got["data_version"] == dataset_version(samples) and got["data_version"].endswith(".dir")
+    assert got["extra_key"] == "x"
     assert "kfp_run_id" not in collect_lineage(cfg, None, kfp_run_id="")  # run outside KFP
