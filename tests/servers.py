@@ -87,12 +87,14 @@ class S3Endpoint:
 
 
 @contextlib.contextmanager
-def moto_s3() -> Iterator[S3Endpoint]:
+def moto_s3(**server_env: str) -> Iterator[S3Endpoint]:
+    """`moto_server` on a free port; `server_env` e.g. INITIAL_NO_AUTH_ACTION_COUNT="0" (refuse every key)."""
     port = free_port()
     proc = subprocess.Popen(
         [_executable("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **server_env},
     )
     try:
         url = f"http://127.0.0.1:{port}"

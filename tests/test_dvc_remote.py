@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import pytest
 import yaml
 
 from pathreasoner.data_version import DataRemoteError, check_remote, dataset_version
+from tests.servers import free_port, moto_s3
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,76 +33,19 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_moto(log: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A `moto_server` process on a free 127.0.0.1 port, once it answers HTTP."""
-    port = _free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-        )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                return proc, endpoint
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
-                pytest.fail(f"moto_server did not start on {endpoint}: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server by its pid (SIGTERM, then SIGKILL)."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def moto() -> Iterator[str]:
     """Endpoint of a moto S3 server that accepts any credentials, with the project's bucket created."""
-    import boto3
-
-    proc, endpoint = _start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
-    try:
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        )
-        client.create_bucket(Bucket=BUCKET)
-        yield endpoint
-    finally:
-        _stop(proc)
+    with moto_s3() as endpoint:
+        endpoint.client().create_bucket(Bucket=BUCKET)
+        yield endpoint.url
 
 
 @pytest.fixture(scope="module")
-def moto_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def moto_with_auth() -> Iterator[str]:
     """Endpoint of a moto S3 server that checks credentials (it knows none, so it refuses every key)."""
-    proc, endpoint = _start_moto(
-        tmp_path_factory.mktemp("moto-auth") / "moto.log", INITIAL_NO_AUTH_ACTION_COUNT="0"
-    )
-    try:
-        yield endpoint
-    finally:
-        _stop(proc)
+    with moto_s3(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
+        yield endpoint.url
 
 
 AWS_ENV = {
@@ -243,7 +184,7 @@ def pushed_clone(tmp_path: Path, pushed_origin: Path, env: dict[str, str]) -> Pa
 
 
 def test_unreachable_endpoint_fails_naming_the_remote(pushed_clone: Path, env: dict[str, str]) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     dvc(pushed_clone, env, "remote", "modify", "--local", "storage", "endpointurl", dead)
     done = dvc(pushed_clone, env, "pull", ok=False)
     assert done.returncode != 0

@@ -71,7 +71,7 @@ def load_owl(path: Path) -> SourceTables:
     path = Path(path)
     if not path.is_file():
         raise KGSourceError(
-            f"OWL file {path} does not exist; check kg.owl_paths (e.g. ../shared/data/kg/pathoml/PathoML.owl)"
+            f"OWL file {path} does not exist; check kg.owl_paths (OWL ontology files such as PathoML.owl)"
         )
     graph = rdflib.Graph()
     try:

@@ -123,7 +123,7 @@ def load_obo(path: Path) -> SourceTables:
     """An OBO ontology (e.g. the Disease Ontology cancer slim): terms → diagnosis nodes, `is_a` → edges."""
     path = Path(path)
     _require_file(
-        path, "OBO", "check kg.obo_paths (e.g. ../shared/data/kg/disease-ontology/DO_cancer_slim.obo)"
+        path, "OBO", "check kg.obo_paths (a Disease Ontology OBO file such as DO_cancer_slim.obo)"
     )
     try:
         graph = obonet.read_obo(str(path))
@@ -169,7 +169,7 @@ def load_oncotree(path: Path) -> SourceTables:
     """
     path = Path(path)
     _require_file(
-        path, "OncoTree", "check kg.oncotree_path (e.g. ../shared/data/kg/oncotree/oncotree_development.txt)"
+        path, "OncoTree", "check kg.oncotree_path (the OncoTree tumour-types TSV)"
     )
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, on_bad_lines="error")

@@ -6,12 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +17,7 @@ import pytest
 from pathreasoner.errors import ReportError
 from pathreasoner.samples.demo_reports import make_demo_cases
 from pathreasoner.samples.reports import load_reports, normalise_organ, patient_from_name, text_problem
+from tests.servers import moto_s3
 
 GOOD = (
     "FINAL DIAGNOSIS: Left tongue, partial glossectomy: invasive squamous cell carcinoma, moderately "
@@ -141,39 +137,11 @@ def test_real_tcga_pdfs(shared_data: Path, tmp_path: Path) -> None:
 # --- reports on S3 (a real moto server on 127.0.0.1) ---
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A moto_server subprocess on 127.0.0.1 (the S3 API boto3 talks to through AWS_ENDPOINT_URL)."""
-    server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
-    if server is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on {url}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with moto_s3() as endpoint:
+        yield endpoint.url
 
 
 @pytest.fixture()
