@@ -91,7 +91,8 @@ def _champion_version(cfg: Config) -> str | None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri)
+    uri = cfg.tracking_uri  # the registry lives on the same store (not mlflow's process-wide registry URI)
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         return client.get_model_version_by_alias(cfg.registry.model_name, "champion").version
     except MlflowException:

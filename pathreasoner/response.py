@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 
 TAGS = ("observe", "think", "answer")
+_NO_TAG = r"(?:(?!</?(?:observe|think|answer)>).)*"  # a span that holds no tag of the format
 FORMAT_RE = re.compile(
-    r"^\s*<observe>(?P<observe>.*?)</observe>\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$",
+    rf"^\s*<observe>(?P<observe>{_NO_TAG})</observe>\s*<think>(?P<think>{_NO_TAG})</think>"
+    rf"\s*<answer>(?P<answer>{_NO_TAG})</answer>\s*$",
     re.DOTALL,
 )
 _TAG_RE = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.DOTALL) for tag in TAGS}

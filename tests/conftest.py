@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_ENABLE_TELEMETRY", "false")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_tracking_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without a tracking URI: none from the shell, none left by an earlier test.
+
+    `mlflow.set_tracking_uri`/`set_registry_uri` (called when the registry logs a run) are process-wide and
+    export MLFLOW_TRACKING_URI, which `Config.tracking_uri` follows; a test that talked to a server must not hand it to the next test.
+    """
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+        sys.modules["mlflow"].set_registry_uri(None)
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,6 @@ from pathreasoner.config import ModelConfig
 from pathreasoner.model.factory import tiny_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _no_ambient_tracking_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sqlite tests must not follow an MLFLOW_TRACKING_URI exported in the shell."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-
-
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_checkpoint(ModelConfig(cache_dir=str(tmp_path_factory.mktemp("model-cache"))))

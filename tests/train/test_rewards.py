@@ -54,6 +54,10 @@ class SubstringMatcher:
         ("<observe>a</observe>\n<answer>c</answer>", 0.0),  # missing think
         ("<observe>a</observe>\n<think>b</think>\n<answer>c", 0.0),  # unclosed answer
         ("<observe>a</observe>\n<think>b</think>\n<answer>c</answer> trailing", 0.0),
+        # tags inside a span (a repeated answer, a stray close tag) are not the format
+        ("<observe>a</observe><think>b</think> c</think><answer>d <answer>e</answer>", 0.0),
+        ("<observe>a</observe><think>b</think><answer>c</answer><answer>d</answer>", 0.0),
+        ("<observe>a <think>x</observe><think>b</think><answer>c</answer>", 0.0),
         ("plain text answer", 0.0),
         ("", 0.0),
     ],
