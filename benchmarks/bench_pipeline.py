@@ -47,16 +47,47 @@ def seconds_per_step(component, root: str, runner=None) -> float:
     return (time.perf_counter() - start) / STEPS
 
 
+ANCHOR_IMAGE = "localhost/pathreasoner-bench-anchor:py311"
+ANCHOR_DOCKERFILE = """FROM localhost/debian-python:bookworm
+COPY build-ca.crt /etc/ssl/certs/build-ca.crt
+RUN python3 -m venv /opt/py
+ENV PATH=/opt/py/bin:$PATH PIP_CERT=/etc/ssl/certs/build-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1
+"""
+
+
+def anchor_image() -> str:
+    """A python:3.11-like image (Python with pip, no kfp) on the local base: what a default component runs on.
+
+    The public anchor is `python:3.11`; no registry is reachable here, so the same thing is built locally
+    (the build CA, copied by `make images`, lets pip reach the package index at every step start).
+    """
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.images.get(ANCHOR_IMAGE)
+    except docker.errors.ImageNotFound:
+        certs = Path(__file__).resolve().parents[1] / "docker" / "certs"
+        (certs / "Dockerfile.bench-anchor").write_text(ANCHOR_DOCKERFILE)
+        try:
+            client.images.build(
+                path=str(certs), dockerfile="Dockerfile.bench-anchor", tag=ANCHOR_IMAGE, network_mode="host"
+            )
+        finally:
+            (certs / "Dockerfile.bench-anchor").unlink()
+    return ANCHOR_IMAGE
+
+
 def containers(repeats: int) -> None:
-    """Per-step cost in containers: our image (kfp inside) vs a default component on the bare base image."""
+    """Per-step cost in containers: our image (kfp inside) vs a default component on a plain Python image."""
     import os
 
     from pathreasoner.config import load_config
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "params.yaml")
-    anchor_c = dsl.component(base_image=os.environ.get("ANCHOR_IMAGE", "localhost/debian-python:bookworm"))(add)
+    anchor_c = dsl.component(base_image=os.environ.get("ANCHOR_IMAGE") or anchor_image())(add)
     ours_c = dsl.component(base_image=cfg.pipeline.images.pipeline, install_kfp_package=False)(add)
-    runner = local.DockerRunner(network_mode="host", user="0")  # root: the anchor pip-installs into the image
+    runner = local.DockerRunner(network_mode="host", user="0")  # root: the anchor pip-installs into its venv
     anchor, ours = [], []
     with tempfile.TemporaryDirectory() as root:
         os.chmod(root, 0o777)

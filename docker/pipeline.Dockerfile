@@ -89,7 +89,8 @@ LABEL org.opencontainers.image.title="pathreasoner-pipeline" \
       org.opencontainers.image.revision="${GIT_SHA}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       io.pathreasoner.role="pipeline"
-ENV PATHREASONER_GIT_SHA=${GIT_SHA}
+# no git in the image: mlflow would warn on every run that it cannot read the repository
+ENV PATHREASONER_GIT_SHA=${GIT_SHA} GIT_PYTHON_REFRESH=quiet
 USER 1000
 WORKDIR /home/pathreasoner
 CMD ["pathreasoner", "--help"]
