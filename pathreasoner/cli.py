@@ -560,7 +560,20 @@ def pipeline_run_cmd(
     demo = stages.default_dir(cfg, "demo")
     slides_in = _uri_or_path(slides) if slides else demo / "slides"
     reports_in = _uri_or_path(reports) if reports else demo / "reports.jsonl"
-    result = _run(lambda: run_local(cfg, slides_in, reports_in, containers=containers))
+    from pathreasoner.demo import pipeline_display
+    from pathreasoner.logging_setup import capture_output
+
+    log_path = cfg.work_dir / "logs" / "pipeline-run.log"
+    out = Console(file=sys.stderr)  # bound before the capture, so it stays on the terminal
+
+    def run() -> Any:
+        with capture_output(log_path, cfg.project.log_level) as capture, pipeline_display(out, capture):
+            return run_local(cfg, slides_in, reports_in, containers=containers)
+
+    try:
+        result = _run(run)
+    finally:
+        out.print(f"full log (executor input, every task's output): {log_path}", highlight=False)
     console.print(f"[bold green]✓[/] {result.line()}")
 
 
