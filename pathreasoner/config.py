@@ -320,6 +320,7 @@ SECTIONS: dict[str, type[Section]] = {
 PATH_KEYS = {
     ("project", "work_dir"),
     ("kg", "oncotree_path"),
+    ("kg", "primekg_path"),
     ("tiling", "s3_cache_dir"),
     ("model", "cache_dir"),
     ("sft", "deepspeed"),
@@ -387,9 +388,12 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             continue
         path = Path(str(value)).expanduser()
         body[key] = str(path if path.is_absolute() else (base / path).resolve())
-    obo = raw.get("kg", {}).get("obo_paths")
-    if obo:
-        raw["kg"]["obo_paths"] = [str(p if Path(p).is_absolute() else (base / p).resolve()) for p in obo]
+    for key in ("obo_paths", "owl_paths"):  # lists of files: local paths resolve, URIs stay as given
+        items = raw.get("kg", {}).get(key)
+        if items:
+            raw["kg"][key] = [
+                str(p) if ":/" in str(p) or Path(p).is_absolute() else str((base / p).resolve()) for p in items
+            ]
     uri = raw.get("registry", {}).get("tracking_uri")
     if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         raw["registry"]["tracking_uri"] = f"sqlite:///{(base / uri[len('sqlite:///') :]).resolve()}"

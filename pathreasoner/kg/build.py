@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +56,34 @@ class KGSummary:
 
 
 def load_sources(cfg: KGConfig) -> list[SourceTables]:
-    """Every source the config enables, in merge priority order."""
+    """Every source the config enables, in merge priority order; `s3://` sources are fetched first."""
+    import tempfile
+
+    from pathreasoner.wsi.s3_cache import fetch_object, is_s3_uri
+
     tables: list[SourceTables] = []
-    if cfg.curated:
-        tables.append(load_curated())
-    tables.extend(load_obo(Path(p)) for p in cfg.obo_paths)
-    if cfg.oncotree_path:
-        tables.append(load_oncotree(Path(cfg.oncotree_path)))
-    tables.extend(load_owl(Path(p)) for p in cfg.owl_paths)
-    if cfg.primekg_path:
-        tables.append(load_primekg(Path(cfg.primekg_path)))
+    with tempfile.TemporaryDirectory(prefix="kg-sources-") as tmp:
+
+        def load(loader: Any, item: str) -> None:
+            if not is_s3_uri(item):
+                tables.append(loader(Path(item)))
+                return
+            try:
+                local = fetch_object(item, Path(tmp) / str(len(tables)))
+            except FileNotFoundError as exc:
+                raise KGSourceError(f"KG source {exc}") from None
+            tables.append(replace(loader(local), path=item))  # the summary names the URI, not the temp copy
+
+        if cfg.curated:
+            tables.append(load_curated())
+        for item in cfg.obo_paths:
+            load(load_obo, item)
+        if cfg.oncotree_path:
+            load(load_oncotree, cfg.oncotree_path)
+        for item in cfg.owl_paths:
+            load(load_owl, item)
+        if cfg.primekg_path:
+            load(load_primekg, cfg.primekg_path)
     if not tables:
         raise KGSourceError(
             "no KG sources are enabled; set kg.curated=true or give kg.obo_paths / kg.oncotree_path / "

@@ -135,6 +135,27 @@ def _s3_error(uri: str, exc: Exception, action: str) -> SlideReadError:
     return SlideReadError(f"slide {uri} cannot be {action} from S3: {exc}; {fix}")
 
 
+def fetch_object(uri: str, into: Path, client: Any | None = None) -> Path:
+    """Download one ``s3://bucket/key`` object into the folder ``into`` (same file name; temp name + rename).
+
+    For inputs that are read whole, such as KG source files; a failure is a ``FileNotFoundError`` naming the
+    URI, what S3 answered and the fix.
+    """
+    bucket, key = split_uri(uri)
+    client = client or s3_client()
+    target = Path(into) / PurePosixPath(key).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".part-{target.name}")
+    try:
+        client.download_file(bucket, key, str(tmp))
+    except Exception as exc:  # botocore's many classes all mean: not fetched
+        tmp.unlink(missing_ok=True)
+        message = str(_s3_error(uri, exc, "downloaded")).replace("slide ", "object ", 1)
+        raise FileNotFoundError(message) from None
+    tmp.replace(target)
+    return target
+
+
 def list_slides(uri: str, client: Any | None = None) -> list[str]:
     """Slide URIs under an ``s3://bucket/prefix`` (recursive, sorted); each folder of .dcm is one slide.
 

@@ -140,3 +140,28 @@ def test_real_sources_merge_with_curated(shared_data: Path, tmp_path: Path) -> N
     assert {"curated:luad", "ONCOTREE:LUNG"} & set(edges["src"]) and set(edges["src"]) | set(
         edges["dst"]
     ) <= set(nodes["id"])
+
+
+def test_kg_sources_on_s3_build_the_same_kg_as_local_files(tmp_path: Path) -> None:
+    """An OBO source given as s3:// (how a compiled pipeline names it) gives the same KG as the local file."""
+    from tests.servers import moto_s3
+
+    obo = tmp_path / "mini.obo"
+    obo.write_text(
+        "format-version: 1.2\nontology: doid\n\n"
+        "[Term]\nid: DOID:1749\nname: squamous cell carcinoma\nsynonym: \"epidermoid carcinoma\" EXACT []\n\n"
+        "[Term]\nid: DOID:3907\nname: lung squamous cell carcinoma\nis_a: DOID:1749 ! squamous cell carcinoma\n"
+    )
+    local = build_kg(tmp_path / "kg-local", KGConfig(obo_paths=[str(obo)]))
+    with moto_s3() as s3, pytest.MonkeyPatch.context() as mp:
+        for key, value in s3.env.items():
+            mp.setenv(key, value)
+        s3.client().create_bucket(Bucket="kg-sources")
+        s3.client().upload_file(str(obo), "kg-sources", "mini.obo")
+        remote = build_kg(tmp_path / "kg-s3", KGConfig(obo_paths=["s3://kg-sources/mini.obo"]))
+        with pytest.raises(KGSourceError, match=r"s3://kg-sources/absent\.obo.*check the bucket and key"):
+            build_kg(tmp_path / "kg-missing", KGConfig(obo_paths=["s3://kg-sources/absent.obo"]))
+    assert remote.kg_version == local.kg_version and remote.n_nodes == local.n_nodes > 0
+    summary = json.loads((tmp_path / "kg-s3" / "summary.json").read_text())
+    assert "s3://kg-sources/mini.obo" in json.dumps(summary)
+    assert not (tmp_path / "kg-missing").exists()  # nothing half-written
