@@ -347,17 +347,65 @@ def rollback_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> Non
 
 @app.command("serve")
 def serve_cmd(
-    model_uri: Annotated[str | None, typer.Option(help="models:/name@alias or a checkpoint dir")] = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="models:/name@alias, a checkpoint dir, or (with --container) s3://")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default serving.port)")] = None,
+    container: Annotated[
+        bool, typer.Option(help="run the serving image like a KServe pod (storage initializer + predictor)")
+    ] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Serve the champion with kserve.ModelServer on serving.host (127.0.0.1 by default)."""
-    from pathreasoner.serve.server import serve
+    """Serve the champion with kserve.ModelServer on serving.host (127.0.0.1 by default).
 
+    With --container it runs the serving image the way a KServe pod does: a storage-initializer container
+    copies the version's checkpoint from S3 (its storage_uri) into /mnt/models, then the predictor container
+    serves it on 127.0.0.1 until Ctrl-C.
+    """
     overrides = list(set_ or []) + ([f"serving.port={port}"] if port else [])
     cfg = _config(config, overrides)
+    if container:
+        _run(lambda: _serve_container(cfg, model_uri or cfg.serving.model_uri))
+        return
+    from pathreasoner.serve.server import serve
+
     _run(lambda: serve(cfg, model_uri=model_uri))
+
+
+def _serve_container(cfg: Config, model_uri: str) -> None:
+    from pathreasoner.containers import serve_in_containers
+    from pathreasoner.pipeline_runner import step_environment
+    from pathreasoner.registry.mlflow_registry import storage_uri
+
+    if model_uri.startswith("s3://"):
+        uri = model_uri
+    elif model_uri.startswith("models:/"):
+        uri = storage_uri(model_uri, cfg)  # the version's checkpoint prefix on S3
+    else:
+        _fail(
+            f"--container serves from S3 like KServe: pass models:/<name>@<alias> or s3://..., not {model_uri}"
+        )
+    console.print(f"storage initializer: {uri} -> /mnt/models")
+    predictor = serve_in_containers(
+        cfg.pipeline.images.serving,
+        uri,
+        cfg.serving.port,
+        env=step_environment(),
+        work_dir=cfg.work_dir / "serve",
+    )
+    console.print(
+        f"[bold green]✓[/] {cfg.pipeline.images.serving} ready at {predictor.url} (Ctrl-C stops it)"
+    )
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill` stops the containers too, like Ctrl-C
+    try:
+        predictor.container.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        predictor.stop()
 
 
 @app.command("ask")

@@ -179,3 +179,12 @@ def test_pipeline_run_passes_uris_and_containers_to_the_runner(params: Path, tmp
     assert str(tmp_path) in " ".join(result.output.split())
     moved = runner.invoke(app, ["pipeline", "run", "--cluster", "--config", str(params)])
     assert moved.exit_code == 2 and "pathreasoner pipeline submit" in moved.output
+
+
+def test_serve_container_needs_an_s3_or_registry_uri(tmp_path: Path) -> None:
+    """`serve --container` copies from S3 like KServe's storage initializer: a local folder is refused."""
+    result = runner.invoke(
+        app, ["serve", "--container", "--model-uri", str(tmp_path), "--config", str(REPO / "params.yaml")]
+    )
+    assert result.exit_code == 2
+    assert "serves from S3 like KServe" in result.output and str(tmp_path) in result.output.replace("\n", "")
