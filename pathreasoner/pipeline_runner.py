@@ -131,9 +131,9 @@ def _docker_runner(cfg: Config) -> Any:
             "with --containers every step registers through an MLflow server: export MLFLOW_TRACKING_URI "
             "(e.g. http://127.0.0.1:5000) or set registry.tracking_uri to its http(s):// URL"
         )
-    for role in ("pipeline", "trainer"):
-        image_id(client, getattr(cfg.pipeline.images, role), role)  # clear error when an image is missing
-    env["PATHREASONER_IMAGE_DIGEST"] = image_id(client, cfg.pipeline.images.trainer, "trainer")
+    # a clear error when an image is missing; the trainer's id is the digest of the image the model came from
+    ids = {role: image_id(client, getattr(cfg.pipeline.images, role), role) for role in ("pipeline", "trainer")}
+    env["PATHREASONER_IMAGE_DIGEST"] = ids["trainer"]
     return local.DockerRunner(network_mode="host", environment=env)
 
 
