@@ -20,21 +20,18 @@ from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import PathReasonerError
+from pathreasoner.portable import ENDPOINT_KEYS, MLFLOW_KEYS, S3_KEYS
 
 logger = logging.getLogger(__name__)
 
-# what a step's container gets from the environment (cluster: the ConfigMap and Secrets)
+# what a step's container gets from this environment: the cluster contract (ConfigMap + Secrets) plus
+# the other ways a local shell may carry the same credentials
 STEP_ENV = (
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD",
+    *ENDPOINT_KEYS,
+    *S3_KEYS,
+    *MLFLOW_KEYS,
     "MLFLOW_TRACKING_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "MLFLOW_S3_ENDPOINT_URL",
-    "AWS_DEFAULT_REGION",
     "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 )
 
@@ -132,7 +129,9 @@ def _docker_runner(cfg: Config) -> Any:
             "(e.g. http://127.0.0.1:5000) or set registry.tracking_uri to its http(s):// URL"
         )
     # a clear error when an image is missing; the trainer's id is the digest of the image the model came from
-    ids = {role: image_id(client, getattr(cfg.pipeline.images, role), role) for role in ("pipeline", "trainer")}
+    ids = {
+        role: image_id(client, getattr(cfg.pipeline.images, role), role) for role in ("pipeline", "trainer")
+    }
     env["PATHREASONER_IMAGE_DIGEST"] = ids["trainer"]
     return local.DockerRunner(network_mode="host", environment=env)
 

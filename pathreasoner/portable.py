@@ -18,6 +18,11 @@ from typing import Any
 from pathreasoner.config import Config, builtin_deepspeed
 from pathreasoner.errors import ConfigError
 
+# What every step reads from its environment (cluster: the ConfigMap and the two Secrets)
+ENDPOINT_KEYS = ("MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION")
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
 
 def is_uri(value: str) -> bool:
     return "://" in value or value.startswith(("models:/", "runs:/", "mlflow-artifacts:/"))

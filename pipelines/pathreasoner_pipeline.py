@@ -18,15 +18,12 @@ from kfp import dsl, kubernetes
 
 from components import build_components
 from pathreasoner.config import Config
-from pathreasoner.portable import check_env_names
+from pathreasoner.portable import ENDPOINT_KEYS, MLFLOW_KEYS, S3_KEYS, check_env_names
 
 PIPELINE_NAME = "pathreasoner"
 GPU_STAGES = ("train-sft", "train-grpo", "evaluate")
 CACHED_STAGES = ("tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate")
 RETRIED_STAGES = ("shard-slides", "tile-slides", "build-samples", "register", "check-gate", "promote")
-ENDPOINT_KEYS = ("MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION")
-S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 SCRATCH_VOLUME = "scratch"
 
 
