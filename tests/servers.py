@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -102,6 +103,21 @@ def moto_s3(**server_env: str) -> Iterator[S3Endpoint]:
         yield S3Endpoint(url)
     finally:
         stop(proc)
+
+
+def s3_bucket_for_test(
+    url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, prefix: str
+) -> tuple[Any, str]:
+    """(client, bucket): dummy credentials and AWS_ENDPOINT_URL for this test, and a fresh bucket named after it."""
+    import boto3
+
+    for key, value in {**S3_KEYS, "AWS_ENDPOINT_URL": url}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.client("s3", endpoint_url=url)
+    bucket = prefix + "-" + hashlib.sha1(request.node.name.encode()).hexdigest()[:12]
+    client.create_bucket(Bucket=bucket)
+    return client, bucket
 
 
 @dataclass(frozen=True)

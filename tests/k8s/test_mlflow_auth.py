@@ -12,10 +12,8 @@ import configparser
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from tests.k8s.conftest import OVERLAYS
 from tests.k8s.kube import Doc
+from tests.servers import free_port, stop, wait_http
 
 Env = dict[str, str]
 
@@ -127,12 +126,6 @@ def test_ingress_serves_mlflow_over_tls_on_one_host(
     assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == f"https://{host}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def call(
     url: str, host: str | None = None, auth: tuple[str, str] | None = None, body: dict | None = None
 ) -> int:
@@ -198,12 +191,7 @@ def test_deployed_auth_and_user_job_work_against_a_real_server(
         [sys.executable, "-m", "mlflow", *args], env=server_env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 120
-        while call(f"{url}/health") != 200:
-            assert server.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "server.log"
-            ).read_text()[-3000:]
-            time.sleep(0.5)
+        wait_http(f"{url}/health", server, 120, tmp_path / "server.log")
         search = f"{url}/api/2.0/mlflow/experiments/search?max_results=1"
         job = container(docs, "Job", "mlflow-create-users")
         job_env = resolve_env(job, docs)
@@ -233,9 +221,5 @@ def test_deployed_auth_and_user_job_work_against_a_real_server(
         assert call(search, host="mlflow.pathreasoner.svc.cluster.local:5000", auth=user) == 200
         assert call(search, host="attacker.example", auth=user) == 403
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()

@@ -3,7 +3,6 @@ quarantine of bad items."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -17,7 +16,7 @@ import pytest
 from pathreasoner.errors import ReportError
 from pathreasoner.samples.demo_reports import make_demo_cases
 from pathreasoner.samples.reports import load_reports, normalise_organ, patient_from_name, text_problem
-from tests.servers import moto_s3
+from tests.servers import moto_s3, s3_bucket_for_test
 
 GOOD = (
     "FINAL DIAGNOSIS: Left tongue, partial glossectomy: invasive squamous cell carcinoma, moderately "
@@ -147,20 +146,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture()
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> tuple[Any, str]:
     """(client, bucket): a fresh bucket per test, dummy credentials, endpoint via AWS_ENDPOINT_URL."""
-    import boto3
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    bucket = "r-" + hashlib.sha1(request.node.name.encode()).hexdigest()[:12]
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
+    return s3_bucket_for_test(s3_endpoint, monkeypatch, request, "r")
 
 
 def test_reports_jsonl_on_s3_load_like_the_local_file(

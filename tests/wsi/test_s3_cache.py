@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from pathreasoner.config import TilingConfig
@@ -16,19 +13,14 @@ from pathreasoner.stages import find_slides
 from pathreasoner.wsi import load_index
 from pathreasoner.wsi.s3_cache import S3SlideCache, describe, list_slides, normalize_uri, slide_id_of
 from pathreasoner.wsi.tiler import tile_slides
+from tests.servers import free_port, s3_bucket_for_test
 
 moto_server = pytest.importorskip("moto.server")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     yield f"http://127.0.0.1:{port}"
@@ -38,18 +30,7 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture()
 def s3(endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> tuple[object, str]:
     """(client, bucket): a fresh bucket per test, dummy credentials, endpoint via AWS_ENDPOINT_URL."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    bucket = "b-" + hashlib.sha1(request.node.name.encode()).hexdigest()[:12]
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
+    return s3_bucket_for_test(endpoint, monkeypatch, request, "b")
 
 
 def _put(client: object, bucket: str, key: str, data: bytes) -> str:
