@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-S3_KEYS = {
+TEST_S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -73,7 +73,7 @@ class S3Endpoint:
     @property
     def env(self) -> dict[str, str]:
         """What a client (boto3, DVC, the MLflow server, a container) needs to reach this S3."""
-        return {**S3_KEYS, "AWS_ENDPOINT_URL": self.url, "MLFLOW_S3_ENDPOINT_URL": self.url}
+        return {**TEST_S3_ENV, "AWS_ENDPOINT_URL": self.url, "MLFLOW_S3_ENDPOINT_URL": self.url}
 
     def client(self) -> Any:
         import boto3
@@ -111,7 +111,7 @@ def s3_bucket_for_test(
     """(client, bucket): dummy credentials and AWS_ENDPOINT_URL for this test, and a fresh bucket named after it."""
     import boto3
 
-    for key, value in {**S3_KEYS, "AWS_ENDPOINT_URL": url}.items():
+    for key, value in {**TEST_S3_ENV, "AWS_ENDPOINT_URL": url}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     client = boto3.client("s3", endpoint_url=url)
