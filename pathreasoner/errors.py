@@ -27,6 +27,10 @@ class ReportError(PathReasonerError):
     """A pathology report is empty, garbled, or has no diagnosis."""
 
 
+class LLMError(PathReasonerError):
+    """An OpenAI-compatible LLM endpoint failed or answered unusably for one request."""
+
+
 class DatasetError(PathReasonerError):
     """A samples dataset is missing, empty, or does not follow the data contract."""
 
