@@ -8,6 +8,7 @@ to a KFP component or a subprocess and means the same thing there.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -165,12 +166,70 @@ class GRPOConfig(Section):
         return self
 
 
+REWARD_NAMES = ("format", "semantic", "entity", "kg_path")  # built in (pathreasoner.train.rewards.registry)
+
+
+def _check_reward_name(name: str) -> None:
+    """A built-in reward name, or `module:function` naming an importable callable (a TRL reward function)."""
+    if name in REWARD_NAMES:
+        return
+    if ":" not in name:
+        raise ValueError(
+            f"unknown reward {name!r} in reward.components; known rewards: {', '.join(REWARD_NAMES)}, "
+            "or 'package.module:function' for your own TRL reward function"
+        )
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or the module failing at import
+        raise ValueError(
+            f"reward {name!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
+            "install it or fix the module path"
+        ) from None
+    if not callable(getattr(module, attr, None)):
+        raise ValueError(f"reward {name!r}: module {module_name!r} has no function {attr!r}")
+
+
 class RewardConfig(Section):
-    format_weight: float = Field(1.0, ge=0)
-    entity_weight: float = Field(0.5, ge=0)  # α in R = format + semantic + α·entity
-    semantic_weight: float = Field(1.0, ge=0)
-    entity_soft_beta: float = Field(0.5, ge=0, le=1)
-    semantic_backend: Literal["embedding", "none"] = "embedding"
+    """R = Σ weight · reward over `components` (paper §3.4: format + semantic + 0.5·entity, plus kg_path)."""
+
+    # reward name -> weight; names: REWARD_NAMES or module:function (a TRL reward function); weight 0 = off
+    components: dict[str, float] = Field(
+        default_factory=lambda: {"format": 1.0, "semantic": 1.0, "entity": 0.5, "kg_path": 0.5}
+    )
+    semantic_backend: Literal["embedding", "judge"] = "embedding"  # embedding: offline MiniLM cosine
+    entity_beta: float = Field(0.5, gt=0)  # entity F-beta; < 1 weighs precision above recall
+    entity_soft_cap: float = Field(0.5, ge=0, lt=1)  # most credit a near-miss entity earns (never a full match)
+    judge_base_url: str | None = None  # OpenAI-compatible endpoint for semantic_backend=judge, e.g. http://h:8000/v1
+    judge_model: str | None = None
+    judge_api_key_env: str = "JUDGE_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    judge_concurrency: int = Field(8, ge=1)  # requests in flight
+    judge_timeout_s: float = Field(30.0, gt=0)  # per request
+    judge_max_retries: int = Field(1, ge=0)
+    judge_cache_dir: str | None = None  # on-disk judge cache; null: <project.work_dir>/judge_cache
+
+    @field_validator("components")
+    @classmethod
+    def _known_and_weighted(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            _check_reward_name(name)
+            if weight < 0:
+                raise ValueError(f"reward.components.{name}={weight} is negative; weights must be >= 0")
+        if sum(value.values()) <= 0:
+            raise ValueError(
+                f"reward.components weights sum to 0 ({value}); give at least one reward a positive weight"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _judge_endpoint(self) -> RewardConfig:
+        judged = self.semantic_backend == "judge" and self.components.get("semantic", 0) > 0
+        if judged and not (self.judge_base_url and self.judge_model):
+            raise ValueError(
+                "reward.semantic_backend=judge needs reward.judge_base_url and reward.judge_model "
+                f"(got {self.judge_base_url!r}, {self.judge_model!r}); set them or use semantic_backend=embedding"
+            )
+        return self
 
 
 class EvalConfig(Section):

@@ -17,6 +17,7 @@ from datasets import Dataset, Image, List, Value
 from pathreasoner.errors import DatasetError
 from pathreasoner.io_utils import read_jsonl
 from pathreasoner.model.prompts import build_messages
+from pathreasoner.train.rewards.columns import reward_columns
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,12 @@ def sft_row(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def grpo_row(record: dict[str, Any]) -> dict[str, Any]:
-    """GRPO row: conversational prompt, images, and the reward columns gt_entities + answer."""
+    """GRPO row: conversational prompt, images, and the reward columns (gt_entities, answer, question,
+    kg_paths as node-name lists: `rewards.reward_columns`)."""
     return {
         "prompt": build_messages(record["images"], record["question"]),
         "images": list(record["images"]),
-        "gt_entities": [str(e) for e in record.get("gt_entities") or []],
-        "answer": str(record.get("answer") or ""),
+        **reward_columns(record),
     }
 
 
@@ -108,7 +109,8 @@ def sft_dataset(samples_dir: Path | str, split: str = "train", loaded: LoadedSpl
 
 
 def grpo_dataset(samples_dir: Path | str, split: str = "train", loaded: LoadedSplit | None = None) -> Dataset:
-    """GRPO dataset: `prompt` + `images` + `gt_entities` + `answer`; `loaded` reuses a load_split result."""
+    """GRPO dataset: `prompt` + `images` + the reward columns; `loaded` reuses a load_split result."""
     loaded = loaded or load_split(samples_dir, split, require_response=False)
     dataset = _with_images([grpo_row(r) for r in loaded.records])
-    return dataset.cast_column("answer", Value("string"))
+    dataset = dataset.cast_column("answer", Value("string")).cast_column("question", Value("string"))
+    return dataset.cast_column("kg_paths", List(List(Value("string"))))

@@ -54,12 +54,7 @@ def build_grpo_trainer(
     set_seed(cfg.project.seed)
     loaded = load_split(samples_dir, "train", require_response=False)
     dataset = grpo_dataset(samples_dir, loaded=loaded)
-    funcs, weights = build_reward_funcs(cfg.reward, load_lexicon(samples_dir))
-    if not funcs:
-        raise TrainingError(
-            f"every reward weight is 0 (reward={cfg.reward.model_dump()}); give at least one of "
-            "reward.format_weight / semantic_weight / entity_weight a positive value"
-        )
+    funcs, weights = build_reward_funcs(cfg.reward, load_lexicon(samples_dir), cfg.work_dir)
     model, processor = load_checkpoint(init_checkpoint, cfg.model.torch_dtype)
     history = HistoryCallback()
     try:
@@ -107,6 +102,7 @@ def train_grpo(
         extra={
             "init_checkpoint": str(init_checkpoint),
             "reward_funcs": [f.__name__ for f in trainer.reward_funcs],
+            "reward_components": [name for name, w in cfg.reward.components.items() if w > 0],
             "reward_weights": list(trainer.args.reward_weights or []),
             "deepspeed": cfg.grpo.deepspeed,
             "world_size": world_size,

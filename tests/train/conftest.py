@@ -87,7 +87,7 @@ def write_samples(root: Path, n_train: int = 6, n_test: int = 3, seed: int = 0) 
                     "findings": [observe],
                     "diagnosis": diagnosis,
                     "gt_entities": entities,
-                    "kg_paths": [],
+                    "kg_paths": [{"nodes": [entities[1], entities[0]], "relations": ["suggests"]}],
                     "response": compose_response(observe, think, answer),
                     "answer": answer,
                     "provenance": {"writer": "test", "kg_version": "test", "report_source": "test"},
@@ -119,7 +119,7 @@ def train_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
                 "num_generations": 2,
                 "max_completion_length": 12,
             },
-            "reward": {"semantic_backend": "none"},
+            "reward": {"components": {"format": 1.0, "entity": 0.5, "kg_path": 0.5}},  # no MiniLM load
         }
     )
 

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from pathreasoner.config import Config
-from pathreasoner.errors import TrainingError
+from pathreasoner.errors import ConfigError
 from pathreasoner.model.inference import Generator
 from pathreasoner.train.grpo import train_grpo
 
@@ -24,19 +24,19 @@ def test_grpo_logs_rewards_and_changes_weights(
     cfg = _with(
         train_cfg,
         grpo={"max_steps": 2, "learning_rate": 1e-3, "temperature": 1.0},
-        reward={"semantic_backend": "embedding"},
+        reward={"components": {"format": 1.0, "semantic": 1.0, "entity": 0.5, "kg_path": 0.5}},
     )
     result = train_grpo(samples_dir, tiny_dir, tmp_path, cfg)
     assert result.steps == 2
-    assert result.extra["reward_funcs"] == ["format_reward", "semantic_reward", "entity_reward"]
-    assert result.extra["reward_weights"] == [1.0, 1.0, 0.5]
+    names = ["format_reward", "semantic_reward", "entity_reward", "kg_path_reward"]
+    assert result.extra["reward_funcs"] == names
+    assert result.extra["reward_components"] == ["format", "semantic", "entity", "kg_path"]
+    assert result.extra["reward_weights"] == [1.0, 1.0, 0.5, 0.5]
     assert [r["step"] for r in result.reward_history] == [1.0, 2.0]
     for entry in result.reward_history:
-        parts = [
-            entry[f"rewards/{name}/mean"] for name in ("format_reward", "semantic_reward", "entity_reward")
-        ]
+        parts = [entry[f"rewards/{name}/mean"] for name in names]
         assert all(0.0 <= p <= 1.0 for p in parts)
-        assert entry["reward"] == pytest.approx(parts[0] + parts[1] + 0.5 * parts[2], abs=1e-5)
+        assert entry["reward"] == pytest.approx(parts[0] + parts[1] + 0.5 * (parts[2] + parts[3]), abs=1e-5)
     log = json.loads((tmp_path / "train_log.json").read_text())
     assert log["stage"] == "train-grpo" and len(log["reward"]) == 2
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -54,7 +54,7 @@ def test_grpo_logs_rewards_and_changes_weights(
 def test_grpo_reward_funcs_follow_config(
     samples_dir: Path, train_cfg: Config, tiny_dir: Path, tmp_path: Path
 ) -> None:
-    cfg = _with(train_cfg, grpo={"max_steps": 1}, reward={"semantic_backend": "none", "entity_weight": 2.0})
+    cfg = _with(train_cfg, grpo={"max_steps": 1}, reward={"components": {"format": 1.0, "entity": 2.0}})
     result = train_grpo(samples_dir, tiny_dir, tmp_path, cfg)
     assert result.extra["reward_funcs"] == ["format_reward", "entity_reward"]
     assert result.extra["reward_weights"] == [1.0, 2.0]
@@ -63,6 +63,6 @@ def test_grpo_reward_funcs_follow_config(
 
 
 def test_grpo_needs_a_reward(samples_dir: Path, train_cfg: Config, tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = _with(train_cfg, reward={"format_weight": 0.0, "entity_weight": 0.0})
-    with pytest.raises(TrainingError, match="every reward weight is 0"):
+    cfg = _with(train_cfg, reward={"components": {"format": 0.0, "entity": 0.0}})  # unvalidated copy
+    with pytest.raises(ConfigError, match="no positive weight"):
         train_grpo(samples_dir, tiny_dir, tmp_path, cfg)

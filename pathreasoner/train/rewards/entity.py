@@ -1,80 +1,138 @@
-"""Entity reward: soft Dice between KG entities named in the reasoning and the sample's gt_entities.
+"""Entity reward: precision-weighted soft F-beta of the KG entities a response names against its gt_entities.
 
-As released with the paper (§3.4): entities are looked up only in the <observe> + <think> spans (the
-whole text when neither tag exists);
-I_soft = |P ∩ G| + β · Σ_{e ∈ P \\ G} max_{g ∈ G} sim(e, g); R = min(1, 2·I_soft / (|P| + |G|)); 0 when both are empty.
+Both sides are KG canonical names, the most canonical identifier a samples dir carries (the keys of
+`entity_lexicon.json`; build-samples derives `gt_entities` and `kg_paths` with the same names):
+- P: the lexicon entities (names or synonyms, `kg.lexicon.EntityMatcher`: word-bounded, longest match)
+  found in the <observe> + <think> spans (the whole text when neither tag exists);
+- G: the sample's gt_entities, each mapped through the same lexicon (a synonym counts as its name).
+
+I = |P ∩ G| + cap · Σ sim(e, g), the sum over a one-to-one greedy pairing (best first) of the unmatched
+predictions P \\ G with the unmatched references G \\ P, where sim = rapidfuzz token_sort_ratio / 100 and
+pairs below SOFT_MIN_SIMILARITY earn nothing. token_sort_ratio is order-free but, unlike token_set_ratio,
+not subset-blind ("carcinoma" vs "adenocarcinoma" = 0.78, not 1), and cap < 1: a near miss never counts
+as a match.
+R = (1 + β²) · I / (|P| + β² · |G|), the F-beta of soft precision I/|P| and recall I/|G|; with β < 1 an
+entity that is not supported costs more than one that is missed, so listing generic KG terms lowers R.
+R = 0 when nothing is found; None (not scored) when the sample has no gt_entities.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process, utils
 
+from pathreasoner.kg.lexicon import EntityMatcher, Mention
 from pathreasoner.response import reasoning_text
 from pathreasoner.train.rewards.completions import completion_text
 
-Similarity = Callable[[str, str], float]
+SOFT_MIN_SIMILARITY = 0.7
 
 
-class Matcher(Protocol):
-    def entities(self, text: str) -> set[str]: ...
+class EntityLexicon:
+    """The lexicon matcher, and every surface form mapped to its canonical name (memoised)."""
+
+    def __init__(self, matcher: EntityMatcher) -> None:
+        self.matcher = matcher
+        self._canonical: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, lexicon: Mapping[str, Iterable[str]] | EntityMatcher | EntityLexicon) -> EntityLexicon:
+        """From `{canonical: [synonyms]}` (entity_lexicon.json), a built EntityMatcher, or pass one through."""
+        if isinstance(lexicon, EntityLexicon):
+            return lexicon
+        if isinstance(lexicon, EntityMatcher):
+            return cls(lexicon)
+        return cls(EntityMatcher.from_lexicon(lexicon))
+
+    def canonical(self, name: str) -> str:
+        """The canonical name of `name` when the whole of it is a lexicon term, else `name` (stripped)."""
+        found = self._canonical.get(name)
+        if found is None:
+            stripped = name.strip()
+            found = stripped
+            if stripped not in self.matcher.canonical_names:
+                mentions = self.matcher.find(stripped)
+                if len(mentions) == 1 and mentions[0].start == 0 and mentions[0].end == len(stripped):
+                    found = mentions[0].canonical
+            self._canonical[name] = found
+        return found
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Lexicon mentions in `text`, in order."""
+        return self.matcher.find(text)
+
+    def entities(self, text: str) -> set[str]:
+        """Canonical names of the entities mentioned in `text`."""
+        return {m.canonical for m in self.matcher.find(text)}
 
 
-def lexical_similarity(a: str, b: str) -> float:
-    """Token-set string similarity in [0, 1] (case-insensitive): partial credit for near-miss entities."""
-    return fuzz.token_set_ratio(a.lower(), b.lower()) / 100.0
+def strict_similarity(a: str, b: str) -> float:
+    """token_sort_ratio in [0, 1] (case and punctuation folded): word order-free, not subset-blind."""
+    return fuzz.token_sort_ratio(a, b, processor=utils.default_process) / 100.0
 
 
-def entity_dice(
-    pred: Iterable[str], gt: Iterable[str], soft_beta: float = 0.5, sim: Similarity | None = None
-) -> float:
-    """Soft Dice of predicted vs ground-truth entity sets (hard Dice when `sim` is None)."""
-    pred_set, gt_set = set(pred), set(gt)
-    if not pred_set and not gt_set:
+def soft_overlap(extra: list[str], missing: list[str], cap: float) -> float:
+    """cap · Σ similarity over a one-to-one greedy pairing of `extra` with `missing` (pairs ≥ the minimum)."""
+    if not extra or not missing or cap <= 0:
         return 0.0
-    intersection = float(len(pred_set & gt_set))
-    if sim is not None and soft_beta > 0 and gt_set:
-        extra = sorted(pred_set - gt_set)
-        intersection += soft_beta * sum(max(sim(e, g) for g in gt_set) for e in extra)
-    return min(1.0, 2.0 * intersection / (len(pred_set) + len(gt_set)))
+    scores = process.cdist(
+        extra,
+        missing,
+        scorer=fuzz.token_sort_ratio,
+        processor=utils.default_process,
+        score_cutoff=SOFT_MIN_SIMILARITY * 100,
+    )
+    rows, cols = np.nonzero(scores)
+    total, used_rows, used_cols = 0.0, set(), set()
+    for k in np.argsort(-scores[rows, cols], kind="stable"):
+        r, c = int(rows[k]), int(cols[k])
+        if r not in used_rows and c not in used_cols:
+            used_rows.add(r)
+            used_cols.add(c)
+            total += float(scores[r, c]) / 100.0
+    return cap * total
 
 
-def as_matcher(lexicon: Mapping[str, list[str]] | Matcher) -> Matcher:
-    """A matcher from an entity lexicon {canonical: [synonyms]} (kg.lexicon.EntityMatcher), or pass one through."""
-    if hasattr(lexicon, "entities"):
-        return lexicon  # type: ignore[return-value]
-    from pathreasoner.kg.lexicon import EntityMatcher
-
-    return EntityMatcher.from_lexicon(dict(lexicon))  # type: ignore[arg-type]
+def entity_fbeta(
+    pred: Iterable[str], gt: Iterable[str], beta: float = 0.5, soft_cap: float = 0.5
+) -> float | None:
+    """Soft F-beta of predicted vs reference entity sets (module docstring); None when `gt` is empty."""
+    pred_set, gt_set = set(pred), set(gt)
+    if not gt_set:
+        return None
+    if not pred_set:
+        return 0.0
+    hits = pred_set & gt_set
+    soft = soft_overlap(sorted(pred_set - hits), sorted(gt_set - hits), soft_cap)
+    b2 = beta * beta
+    return (1.0 + b2) * (len(hits) + soft) / (len(pred_set) + b2 * len(gt_set))
 
 
 def entity_score(
-    text: str,
-    gt_entities: Iterable[str],
-    matcher: Matcher,
-    soft_beta: float = 0.5,
-    sim: Similarity | None = None,
-) -> float:
+    text: str, gt_entities: Iterable[str], lexicon: EntityLexicon, beta: float = 0.5, soft_cap: float = 0.5
+) -> float | None:
     """Entity reward of one response text."""
-    return entity_dice(matcher.entities(reasoning_text(text)), gt_entities or [], soft_beta, sim)
+    gt = {lexicon.canonical(g) for g in gt_entities if g and g.strip()}
+    return entity_fbeta(lexicon.entities(reasoning_text(text)), gt, beta, soft_cap)
 
 
 def make_entity_reward(
-    lexicon: Mapping[str, list[str]] | Matcher,
-    soft_beta: float = 0.5,
-    sim: Similarity | None = lexical_similarity,
-) -> Callable[..., list[float]]:
+    lexicon: Mapping[str, Iterable[str]] | EntityMatcher | EntityLexicon,
+    beta: float = 0.5,
+    soft_cap: float = 0.5,
+) -> Callable[..., list[float | None]]:
     """TRL reward function `entity_reward(completions, gt_entities, **kwargs)` bound to a lexicon."""
-    matcher = as_matcher(lexicon)
+    lex = EntityLexicon.of(lexicon)
 
     def entity_reward(
         completions: list[Any], gt_entities: list[list[str]] | None = None, **kwargs: Any
-    ) -> list[float]:
+    ) -> list[float | None]:
         gts = gt_entities if gt_entities is not None else [[] for _ in completions]
         return [
-            entity_score(completion_text(c), gt or [], matcher, soft_beta, sim)
+            entity_score(completion_text(c), gt or [], lex, beta, soft_cap)
             for c, gt in zip(completions, gts, strict=True)
         ]
 

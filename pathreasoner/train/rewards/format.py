@@ -1,16 +1,18 @@
-"""Format reward: 1 when the text is exactly <observe>…</observe> <think>…</think> <answer>…</answer>."""
+"""Format reward: 1 when the text is exactly <observe>…</observe> <think>…</think> <answer>…</answer>
+with something in each span (an empty <think> is not reasoning), else 0."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pathreasoner.response import is_well_formed
+from pathreasoner.response import FORMAT_RE, TAGS
 from pathreasoner.train.rewards.completions import completion_text
 
 
 def format_score(text: str) -> float:
-    """1.0 for a well-formed response (all three tags, in order, closed), else 0.0."""
-    return 1.0 if is_well_formed(text) else 0.0
+    """1.0 for a well-formed response (all three tags, in order, closed, none empty), else 0.0."""
+    match = FORMAT_RE.match(text)
+    return 1.0 if match is not None and all(match.group(tag).strip() for tag in TAGS) else 0.0
 
 
 def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:

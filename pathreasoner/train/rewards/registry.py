@@ -1,0 +1,84 @@
+"""Reward registry: the built-in rewards by name (config.REWARD_NAMES), any TRL reward function by
+`module:function`. A factory turns the reward config + the samples' entity lexicon into the function."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pathreasoner.config import REWARD_NAMES, RewardConfig
+from pathreasoner.errors import ConfigError
+from pathreasoner.train.rewards.entity import EntityLexicon, make_entity_reward
+from pathreasoner.train.rewards.format import format_reward
+from pathreasoner.train.rewards.judge import LLMJudge, make_judge_reward
+from pathreasoner.train.rewards.kg_path import make_kg_path_reward
+from pathreasoner.train.rewards.semantic import semantic_reward
+
+RewardFunc = Callable[
+    ..., Any
+]  # TRL reward function: (completions, **columns) -> list[float | None] (or async)
+
+
+@dataclass(frozen=True)
+class RewardContext:
+    """What a reward factory may use: the reward config, the samples' lexicon, the work dir (caches)."""
+
+    cfg: RewardConfig
+    lexicon: EntityLexicon | None = None
+    work_dir: Path | None = None
+
+    def need_lexicon(self, name: str) -> EntityLexicon:
+        if self.lexicon is None:
+            raise ConfigError(
+                f"the {name!r} reward needs the samples dir's entity lexicon (entity_lexicon.json); pass it, "
+                f"or set reward.components.{name} to 0"
+            )
+        return self.lexicon
+
+
+def _semantic(ctx: RewardContext) -> RewardFunc:
+    if ctx.cfg.semantic_backend == "judge":
+        return make_judge_reward(LLMJudge.from_config(ctx.cfg, ctx.work_dir))
+    return semantic_reward
+
+
+BUILTIN_REWARDS: dict[str, Callable[[RewardContext], RewardFunc]] = {
+    "format": lambda ctx: format_reward,
+    "semantic": _semantic,
+    "entity": lambda ctx: make_entity_reward(
+        ctx.need_lexicon("entity"), ctx.cfg.entity_beta, ctx.cfg.entity_soft_cap
+    ),
+    "kg_path": lambda ctx: make_kg_path_reward(ctx.need_lexicon("kg_path")),
+}
+assert tuple(BUILTIN_REWARDS) == REWARD_NAMES, (
+    "config.REWARD_NAMES and the registry must list the same rewards"
+)
+
+
+def load_reward_function(spec: str) -> RewardFunc:
+    """The callable named by `package.module:function`; ConfigError when it does not import."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(
+            f"unknown reward {spec!r}; known rewards: {', '.join(REWARD_NAMES)}, or 'package.module:function'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or the module failing at import
+        raise ConfigError(
+            f"reward {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
+            "install it or fix the module path"
+        ) from None
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise ConfigError(f"reward {spec!r}: module {module_name!r} has no function {attr!r}")
+    return func
+
+
+def reward_function(name: str, ctx: RewardContext) -> RewardFunc:
+    """The TRL reward function registered as `name` (built in, or module:function)."""
+    factory = BUILTIN_REWARDS.get(name)
+    return factory(ctx) if factory is not None else load_reward_function(name)
