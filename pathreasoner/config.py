@@ -41,6 +41,7 @@ class DemoDataConfig(Section):
     native_tile_px: int = Field(256, ge=64)
     mpp: float = Field(0.25, gt=0)  # level-0 µm/px written into the synthetic slides
     jpeg_quality: int = Field(85, ge=30, le=100)
+    workers: int = Field(2, ge=1)  # processes drawing slides in parallel
 
 
 class TilingConfig(Section):
@@ -126,7 +127,8 @@ class ModelConfig(Section):
     cache_dir: str | None = None  # default: $PATHREASONER_CACHE or ~/.cache/pathreasoner
     image_min_pixels: int = Field(3136, ge=784)
     image_max_pixels: int = Field(12544, ge=784)
-    torch_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    # auto: bfloat16 on a CUDA GPU that supports it, else float32 (training, evaluation and serving loaders)
+    torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
 
 
 class SFTConfig(Section):
@@ -137,33 +139,98 @@ class SFTConfig(Section):
     max_length: int = Field(2048, ge=64)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     deepspeed: str | None = None  # path to a DeepSpeed JSON (ZeRO-2/3), None = plain torch
-    trajectory_masking: bool = False  # train on sft_train.jsonl (step-prefix variants) when it exists
+    trajectory_masking: bool = True  # train on sft_train.jsonl (step-prefix variants: loss on the rest only)
+    full_trajectory_ratio: float = Field(0.5, ge=0, le=1)  # share of full trajectories mixed into those rows
     lora: bool = False
     lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
     lora_alpha: int = Field(32, ge=1)
     logging_steps: int = Field(5, ge=1)
+    gradient_checkpointing: bool = False  # recompute activations in backward: needed for a 7B, slower on the demo
+    group_by_length: bool = False  # batches of similar token length (less padding; VLM data cannot be packed)
 
 
 class GRPOConfig(Section):
     max_steps: int = Field(2, ge=1)
     learning_rate: float = Field(1e-5, gt=0)
     per_device_batch_size: int = Field(2, ge=1)
-    num_generations: int = Field(2, ge=2)
+    num_generations: int = 2  # completions per prompt (a GRPO group), at least 2
     max_completion_length: int = Field(384, ge=8)  # long enough for a whole report-style response
     temperature: float = Field(0.7, gt=0)  # tiny model: lower than 1.0 so some samples are well-formed
-    beta: float = Field(0.04, ge=0)
+    beta: float = Field(0.04, ge=0)  # 0: no KL term and no reference model kept in memory
     deepspeed: str | None = None
     logging_steps: int = Field(1, ge=1)
+    # per_device_batch_size x world size x gradient_accumulation_steps completions per optimizer step must
+    # hold whole groups of num_generations (checked when the trainer is built, where the world size is known)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_checkpointing: bool = False
+    max_prompt_length: int | None = Field(2048, ge=16)  # tokens incl. image tokens; longer prompts are an error
+    lora: bool = False
+    lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
+    lora_alpha: int = Field(32, ge=1)
+    use_vllm: bool = False  # vLLM rollouts: needs a CUDA GPU and the vllm package (trainer image)
+    vllm_mode: Literal["colocate", "server"] = "colocate"  # server: a `trl vllm-serve` at vllm_server_base_url
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)  # colocate: share of GPU memory for vLLM
+    vllm_tensor_parallel_size: int = Field(1, ge=1)  # colocate
+    vllm_max_model_length: int | None = Field(None, ge=64)  # None: max_prompt_length + max_completion_length
+    vllm_enable_sleep_mode: bool = False  # colocate: offload vLLM weights/cache during the optimizer step
+    vllm_server_base_url: str | None = None  # server mode, e.g. http://vllm:8000
 
-    @model_validator(mode="after")
-    def _divisible(self) -> GRPOConfig:
-        if self.per_device_batch_size % self.num_generations:
+    @field_validator("num_generations")
+    @classmethod
+    def _groups(cls, value: int) -> int:
+        if value < 2:
             raise ValueError(
-                f"grpo.per_device_batch_size={self.per_device_batch_size} must be a multiple of "
-                f"grpo.num_generations={self.num_generations}: GRPO groups completions per prompt; "
-                "set per_device_batch_size to a multiple of num_generations"
+                f"GRPO needs at least 2 completions per prompt to compare them (got {value}); set "
+                "grpo.num_generations to 2 or more (4-8 on a GPU)"
             )
-        return self
+        return value
+
+
+RESUME_MODES = ("auto", "never")
+
+
+class TrainingConfig(Section):
+    """Run settings shared by SFT and GRPO: trainer checkpoints, resume, live MLflow tracking."""
+
+    save_steps: int = Field(100, ge=1)  # trainer checkpoint (weights, optimizer, RNG) every N steps and at the end
+    save_total_limit: int = Field(2, ge=1)  # trainer checkpoints kept under <out>/trainer while the run is going
+    resume: str = "auto"  # auto: last <out>/trainer/checkpoint-N of the same run | never | path to a checkpoint-N
+    mlflow: bool = True  # log curves (loss, rewards, KL, lr, grad norm) to cfg.tracking_uri while training
+    log_completions_steps: int = Field(10, ge=1)  # GRPO: a table of sample completions every N steps
+
+    @field_validator("resume")
+    @classmethod
+    def _resume(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("training.resume is empty; use auto, never or the path of a checkpoint-N folder")
+        return value.strip()
+
+
+class LauncherConfig(Section):
+    """Where train-sft / train-grpo run: this process, torchrun here, or a Kubeflow Trainer TrainJob."""
+
+    # auto: in this process (CLI, kfp.local), a TrainJob from a cluster pipeline | in_process | torchrun | trainjob
+    kind: Literal["auto", "in_process", "torchrun", "trainjob"] = "auto"
+    nproc_per_node: int = Field(2, ge=1)  # torchrun: training processes on this machine
+    num_nodes: int = Field(1, ge=1)  # trainjob: pods (nodes)
+    gpus_per_node: int = Field(1, ge=0)  # trainjob: one process per GPU; 0 = one CPU process per node
+    runtime: str = "torch-distributed"  # trainjob: the ClusterTrainingRuntime (Kubeflow Trainer v2)
+    namespace: str | None = None  # trainjob: default the submitting pod's namespace, else the kubeconfig's
+    service_account: str | None = "pathreasoner-trainer"  # trainjob: the training pods' identity (k8s/base)
+    cpu_per_node: str = "16"  # trainjob: requests = limits per node
+    memory_per_node: str = "128Gi"
+    staging_uri: str | None = None  # trainjob inputs/outputs; default <pipeline.pipeline_root>/trainjobs
+    poll_interval_s: float = Field(10.0, gt=0)  # trainjob: status polling while waiting
+    timeout_s: int = Field(172_800, ge=60)  # trainjob: activeDeadlineSeconds; the launcher waits as long
+
+    @field_validator("staging_uri")
+    @classmethod
+    def _staging(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError(
+                f"launcher.staging_uri={value!r} must be an s3:// prefix the TrainJob pods can read and write"
+            )
+        return value
 
 
 REWARD_NAMES = ("format", "semantic", "entity", "kg_path")  # built in (pathreasoner.train.rewards.registry)
@@ -235,6 +302,7 @@ class RewardConfig(Section):
 class EvalConfig(Section):
     split: Literal["train", "val", "test"] = "test"
     max_samples: int = Field(24, ge=1)
+    first_types: list[str] = Field(default_factory=lambda: ["diagnosis"])  # evaluated in full, before the rest
     max_new_tokens: int = Field(384, ge=1)
     batch_size: int = Field(4, ge=1)  # prompts per generate() call
 
@@ -330,6 +398,8 @@ class Config(Section):
     model: ModelConfig = ModelConfig()
     sft: SFTConfig = SFTConfig()
     grpo: GRPOConfig = GRPOConfig()
+    training: TrainingConfig = TrainingConfig()
+    launcher: LauncherConfig = LauncherConfig()
     reward: RewardConfig = RewardConfig()
     eval: EvalConfig = EvalConfig()
     registry: RegistryConfig = RegistryConfig()
@@ -384,6 +454,7 @@ PATH_KEYS = {
     ("model", "cache_dir"),
     ("sft", "deepspeed"),
     ("grpo", "deepspeed"),
+    ("training", "resume"),
     ("registry", "artifact_root"),
     ("pipeline", "pipeline_root"),
     ("pipeline", "local_root"),
@@ -440,6 +511,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         body = raw.setdefault(section, {}) or {}
         raw[section] = body
         value = body.get(key, SECTIONS[section].model_fields[key].default)
+        if key == "resume" and value in RESUME_MODES:
+            continue
         if key == "deepspeed" and value in DEEPSPEED_BUILTINS:
             body[key] = str(DEEPSPEED_DIR / DEEPSPEED_BUILTINS[value])  # packaged: resolves inside any image
             continue

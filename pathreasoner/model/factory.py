@@ -3,6 +3,10 @@
 The tiny model uses the same transformers classes as Qwen/Qwen2.5-VL-7B-Instruct
 (`Qwen2_5_VLForConditionalGeneration` + `Qwen2_5_VLProcessor`), is built from a config with a tokenizer
 trained locally, seeded, and cached in a folder keyed by a hash of everything that defines it.
+
+Whatever the source, the loaded processor gets the package's chat template (`{% generation %}` markers
+for assistant-only loss, the trajectory `prefix` continuation): a downloaded checkpoint ships the stock
+Qwen2.5-VL template, which has neither.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ logger = logging.getLogger(__name__)
 TINY_FORMAT_VERSION = 1  # bump when the build recipe changes in a way the hash would not see
 _BUILD_LOCK = threading.Lock()  # the torch RNG is process-global: one seeded build at a time
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# the tokens the package chat template writes: any Qwen2.5-VL-family tokenizer has them
+TEMPLATE_TOKENS = ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|image_pad|>", "<|vision_end|>")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,43 @@ class TinySpec:
 def chat_template() -> str:
     """The Qwen2.5-VL chat template shipped with the package (with `{% generation %}` markers)."""
     return resources.files("pathreasoner.model").joinpath("data", "chat_template.jinja").read_text("utf-8")
+
+
+def install_chat_template(processor: ProcessorMixin, source: str | Path) -> ProcessorMixin:
+    """Put the package chat template on `processor` and its tokenizer (in place; returned for chaining).
+
+    Raises ModelError when the tokenizer lacks the Qwen chat/vision tokens the template writes.
+    """
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None:
+        raise ModelError(
+            f"{source}: the loaded processor ({type(processor).__name__}) has no tokenizer; model.base must be a "
+            "Qwen2.5-VL checkpoint with its processor (e.g. Qwen/Qwen2.5-VL-7B-Instruct)"
+        )
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in TEMPLATE_TOKENS if token not in vocab]
+    if missing:
+        raise ModelError(
+            f"{source}: its tokenizer has no {', '.join(missing)}, which the PathReasoner chat template writes; "
+            "use a Qwen2.5-VL-family checkpoint (e.g. Qwen/Qwen2.5-VL-7B-Instruct) as model.base"
+        )
+    template = chat_template()
+    processor.chat_template = template
+    tokenizer.chat_template = template
+    return processor
+
+
+def resolve_dtype(name: str, device: str | None = None) -> torch.dtype:
+    """A config dtype name as torch dtype; `auto` is bfloat16 on a CUDA GPU that supports it, else float32.
+
+    `device` is where the model will run (None: a CUDA GPU when one is visible).
+    """
+    if name != "auto":
+        if name not in _DTYPES:
+            raise ModelError(f"unknown dtype {name!r}; use one of auto, {', '.join(_DTYPES)}")
+        return _DTYPES[name]
+    on_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    return torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float32
 
 
 def cache_root(cfg: ModelConfig) -> Path:
@@ -184,21 +227,43 @@ def tiny_checkpoint(cfg: ModelConfig, spec: TinySpec = TinySpec()) -> Path:
     return target
 
 
-def load_checkpoint(path: Path | str, dtype: str = "float32") -> tuple[PreTrainedModel, ProcessorMixin]:
-    """Load a save_pretrained directory (model + processor)."""
-    path = Path(path)
+def require_checkpoint(path: Path | str) -> Path:
+    """`path` as a Path when it holds a save_pretrained model (config.json), else a ModelError with the fix."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelError(
+            f"checkpoint {path} does not exist; pass the output folder of train-sft / train-grpo (it holds "
+            "checkpoint/), a save_pretrained directory, or models:/<name>@<alias>"
+        )
     if not (path / "config.json").exists():
         raise ModelError(
             f"checkpoint {path} has no config.json; pass a directory written by save_pretrained "
             "(e.g. <train out>/checkpoint)"
         )
+    return path
+
+
+def load_checkpoint(
+    path: Path | str,
+    dtype: str = "auto",
+    device: str | None = None,
+    pixels: tuple[int, int] | None = None,
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Load a save_pretrained directory (model + processor, with the package chat template).
+
+    `dtype` is resolved for `device` (see resolve_dtype); `pixels` = (min, max) overrides the image
+    processor's pixel budget.
+    """
+    path = require_checkpoint(path)
+    processor_kwargs = {"size": {"shortest_edge": pixels[0], "longest_edge": pixels[1]}} if pixels else {}
     try:
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=_DTYPES[dtype])
-        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=resolve_dtype(dtype, device))
+        processor = AutoProcessor.from_pretrained(path, **processor_kwargs)
     except Exception as exc:
         raise ModelError(
             f"could not load checkpoint {path}: {exc}; is it a complete model + processor dir?"
         ) from exc
+    install_chat_template(processor, path)
     model.eval()
     return model, processor
 
@@ -241,27 +306,28 @@ def download_s3_prefix(uri: str, cache: Path) -> Path:
 
 
 def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """model.base: "tiny" | local dir | s3://bucket/prefix | Hugging Face id."""
+    """model.base: "tiny" | local dir | s3://bucket/prefix | Hugging Face id, with model.image_*_pixels."""
     base = cfg.base
+    pixels = (cfg.image_min_pixels, cfg.image_max_pixels)
     if base == "tiny":
-        return load_checkpoint(tiny_checkpoint(cfg), cfg.torch_dtype)
+        return load_checkpoint(tiny_checkpoint(cfg), cfg.torch_dtype, pixels=pixels)
     if base.startswith("s3://"):
-        return load_checkpoint(download_s3_prefix(base, cache_root(cfg)), cfg.torch_dtype)
+        return load_checkpoint(download_s3_prefix(base, cache_root(cfg)), cfg.torch_dtype, pixels=pixels)
     if Path(base).expanduser().is_dir():
-        return load_checkpoint(Path(base).expanduser(), cfg.torch_dtype)
+        return load_checkpoint(Path(base).expanduser(), cfg.torch_dtype, pixels=pixels)
     if base.startswith(("/", ".", "~")) or base.count("/") > 1:
         raise ModelError(
             f"model.base={base!r} looks like a local path but is not a directory; fix model.base "
             "(a save_pretrained dir, 'tiny', s3://bucket/prefix or a Hugging Face id like Qwen/Qwen2.5-VL-7B-Instruct)"
         )
     try:
-        model = AutoModelForImageTextToText.from_pretrained(base, dtype=_DTYPES[cfg.torch_dtype])
+        model = AutoModelForImageTextToText.from_pretrained(base, dtype=resolve_dtype(cfg.torch_dtype))
         processor = AutoProcessor.from_pretrained(
-            base, min_pixels=cfg.image_min_pixels, max_pixels=cfg.image_max_pixels
+            base, size={"shortest_edge": cfg.image_min_pixels, "longest_edge": cfg.image_max_pixels}
         )
     except Exception as exc:
         raise ModelError(
             f"model.base={base!r} is neither 'tiny', an existing directory, s3://, nor a loadable Hugging Face "
             f"id ({exc}); fix model.base"
         ) from exc
-    return model, processor
+    return model, install_chat_template(processor, base)

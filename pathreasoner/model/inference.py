@@ -45,9 +45,12 @@ class Generator:
 
     @classmethod
     def from_checkpoint(
-        cls, path: Path | str, max_new_tokens: int = 160, device: str = "cpu", dtype: str = "float32"
+        cls, path: Path | str, max_new_tokens: int = 160, device: str = "auto", dtype: str = "auto"
     ) -> Generator:
-        model, processor = load_checkpoint(path, dtype)
+        """Load `path`; device `auto` is cuda when a GPU is visible, dtype `auto` bfloat16 there (else float32)."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model, processor = load_checkpoint(path, dtype, device=device)
         return cls(model, processor, max_new_tokens=max_new_tokens, device=device)
 
     def prompt_text(self, n_images: int, question: str) -> str:

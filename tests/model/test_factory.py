@@ -11,10 +11,21 @@ from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
 from pathreasoner.config import ModelConfig
 from pathreasoner.errors import ModelError
-from pathreasoner.model.factory import cache_root, load_base_model, load_checkpoint, tiny_checkpoint, tiny_key
+from pathreasoner.model.factory import (
+    cache_root,
+    chat_template,
+    install_chat_template,
+    load_base_model,
+    load_checkpoint,
+    resolve_dtype,
+    tiny_checkpoint,
+    tiny_key,
+)
+from pathreasoner.model.inference import Generator
 from pathreasoner.model.prompts import build_messages
 from pathreasoner.model.tokenizer import SPECIAL_TOKENS, TAG_TOKENS
 from pathreasoner.response import SYSTEM_PROMPT
+from tests.model.stock_checkpoint import STOCK_TEMPLATE, save_stock_checkpoint
 
 
 def test_tiny_checkpoint_is_a_small_qwen2_5_vl(tiny_dir: Path, model_cfg: ModelConfig) -> None:
@@ -99,6 +110,10 @@ def test_bad_bases_raise_model_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"config\.json"):
         load_checkpoint(tmp_path)
+    with pytest.raises(
+        ModelError, match=r"checkpoint .*nope does not exist; pass the output folder of train-sft"
+    ):
+        load_checkpoint(tmp_path / "nope")
     with pytest.raises(ModelError, match=r"model\.base"):
         load_base_model(ModelConfig(base=str(tmp_path / "not-there" / "nope"), cache_dir=str(tmp_path)))
     with pytest.raises(ModelError, match=r"model\.base"):
@@ -131,3 +146,70 @@ def test_load_base_model_from_s3(tiny_dir: Path, tmp_path: Path, monkeypatch: py
         assert isinstance(processor, Qwen2_5_VLProcessor)
         with pytest.raises(ModelError, match="holds no objects"):
             load_base_model(ModelConfig(base="s3://models/nothing-here", cache_dir=str(tmp_path)))
+
+
+def test_stock_template_checkpoint_gets_the_package_template(
+    tiny_dir: Path, tmp_path: Path, model_cfg: ModelConfig, images
+) -> None:
+    stock = save_stock_checkpoint(tiny_dir, tmp_path / "downloaded")
+    raw = Qwen2_5_VLProcessor.from_pretrained(stock)
+    assert raw.chat_template == STOCK_TEMPLATE and "{% generation %}" not in raw.chat_template  # as shipped
+    for loaded in (
+        load_base_model(ModelConfig(base=str(stock), cache_dir=model_cfg.cache_dir))[1],
+        load_checkpoint(stock)[1],
+    ):
+        assert loaded.chat_template == chat_template() == loaded.tokenizer.chat_template
+        messages = build_messages(0, "Diagnosis?", response="<answer>x</answer>")  # images: see test_sft
+        out = loaded.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids, mask = out["input_ids"][0], out["assistant_masks"][0]
+        trained = [t for t, m in zip(ids, mask, strict=True) if m]
+        assert loaded.tokenizer.decode(trained) == "<answer>x</answer><|im_end|>\n"
+        # prompts render exactly as the stock template does: serving and vLLM see the same text
+        prompt = build_messages(images, "Diagnosis?")
+        assert loaded.apply_chat_template(
+            prompt, tokenize=False, add_generation_prompt=True
+        ) == raw.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+
+def test_non_qwen_tokenizer_is_refused(tiny_dir: Path) -> None:
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    _, processor = load_checkpoint(tiny_dir)
+    other = Tokenizer(models.WordLevel({"[UNK]": 0, "<|im_start|>": 1, "hello": 2}, unk_token="[UNK]"))
+    processor.tokenizer = PreTrainedTokenizerFast(tokenizer_object=other, unk_token="[UNK]")
+    with pytest.raises(
+        ModelError, match=r"other-model: its tokenizer has no <\|im_end\|>, <\|vision_start\|>.*Qwen2\.5-VL"
+    ):
+        install_chat_template(processor, "other-model")
+
+
+def test_dtype_auto_is_float32_on_cpu_bf16_on_a_bf16_gpu(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ModelConfig().torch_dtype == "auto"
+    model, _ = load_checkpoint(tiny_dir, "bfloat16")
+    assert model.dtype == torch.bfloat16
+    if not torch.cuda.is_available():
+        assert resolve_dtype("auto") == torch.float32
+        generator = Generator.from_checkpoint(tiny_dir, max_new_tokens=2)
+        assert generator.device == "cpu" and generator.model.dtype == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype("auto") == torch.bfloat16
+    assert resolve_dtype("auto", device="cpu") == torch.float32  # a model kept on the CPU stays float32
+    assert resolve_dtype("float16") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype("auto") == torch.float32  # e.g. a V100: no bf16, and fp16 weights would overflow
+    with pytest.raises(ModelError, match="unknown dtype 'fp8'"):
+        resolve_dtype("fp8")
+
+
+def test_pixel_budget_applies_to_a_local_base(tiny_dir: Path, tmp_path: Path, model_cfg: ModelConfig) -> None:
+    stock = save_stock_checkpoint(tiny_dir, tmp_path / "downloaded")
+    cfg = ModelConfig(base=str(stock), cache_dir=model_cfg.cache_dir, image_max_pixels=50176)
+    _, processor = load_base_model(cfg)
+    assert processor.image_processor.size["longest_edge"] == 50176
+    assert processor.image_processor.get_number_of_image_patches(448, 448) == 256
