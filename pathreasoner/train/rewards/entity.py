@@ -3,7 +3,8 @@
 Both sides are KG canonical names, the most canonical identifier a samples dir carries (the keys of
 `entity_lexicon.json`; build-samples derives `gt_entities` and `kg_paths` with the same names):
 - P: the lexicon entities (names or synonyms, `kg.lexicon.EntityMatcher`: word-bounded, longest match)
-  found in the <observe> + <think> spans (the whole text when neither tag exists);
+  found in the <observe> + <think> spans (the whole text when it has none of the format's tags, nothing
+  when it has tags but neither span: entities named only in <answer> earn nothing);
 - G: the sample's gt_entities, each mapped through the same lexicon (a synonym counts as its name).
 
 I = |P ∩ G| + cap · Σ sim(e, g), the sum over a one-to-one greedy pairing (best first) of the unmatched
@@ -25,8 +26,8 @@ import numpy as np
 from rapidfuzz import fuzz, process, utils
 
 from pathreasoner.kg.lexicon import EntityMatcher, Mention
-from pathreasoner.response import reasoning_text
 from pathreasoner.train.rewards.completions import completion_text
+from pathreasoner.train.rewards.spans import reasoning_span
 
 SOFT_MIN_SIMILARITY = 0.7
 
@@ -116,7 +117,7 @@ def entity_score(
 ) -> float | None:
     """Entity reward of one response text."""
     gt = {lexicon.canonical(g) for g in gt_entities if g and g.strip()}
-    return entity_fbeta(lexicon.entities(reasoning_text(text)), gt, beta, soft_cap)
+    return entity_fbeta(lexicon.entities(reasoning_span(text)), gt, beta, soft_cap)
 
 
 def make_entity_reward(

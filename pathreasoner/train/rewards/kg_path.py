@@ -22,20 +22,11 @@ from itertools import pairwise
 from typing import Any
 
 from pathreasoner.kg.lexicon import EntityMatcher, fold
-from pathreasoner.response import parse_response
 from pathreasoner.train.rewards.completions import completion_text
 from pathreasoner.train.rewards.entity import EntityLexicon
+from pathreasoner.train.rewards.spans import think_span
 
-_ANY_TAG = re.compile(r"</?(?:observe|think|answer)>")
 Step = tuple[str, str]
-
-
-def think_text(text: str) -> str:
-    """The <think> span; the whole text when it has none of the format's tags; else '' (no reasoning)."""
-    think = parse_response(text).think
-    if think is not None:
-        return think
-    return "" if _ANY_TAG.search(text) else text
 
 
 def path_node_lists(kg_paths: Any) -> list[list[str]]:
@@ -96,7 +87,7 @@ def followed_share(text: str, steps: list[Step], lexicon: EntityLexicon) -> floa
 
 def kg_path_score(text: str, kg_paths: Any, lexicon: EntityLexicon) -> float | None:
     """KG-path reward of one response text."""
-    return followed_share(think_text(text), path_steps(kg_paths, lexicon), lexicon)
+    return followed_share(think_span(text), path_steps(kg_paths, lexicon), lexicon)
 
 
 def make_kg_path_reward(
