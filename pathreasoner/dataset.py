@@ -8,6 +8,7 @@ from pathlib import Path
 from pathreasoner.errors import DatasetError
 
 LEXICON_FILE = "entity_lexicon.json"
+TYPES_FILE = "entity_types.json"
 
 
 def load_lexicon(samples_dir: Path | str) -> dict[str, list[str]]:
@@ -26,3 +27,15 @@ def load_lexicon(samples_dir: Path | str) -> dict[str, list[str]]:
             f"{path} must map canonical entity names to synonym lists, got {type(lexicon).__name__}"
         )
     return {str(name): [str(s) for s in (synonyms or [])] for name, synonyms in lexicon.items()}
+
+
+def load_entity_types(samples_dir: Path | str) -> dict[str, str]:
+    """`entity_types.json` of a samples dir: {canonical KG name: node type}; empty for older datasets."""
+    path = Path(samples_dir) / TYPES_FILE
+    if not path.exists():
+        return {}
+    try:
+        types = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); rerun build-samples") from None
+    return {str(k): str(v) for k, v in types.items()}

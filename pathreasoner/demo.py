@@ -27,14 +27,16 @@ from pathreasoner import stages
 from pathreasoner.client import ask, format_answer, wait_until_ready
 from pathreasoner.config import Config
 from pathreasoner.errors import ServingError
+from pathreasoner.eval.diagnosis import DIAGNOSIS_QUESTIONS, DiagnosisChecker
 from pathreasoner.eval.metrics import answer_matches
 from pathreasoner.io_utils import atomic_write_text, read_jsonl
 from pathreasoner.logging_setup import Capture, KfpTaskWatcher, TaskEvent, capture_output
 from pathreasoner.pipeline_runner import run_local
 
 logger = logging.getLogger(__name__)
-# what the demo asks, when the held-out slide has them
-QUESTION_TYPES = ("diagnosis", "grade", "pT", "margin")
+# what the demo asks: diagnosis questions of held-out patients, then these types
+QUESTION_TYPES = ("grade", "pT", "margin")
+DEMO_REQUESTS = 8
 _MARKS = {
     "SUCCESS": "[green]✓[/]",
     "CACHED": "[cyan]↺[/]",
@@ -52,8 +54,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def pick_samples(samples_dir: Path, n: int = len(QUESTION_TYPES)) -> list[dict[str, Any]]:
-    """Up to `n` held-out records with images, one per question type (QUESTION_TYPES first).
+def pick_samples(samples_dir: Path, n: int = DEMO_REQUESTS) -> list[dict[str, Any]]:
+    """Up to `n` held-out records with images: diagnosis questions of different patients and diagnoses
+    first, then one record of each other question type (QUESTION_TYPES order).
 
     The first split (test, val, train) that has records with images is used.
     """
@@ -62,18 +65,20 @@ def pick_samples(samples_dir: Path, n: int = len(QUESTION_TYPES)) -> list[dict[s
         records = [r for r in read_jsonl(path) if r.get("images")] if path.exists() else []
         if not records:
             continue
+        picked: list[dict[str, Any]] = []
+        seen_answers: set[str] = set()
+        for record in records:
+            answer = str(record.get("answer", "")).split(" of the ")[0].split(" (")[0].lower()
+            if record["question_type"] == "diagnosis" and answer not in seen_answers:
+                seen_answers.add(answer)
+                picked.append(record)
         by_type: dict[str, dict[str, Any]] = {}
         for record in records:
-            by_type.setdefault(record["question_type"], record)
+            if record["question_type"] != "diagnosis":
+                by_type.setdefault(record["question_type"], record)
         order = [t for t in QUESTION_TYPES if t in by_type] + [t for t in by_type if t not in QUESTION_TYPES]
-        return [by_type[t] for t in order[:n]]
+        return (picked + [by_type[t] for t in order])[:n]
     raise ServingError(f"no sample with images in {samples_dir}; did build-samples link any slides?")
-
-
-def pick_request(samples_dir: Path) -> tuple[list[Path], str]:
-    """The slide views (thumbnail first) and question of one held-out sample."""
-    record = pick_samples(samples_dir, 1)[0]
-    return [samples_dir / image for image in record["images"]], record["question"]
 
 
 def start_server(cfg: Config, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -153,29 +158,60 @@ def pipeline_display(console: Console, capture: Capture) -> Iterator[KfpTaskWatc
             capture.reset_logging()
 
 
+def verdict(record: dict[str, Any], prediction: dict[str, Any], checker: DiagnosisChecker) -> bool:
+    """Right or wrong: diagnosis questions by their KG-linked diagnosis, the others by the reference answer."""
+    if record["question_type"] in DIAGNOSIS_QUESTIONS and checker.scorable(record):
+        return checker.correct(record, str(prediction.get("answer") or ""))
+    return answer_matches(prediction.get("text", ""), record.get("answer", ""))
+
+
 def ask_and_compare(
-    console: Console, url: str, model_name: str, samples_dir: Path, records: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """POST each record's views and question; print the served answer beside the reference answer."""
-    predictions = []
+    console: Console,
+    url: str,
+    model_name: str,
+    samples_dir: Path,
+    records: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[bool]]:
+    """POST each record's views and question; print the served answer beside the reference label.
+
+    Returns the predictions and, for each, whether it was right."""
+    checker = DiagnosisChecker.for_samples(samples_dir)
+    predictions, verdicts = [], []
     for record in records:
         images = [samples_dir / image for image in record["images"]]
         start = time.perf_counter()
         prediction = ask(url, model_name, images, record["question"])
         latency_ms = (time.perf_counter() - start) * 1000
+        right = verdict(record, prediction, checker)
         predictions.append(prediction)
-        right = answer_matches(prediction.get("text", ""), record.get("answer", ""))
-        mark = "[green]✓ contains the reference[/]" if right else "[red]✗ does not contain the reference[/]"
+        verdicts.append(right)
+        served = one_line(prediction.get("answer")) or "(no <answer> tag)"
         console.print(
-            f"[bold]{escape(record['question_type'])}[/] ({record['slide_id']}, {latency_ms:.0f} ms)"
-            f"  {escape(record['question'])}\n"
-            f"    served:    {escape(one_line(prediction.get('answer')) or '(no <answer> tag)')}\n"
-            f"    reference: {escape(one_line(record.get('answer')))}\n"
-            f"    {mark}; well-formed: {prediction.get('well_formed')}",
+            f"{'[green]✓[/]' if right else '[red]✗[/]'} [bold]{escape(record['question_type']):<9}[/] "
+            f"{record['slide_id']} ({latency_ms:.0f} ms)\n"
+            f"    served:    {escape(served)}\n"
+            f"    reference: {escape(one_line(record.get('answer')))}"
+            + ("" if prediction.get("well_formed") else "  [yellow](response not well-formed)[/]"),
             highlight=False,
         )
         logger.info("served %s: %s", record["id"], json.dumps(prediction))
-    return predictions
+    return predictions, verdicts
+
+
+def evaluation_line(eval_dir: Path | None) -> str:
+    """The evaluate task's diagnosis accuracy against chance, as one line ('' when it was not measured)."""
+    metrics_path = eval_dir / "metrics.json" if eval_dir else None
+    if not metrics_path or not metrics_path.is_file():
+        return ""
+    m = json.loads(metrics_path.read_text())
+    if "diagnosis_accuracy" not in m:
+        return ""
+    return (
+        f"evaluated diagnosis accuracy on {int(m['diagnosis_items'])} held-out patients: "
+        f"{m['diagnosis_accuracy']:.2f} (chance {m['diagnosis_chance']:.2f} = 1/{round(1 / m['diagnosis_chance'])} "
+        f"diagnoses; majority class {m['diagnosis_majority']:.2f}); format compliance "
+        f"{m.get('format_compliance', float('nan')):.2f}"
+    )
 
 
 def run_demo(cfg: Config, config_path: Path | None = None, overrides: list[str] | None = None) -> dict:
@@ -222,25 +258,24 @@ def _run(cfg: Config, console: Console, capture: Capture, demo_dir: Path, start:
         records = pick_samples(samples_dir)
         console.rule(f"[bold]4/4 {len(records)} real HTTP requests: served answer vs reference")
         console.print(f"POST {url}/v1/models/{cfg.serving.model_name}:predict", highlight=False)
-        predictions = ask_and_compare(console, url, cfg.serving.model_name, samples_dir, records)
+        predictions, verdicts = ask_and_compare(console, url, cfg.serving.model_name, samples_dir, records)
     finally:
         server.terminate()
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-    right = sum(
-        answer_matches(p.get("text", ""), r.get("answer", ""))
-        for p, r in zip(predictions, records, strict=True)
-    )
     console.print(
         Panel(format_answer(predictions[0]), title=f"first served answer in full ({records[0]['id']})"),
         soft_wrap=False,  # wrapped inside the panel, never cropped
     )
     console.print(
-        f"{right}/{len(records)} served answers contain the reference answer (champion v{run.champion}: base model "
+        f"{sum(verdicts)}/{len(verdicts)} served answers right (champion v{run.champion}: base model "
         f"'{cfg.model.base}', {cfg.sft.max_steps} SFT + {cfg.grpo.max_steps} GRPO steps on the synthetic cohort)",
         highlight=False,
     )
+    line = evaluation_line(run.task_dirs.get("evaluate"))
+    if line:
+        console.print(line, highlight=False)
     console.print(f"[bold green]✓[/] demo finished in {time.perf_counter() - start:.0f} s; server stopped")
     return predictions[0]

@@ -6,14 +6,18 @@ import csv
 import io
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.io_utils import atomic_write_text
 from pathreasoner.samples.demo_reports import make_demo_cases
+from pathreasoner.wsi.morphology import morphology_for
 from pathreasoner.wsi.synthetic import write_synthetic_slide
 
 logger = logging.getLogger(__name__)
@@ -44,34 +48,50 @@ class DemoCohort:
         )
 
 
+def _write_slide(job: tuple[Path, str, int], options: dict[str, Any]) -> Path:
+    """One synthetic slide drawn with its diagnosis' morphology (a process-pool job)."""
+    path, diagnosis, seed = job
+    return write_synthetic_slide(path, seed=seed, morphology=morphology_for(diagnosis), **options)
+
+
 def write_demo_cohort(
     out_dir: Path, cfg: Config, progress: Callable[[str], None] | None = None
 ) -> DemoCohort:
     """Write `slides/*.tiff`, `reports.jsonl`, `labels.csv` and a README marking the data synthetic.
 
-    Deterministic for `cfg.project.seed`; slides that already exist are kept (the write is atomic).
+    Each slide shows its case's diagnosis-specific morphology (`pathreasoner.wsi.morphology`), so the
+    diagnosis can be read from the image. Deterministic for `cfg.project.seed`; slides that already exist
+    are kept (each write is atomic); `demo_data.workers` processes draw them in parallel.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
     (out_dir / "slides").mkdir(parents=True, exist_ok=True)
     d = cfg.demo_data
     cases = make_demo_cases(d.n_patients, cfg.project.seed)
-    slides: list[Path] = []
-    for i, case in enumerate(cases):
-        path = out_dir / "slides" / f"{case.slide_id}.tiff"
-        if not path.exists():
-            write_synthetic_slide(
-                path,
-                width_px=d.slide_width_px,
-                height_px=d.slide_height_px,
-                tile_px=d.native_tile_px,
-                mpp=d.mpp,
-                jpeg_quality=d.jpeg_quality,
-                seed=cfg.project.seed * 1000 + i,
-            )
-        slides.append(path)
-        if progress:
-            progress(case.slide_id)
+    slides = [out_dir / "slides" / f"{case.slide_id}.tiff" for case in cases]
+    todo = [
+        (path, case.diagnosis, cfg.project.seed * 1000 + i)
+        for i, (path, case) in enumerate(zip(slides, cases, strict=True))
+        if not path.exists()
+    ]
+    options = {
+        "width_px": d.slide_width_px,
+        "height_px": d.slide_height_px,
+        "tile_px": d.native_tile_px,
+        "mpp": d.mpp,
+        "jpeg_quality": d.jpeg_quality,
+    }
+    workers = min(d.workers, len(todo)) if todo else 0
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for path in pool.map(_write_slide, todo, [options] * len(todo)):
+                if progress:
+                    progress(path.stem)
+    else:
+        for job in todo:
+            path = _write_slide(job, options)
+            if progress:
+                progress(path.stem)
     reports = out_dir / "reports.jsonl"
     atomic_write_text(
         reports,

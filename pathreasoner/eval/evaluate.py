@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from PIL import Image, UnidentifiedImageError
 
 from pathreasoner.config import Config
-from pathreasoner.dataset import load_lexicon
+from pathreasoner.dataset import load_entity_types, load_lexicon
 from pathreasoner.errors import DatasetError, PathReasonerError
 from pathreasoner.eval import report
+from pathreasoner.eval.diagnosis import diagnosis_scores, diagnosis_verdicts
 from pathreasoner.eval.metrics import (
     answer_matches,
     compute_metrics,
@@ -32,7 +33,7 @@ from pathreasoner.response import parse_response
 logger = logging.getLogger(__name__)
 
 FALLBACK_SPLITS = ("val", "train")
-HEADLINE = ("format_compliance", "entity_f1", "answer_match", "rougeL", "bleu")
+HEADLINE = ("format_compliance", "diagnosis_accuracy", "entity_f1", "answer_match", "rougeL", "bleu")
 
 
 class EntityFinder(Protocol):
@@ -74,12 +75,14 @@ def evaluate_predictions(
     records: Sequence[Mapping[str, Any]],
     predictions: Sequence[str],
     lexicon: Mapping[str, Sequence[str]] | EntityFinder,
+    entity_types: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Score predictions against sample records (no model needed).
 
-    ``lexicon`` is ``{canonical name: [synonyms]}`` (or anything with ``.entities(text) -> set[str]``).
+    ``lexicon`` is ``{canonical name: [synonyms]}`` (or anything with ``.entities(text) -> set[str]``);
+    with ``entity_types`` ({name: KG type}) the diagnosis accuracy and its chance level are added.
     Returns ``{"metrics": {name: float, "n_samples": float}, "by_question_type": {type: {name: float}},
-    "pred_entities": [sorted names per sample]}``.
+    "pred_entities": [sorted names per sample], "diagnosis": [True/False/None per sample]}``.
     """
     if len(records) != len(predictions):
         raise ValueError(
@@ -98,8 +101,14 @@ def evaluate_predictions(
     }
     overall: dict[str, float] = compute_metrics(**columns)
     overall["n_samples"] = float(len(records))
+    overall.update(diagnosis_scores(records, predictions, matcher, entity_types or {}))
     by_type = metrics_by_question_type([str(r.get("question_type", "unknown")) for r in records], **columns)
-    return {"metrics": overall, "by_question_type": by_type, "pred_entities": pred_entities}
+    return {
+        "metrics": overall,
+        "by_question_type": by_type,
+        "pred_entities": pred_entities,
+        "diagnosis": diagnosis_verdicts(records, predictions, matcher, entity_types or {}),
+    }
 
 
 def select_split(samples_dir: Path, split: str) -> tuple[str, list[dict[str, Any]]]:
@@ -162,7 +171,26 @@ def _generate(
     return out
 
 
-def _prediction_row(record: Mapping[str, Any], prediction: str, entities: list[str]) -> dict[str, Any]:
+def pick_records(records: list[dict[str, Any]], n: int, first_types: Sequence[str]) -> list[dict[str, Any]]:
+    """Up to `n` records: every record of `first_types` (in file order), then the other question types
+    round-robin, so that each type is represented."""
+    first = [r for r in records if r.get("question_type") in first_types]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("question_type") not in first_types:
+            by_type.setdefault(str(record.get("question_type")), []).append(record)
+    rest: list[dict[str, Any]] = []
+    queues = list(by_type.values())
+    while any(queues):
+        for queue in queues:
+            if queue:
+                rest.append(queue.pop(0))
+    return (first + rest)[:n]
+
+
+def _prediction_row(
+    record: Mapping[str, Any], prediction: str, entities: list[str], diagnosis_correct: bool | None
+) -> dict[str, Any]:
     parsed = parse_response(prediction)
     return {
         "id": record.get("id"),
@@ -178,20 +206,23 @@ def _prediction_row(record: Mapping[str, Any], prediction: str, entities: list[s
         "reference": record.get("response"),
         "answer": record.get("answer"),
         "answer_match": answer_matches(prediction, str(record.get("answer", ""))),
+        "diagnosis_correct": diagnosis_correct,
         "gt_entities": list(record.get("gt_entities") or []),
         "pred_entities": entities,
     }
 
 
 def evaluate_checkpoint(checkpoint: Path, samples_dir: Path, out_dir: Path, cfg: Config) -> EvalResult:
-    """Generate for up to cfg.eval.max_samples records of cfg.eval.split, score, and write the outputs."""
+    """Generate for up to cfg.eval.max_samples records of cfg.eval.split (all `eval.first_types` questions
+    first), score, and write the outputs."""
     from pathreasoner.model.inference import Generator
 
     start = time.perf_counter()
     checkpoint, samples_dir, out_dir = Path(checkpoint), Path(samples_dir), Path(out_dir)
     split, records = select_split(samples_dir, cfg.eval.split)
-    records = records[: cfg.eval.max_samples]
+    records = pick_records(records, cfg.eval.max_samples, cfg.eval.first_types)
     lexicon = load_lexicon(samples_dir)
+    entity_types = load_entity_types(samples_dir)
 
     quarantine: list[dict[str, str]] = []
     loaded: list[tuple[dict[str, Any], list[Image.Image]]] = []
@@ -220,13 +251,14 @@ def evaluate_checkpoint(checkpoint: Path, samples_dir: Path, out_dir: Path, cfg:
             f"(first problem: {quarantine[0]['reason'] if quarantine else 'none'}); fix the samples or checkpoint"
         )
 
-    scored = evaluate_predictions(kept, predictions, lexicon)
+    scored = evaluate_predictions(kept, predictions, lexicon, entity_types)
     metrics: dict[str, Any] = dict(scored["metrics"])
     metrics["n_samples"] = len(kept)
     metrics["split"] = split
     by_type = scored["by_question_type"]
     rows = [
-        _prediction_row(r, p, e) for r, p, e in zip(kept, predictions, scored["pred_entities"], strict=True)
+        _prediction_row(r, p, e, v)
+        for r, p, e, v in zip(kept, predictions, scored["pred_entities"], scored["diagnosis"], strict=True)
     ]
 
     out_dir.mkdir(parents=True, exist_ok=True)

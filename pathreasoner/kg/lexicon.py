@@ -194,6 +194,16 @@ def _kg_entries(kg: KnowledgeGraph) -> list[tuple[str, str, str | None]]:
     return entries
 
 
+def entity_types(kg: KnowledgeGraph, lexicon: Mapping[str, object]) -> dict[str, str]:
+    """`{canonical name: KG node type}` for the names of a lexicon (diagnosis, anatomic_site, ...)."""
+    types: dict[str, str] = {}
+    for name in lexicon:
+        node_id = kg.id_for_name(name)
+        if node_id is not None:
+            types[name] = kg.type(node_id)
+    return types
+
+
 def lexicon_from_kg(kg: KnowledgeGraph) -> dict[str, list[str]]:
     """`{canonical name: [synonyms]}` for every usable node; a surface claimed twice goes to the first node.
 

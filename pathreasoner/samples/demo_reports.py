@@ -233,6 +233,13 @@ PROFILES: tuple[_Profile, ...] = (
         "hilar and mediastinal lymph nodes",
     ),
 )
+# every (organ, diagnosis) pair, organs first: a small cohort spans many organs, a large one is balanced
+DIAGNOSIS_CYCLE: tuple[tuple[_Profile, tuple[str, str]], ...] = tuple(
+    (profile, profile.diagnoses[k])
+    for k in range(max(len(p.diagnoses) for p in PROFILES))
+    for profile in PROFILES
+    if k < len(profile.diagnoses)
+)
 _GENERIC = frozenset({"carcinoma", "adenocarcinoma"})  # findings of these fit any carcinoma: too unspecific
 _N_POSITIVE = {"pN0": (0, 0), "pN1": (1, 3), "pN2": (4, 7), "pN2b": (2, 3)}
 
@@ -307,13 +314,12 @@ def _status_word(present: bool) -> str:
 
 
 def make_demo_case(index: int, seed: int) -> DemoCase:
-    """The `index`-th synthetic case for `seed` (organs cycle so a small cohort spans several organs)."""
+    """The `index`-th synthetic case for `seed`: cases cycle through DIAGNOSIS_CYCLE (balanced diagnoses)."""
     rng = random.Random(f"pathreasoner-demo:{seed}:{index}")
-    profile = PROFILES[(index + seed) % len(PROFILES)]
+    profile, (diagnosis, diagnosis_text) = DIAGNOSIS_CYCLE[(index + seed) % len(DIAGNOSIS_CYCLE)]
     patient_id = f"DEMO-{index + 1:04d}"
     slide_id = f"{patient_id}-01"
     site = rng.choice(profile.sites)
-    diagnosis, diagnosis_text = rng.choice(profile.diagnoses)
     grade, grade_text = rng.choice(profile.grades)
     if profile.organ == "brain":
         grade, grade_text = {"glioblastoma, IDH-wildtype": profile.grades[0]}.get(

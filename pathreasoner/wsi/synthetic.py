@@ -20,6 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 from pathreasoner.io_utils import atomic_write_bytes
+from pathreasoner.wsi.morphology import Morphology, draw_morphology
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,13 @@ def write_synthetic_slide(
     jpeg_quality: int = 85,
     seed: int = 0,
     tissue: bool = True,
+    morphology: Morphology | None = None,
 ) -> Path:
     """Write an H&E-like pyramidal JPEG TIFF of ``width_px`` x ``height_px`` at ``mpp`` µm/px.
 
     ``tissue=False`` writes a blank (background-only) slide, e.g. to test empty-tissue handling.
+    ``morphology`` draws a diagnosis-specific architecture (`pathreasoner.wsi.morphology`), jittered per
+    slide; without it the tissue is a generic gland-forming pattern.
     The file is written atomically (temporary name, then rename) and its ImageDescription says
     it is synthetic. Returns ``path``.
     """
@@ -59,7 +63,7 @@ def write_synthetic_slide(
         raise ValueError(f"tile_px={tile_px} must be a multiple of 16 (TIFF tiles); e.g. 256")
     path = Path(path)
     rng = np.random.default_rng(seed)
-    level0 = _render_level0(rng, width_px, height_px, tissue)
+    level0 = _render_level0(rng, width_px, height_px, tissue, morphology)
     levels = [level0]
     while max(levels[-1].shape[:2]) >= MIN_LEVEL_SIDE_PX:
         levels.append(np.asarray(Image.fromarray(levels[-1]).reduce(2)))
@@ -93,7 +97,9 @@ def write_synthetic_slide(
 # ---- drawing ---------------------------------------------------------------------------------
 
 
-def _render_level0(rng: np.random.Generator, width: int, height: int, tissue: bool) -> np.ndarray:
+def _render_level0(
+    rng: np.random.Generator, width: int, height: int, tissue: bool, morphology: Morphology | None = None
+) -> np.ndarray:
     """Draw the slide at 1/WORK_SCALE resolution, upsample to level 0 and add fine pixel noise."""
     w, h = max(16, -(-width // WORK_SCALE)), max(16, -(-height // WORK_SCALE))
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -101,7 +107,10 @@ def _render_level0(rng: np.random.Generator, width: int, height: int, tissue: bo
     gradient = 3.0 * ((xx / w - 0.5) + 0.6 * (yy / h - 0.5))
     img = np.broadcast_to(BACKGROUND_RGB, (h, w, 3)) + gradient[..., None]
     img = img + _smooth_noise(rng, (h, w), sigma=3.0, amplitude=1.5)[..., None]
-    if tissue:
+    if tissue and morphology is not None:
+        img = draw_morphology(rng, img, _tissue_mask(rng, xx, yy), morphology.jittered(rng))
+        img = _draw_pen_mark(rng, img)
+    elif tissue:
         img = _draw_tissue(rng, img, xx, yy)
         img = _draw_pen_mark(rng, img)
     img = _draw_dust(rng, img)

@@ -1,0 +1,104 @@
+"""Diagnosis accuracy: the KG diagnosis named in the predicted <answer> against the reference's.
+
+Both answers are linked to KG entities with the samples' entity matcher; only entities whose KG type is
+`diagnosis` count (so "Adenocarcinoma of the cecum" and "adenocarcinoma of the sigmoid colon" are the same
+diagnosis, while "mucinous adenocarcinoma" is another). An item is correct when the two sets of linked
+diagnoses are equal; items whose reference links to no diagnosis are not scored. The chance level is
+reported beside it: 1/K for the K distinct reference diagnoses, and the majority-class share.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pathreasoner.dataset import load_entity_types, load_lexicon
+from pathreasoner.response import answer_text
+
+DIAGNOSIS_TYPE = "diagnosis"
+DIAGNOSIS_QUESTIONS = frozenset({"diagnosis", "subtype"})
+
+
+class EntityFinder(Protocol):
+    def entities(self, text: str) -> set[str]: ...
+
+
+def linked_diagnoses(text: str, matcher: EntityFinder, types: Mapping[str, str]) -> frozenset[str]:
+    """The KG diagnoses named in `text`."""
+    return frozenset(e for e in matcher.entities(text) if types.get(e) == DIAGNOSIS_TYPE)
+
+
+def reference_diagnoses(
+    record: Mapping[str, Any], matcher: EntityFinder, types: Mapping[str, str]
+) -> frozenset[str]:
+    """The diagnoses of a diagnosis question's reference answer (empty for other questions)."""
+    if not types or record.get("question_type") not in DIAGNOSIS_QUESTIONS:
+        return frozenset()
+    return linked_diagnoses(str(record.get("answer") or ""), matcher, types)
+
+
+def diagnosis_verdicts(
+    records: Sequence[Mapping[str, Any]],
+    predictions: Sequence[str],
+    matcher: EntityFinder,
+    types: Mapping[str, str],
+) -> list[bool | None]:
+    """Per item: True/False for scorable diagnosis questions, None otherwise."""
+    out: list[bool | None] = []
+    for record, prediction in zip(records, predictions, strict=True):
+        reference = reference_diagnoses(record, matcher, types)
+        out.append(
+            linked_diagnoses(answer_text(prediction), matcher, types) == reference if reference else None
+        )
+    return out
+
+
+def diagnosis_scores(
+    records: Sequence[Mapping[str, Any]],
+    predictions: Sequence[str],
+    matcher: EntityFinder,
+    types: Mapping[str, str],
+) -> dict[str, float]:
+    """`diagnosis_accuracy`, `diagnosis_items`, `diagnosis_chance` (1/K) and `diagnosis_majority` over the
+    diagnosis questions; empty when there is no scorable item (or no entity types)."""
+    verdicts = diagnosis_verdicts(records, predictions, matcher, types)
+    references = [
+        reference_diagnoses(r, matcher, types)
+        for r, v in zip(records, verdicts, strict=True)
+        if v is not None
+    ]
+    if not references:
+        return {}
+    counts = Counter(references)
+    return {
+        "diagnosis_accuracy": sum(bool(v) for v in verdicts) / len(references),
+        "diagnosis_items": float(len(references)),
+        "diagnosis_chance": 1.0 / len(counts),
+        "diagnosis_majority": counts.most_common(1)[0][1] / len(references),
+    }
+
+
+@dataclass(frozen=True)
+class DiagnosisChecker:
+    """The samples dir's entity matcher and KG types, to judge one served diagnosis answer."""
+
+    matcher: EntityFinder
+    types: Mapping[str, str]
+
+    @classmethod
+    def for_samples(cls, samples_dir: Path) -> DiagnosisChecker:
+        from pathreasoner.kg.lexicon import EntityMatcher
+
+        return cls(EntityMatcher.from_lexicon(load_lexicon(samples_dir)), load_entity_types(samples_dir))
+
+    def scorable(self, record: Mapping[str, Any]) -> bool:
+        return bool(reference_diagnoses(record, self.matcher, self.types))
+
+    def correct(self, record: Mapping[str, Any], answer: str) -> bool:
+        """Whether `answer` (an <answer> span) names exactly the reference's KG diagnoses."""
+        return linked_diagnoses(answer, self.matcher, self.types) == reference_diagnoses(
+            record, self.matcher, self.types
+        )
