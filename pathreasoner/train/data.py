@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from pathreasoner.train.rewards.columns import reward_columns
 
 logger = logging.getLogger(__name__)
 
+MISSING_IMAGE = "missing image"
+
+
 @dataclass
 class LoadedSplit:
     """Usable records of one split (image paths made absolute) and what was skipped, with reasons."""
@@ -30,7 +34,11 @@ class LoadedSplit:
 
 
 def load_split(samples_dir: Path | str, split: str, require_response: bool = True) -> LoadedSplit:
-    """Read `<samples_dir>/<split>.jsonl`; skip (and log) records without images, missing files or text."""
+    """Read `<samples_dir>/<split>.jsonl`; skip (and log) text-only records and records without text.
+
+    A record that names image files which do not exist is a broken dataset, not a text-only sample: that
+    is an error before any compute is spent.
+    """
     samples_dir = Path(samples_dir)
     path = samples_dir / f"{split}.jsonl"
     if not path.exists():
@@ -49,6 +57,13 @@ def load_split(samples_dir: Path | str, split: str, require_response: bool = Tru
             loaded.skipped.append({"id": str(record.get("id", f"line {index + 1}")), "reason": reason})
             continue
         loaded.records.append({**record, "images": [str(samples_dir / p) for p in record["images"]]})
+    broken = [f"{b['id']} ({b['reason']})" for b in loaded.skipped if b["reason"].startswith(MISSING_IMAGE)]
+    if broken:
+        raise DatasetError(
+            f"{path}: {len(broken)} record(s) name image files that do not exist (first: "
+            f"{', '.join(broken[:3])}); the samples dir is incomplete: "
+            "rerun build-samples, or copy the whole samples dir including images/"
+        )
     if loaded.skipped:
         reasons: dict[str, int] = {}
         for item in loaded.skipped:
@@ -72,19 +87,61 @@ def _problem(record: dict[str, Any], samples_dir: Path, require_response: bool) 
         return "no images"
     missing = [p for p in images if not (samples_dir / p).is_file()]
     if missing:
-        return f"missing image: {missing[0]}"
+        return f"{MISSING_IMAGE}: {missing[0]}"
     return None
 
 
 def sft_row(record: dict[str, Any]) -> dict[str, Any]:
     """Conversational SFT row; a `response_prefix` (trajectory masking) is shown but not trained."""
     response: str = record["response"]
-    prefix = record.get("response_prefix") or None
-    if prefix and response.startswith(prefix):
+    prefix = check_loss_spans(record)
+    if prefix:
         messages = build_messages(record["images"], record["question"], response[len(prefix) :], prefix)
     else:
         messages = build_messages(record["images"], record["question"], response)
     return {"messages": messages, "images": list(record["images"])}
+
+
+def check_loss_spans(record: dict[str, Any]) -> str:
+    """The record's `response_prefix` after checking that it and `loss_spans` agree with the response.
+
+    Loss falls on exactly one span: from the end of the given prefix to the end of the response (the
+    chat template marks that span for training). Anything else is a DatasetError naming the record.
+    """
+    response: str = record["response"]
+    prefix = record.get("response_prefix") or ""
+    spans = record.get("loss_spans")
+    problem = None
+    if prefix and not response.startswith(prefix):
+        problem = "response_prefix is not the start of response"
+    elif spans is not None and [list(map(int, span)) for span in spans] != [[len(prefix), len(response)]]:
+        problem = (
+            f"loss_spans {spans} do not match the text: with a {len(prefix)}-character prefix the one trained "
+            f"span is [[{len(prefix)}, {len(response)}]]"
+        )
+    if problem:
+        raise DatasetError(
+            f"SFT record {record.get('id')!r}: {problem}; rebuild sft_train.jsonl with build-samples "
+            "(or fix the record's response_prefix / loss_spans)"
+        )
+    return prefix
+
+
+def mix_trajectories(records: list[dict[str, Any]], full_ratio: float, seed: int) -> list[dict[str, Any]]:
+    """Trajectory-masked SFT rows with full trajectories making up at least `full_ratio` of them.
+
+    Full trajectories (no `response_prefix`) are all kept; prefix variants are subsampled (seeded) when
+    they would push the full share below `full_ratio`. Order is the input order.
+    """
+    full = [r for r in records if not r.get("response_prefix")]
+    partial = [i for i, r in enumerate(records) if r.get("response_prefix")]
+    if not full or full_ratio <= 0:
+        return list(records)
+    keep_partial = round(len(full) * (1 - full_ratio) / full_ratio)
+    if keep_partial >= len(partial):
+        return list(records)
+    kept = set(random.Random(seed).sample(partial, keep_partial))
+    return [r for i, r in enumerate(records) if not r.get("response_prefix") or i in kept]
 
 
 def grpo_row(record: dict[str, Any]) -> dict[str, Any]:

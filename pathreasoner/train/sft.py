@@ -13,14 +13,16 @@ from trl import SFTConfig, SFTTrainer
 from pathreasoner.config import Config
 from pathreasoner.errors import TrainingError
 from pathreasoner.model.factory import load_base_model
+from pathreasoner.train.checkpoints import clear_trainer_dir, resume_checkpoint, run_fingerprint
 from pathreasoner.train.common import (
     HistoryCallback,
     base_training_kwargs,
     quiet,
-    save_checkpoint,
+    train_and_save,
     training_env,
 )
-from pathreasoner.train.data import load_split, sft_dataset
+from pathreasoner.train.data import load_split, mix_trajectories, sft_dataset
+from pathreasoner.train.lengths import sft_lengths
 from pathreasoner.train.result import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -29,9 +31,12 @@ LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_p
 
 
 def sft_args(cfg: Config, out_dir: Path) -> SFTConfig:
+    """SFTConfig from the `sft` section (padded batches: TRL packs / goes padding-free for text only)."""
     s = cfg.sft
+    base = base_training_kwargs(out_dir, cfg.project.seed, s.deepspeed, cfg.training)
     return SFTConfig(
-        **base_training_kwargs(out_dir, cfg.project.seed, s.deepspeed),
+        **{**base, "activation_checkpointing": s.gradient_checkpointing},
+        train_sampling_strategy="group_by_length" if s.group_by_length else "random",
         max_steps=s.max_steps,
         learning_rate=s.learning_rate,
         lr_scheduler_type="cosine",
@@ -46,12 +51,13 @@ def sft_args(cfg: Config, out_dir: Path) -> SFTConfig:
     )
 
 
-def lora_config(cfg: Config) -> Any:
+def lora_config(r: int, alpha: int) -> Any:
+    """LoRA on the language model's projections (the vision tower stays frozen, as vLLM serves it without LoRA)."""
     from peft import LoraConfig
 
     return LoraConfig(
-        r=cfg.sft.lora_r,
-        lora_alpha=cfg.sft.lora_alpha,
+        r=r,
+        lora_alpha=alpha,
         lora_dropout=0.0,
         target_modules=LORA_TARGETS,
         task_type="CAUSAL_LM",
@@ -71,9 +77,14 @@ def build_sft_trainer(
 ) -> tuple[SFTTrainer, HistoryCallback, list[dict[str, str]]]:
     """The configured SFTTrainer, its history callback and the skipped records (tests inspect its batches)."""
     set_seed(cfg.project.seed)
-    loaded = load_split(samples_dir, sft_split(samples_dir, cfg))
+    split = sft_split(samples_dir, cfg)
+    loaded = load_split(samples_dir, split)
+    if split == "sft_train":
+        loaded.records = mix_trajectories(loaded.records, cfg.sft.full_trajectory_ratio, cfg.project.seed)
     dataset = sft_dataset(samples_dir, loaded=loaded)
     model, processor = load_base_model(cfg.model)
+    if cfg.sft.group_by_length:  # the sampler reads this column instead of tokenizing every sample at start
+        dataset = dataset.add_column("length", sft_lengths(loaded.records, processor))
     history = HistoryCallback()
     try:
         trainer = SFTTrainer(
@@ -81,7 +92,7 @@ def build_sft_trainer(
             args=sft_args(cfg, out_dir),
             train_dataset=dataset,
             processing_class=processor,
-            peft_config=lora_config(cfg) if cfg.sft.lora else None,
+            peft_config=lora_config(cfg.sft.lora_r, cfg.sft.lora_alpha) if cfg.sft.lora else None,
             callbacks=[history],
         )
     except ValueError as exc:
@@ -92,14 +103,18 @@ def build_sft_trainer(
 
 
 def train_sft(samples_dir: Path | str, out_dir: Path | str, cfg: Config) -> TrainResult:
-    """SFT `cfg.model.base` on `<samples_dir>/train.jsonl`; write checkpoint/, train_log.json, summary.json."""
+    """SFT `cfg.model.base` on `<samples_dir>/train.jsonl`; write checkpoint/, train_log.json, summary.json.
+
+    Resumes a killed run from `<out>/trainer` per `training.resume`; logs live to MLflow per `training.mlflow`.
+    """
     samples_dir, out_dir = Path(samples_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    fingerprint = run_fingerprint("train-sft", cfg.model, cfg.sft, cfg.project.seed, samples_dir.resolve())
+    resume = resume_checkpoint(cfg.training, out_dir, fingerprint)
     with training_env(cfg.sft.deepspeed):
         trainer, history, skipped = build_sft_trainer(samples_dir, out_dir, cfg)
-        trainer.train()
-        checkpoint = save_checkpoint(trainer, trainer.processing_class, out_dir)
+        checkpoint, run_id = train_and_save(trainer, cfg, "train-sft", out_dir, resume, fingerprint)
         is_main, world_size = trainer.is_world_process_zero(), trainer.args.world_size
     result = TrainResult(
         stage="train-sft",
@@ -109,19 +124,16 @@ def train_sft(samples_dir: Path | str, out_dir: Path | str, cfg: Config) -> Trai
         n_samples=len(trainer.train_dataset),
         loss_history=[h for h in history.entries if "loss" in h],
         skipped=skipped,
-        extra={"lora": cfg.sft.lora, "deepspeed": cfg.sft.deepspeed, "world_size": world_size},
+        extra={
+            "lora": cfg.sft.lora,
+            "deepspeed": cfg.sft.deepspeed,
+            "world_size": world_size,
+            "mlflow_run_id": run_id,
+            "resumed_from": str(resume) if resume else None,
+        },
     )
     if is_main:
         result.write(out_dir)
+        clear_trainer_dir(out_dir)  # the run succeeded: its trainer checkpoints are no longer needed
         logger.info(result.line())
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    from pathreasoner.train.entry import run
-
-    return run("sft", train_sft, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

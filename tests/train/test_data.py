@@ -10,7 +10,7 @@ from PIL import Image
 from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import DatasetError
 from pathreasoner.response import SYSTEM_PROMPT
-from pathreasoner.train.data import grpo_dataset, load_split, sft_dataset, sft_row
+from pathreasoner.train.data import grpo_dataset, load_split, mix_trajectories, sft_dataset, sft_row
 
 
 def test_load_split_skips_records_without_images(samples_dir: Path) -> None:
@@ -20,14 +20,14 @@ def test_load_split_skips_records_without_images(samples_dir: Path) -> None:
     assert all(Path(p).is_absolute() and Path(p).is_file() for r in loaded.records for p in r["images"])
 
 
-def test_missing_image_file_and_missing_split(samples_dir: Path, tmp_path: Path) -> None:
+def test_missing_image_file_is_an_error_and_missing_split(samples_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "samples"
     shutil.copytree(samples_dir, copy)
     records = [json.loads(line) for line in (copy / "test.jsonl").read_text().splitlines()]
     (copy / records[0]["images"][1]).unlink()
-    loaded = load_split(copy, "test")
-    assert len(loaded.records) == len(records) - 1
-    assert loaded.skipped[0]["reason"].startswith("missing image: images/")
+    with pytest.raises(DatasetError, match=r"name image files that do not exist .*rerun build-samples") as err:
+        load_split(copy, "test")
+    assert records[0]["id"] in str(err.value)
     with pytest.raises(DatasetError, match="does not exist"):
         load_split(copy, "nope")
     (copy / "val.jsonl").write_text(json.dumps({"id": "x", "question": "q", "images": []}) + "\n")
@@ -36,6 +36,47 @@ def test_missing_image_file_and_missing_split(samples_dir: Path, tmp_path: Path)
     (copy / "entity_lexicon.json").unlink()
     with pytest.raises(DatasetError, match="entity_lexicon"):
         load_lexicon(copy)
+
+
+def _variant(response: str, cut: int, **extra: object) -> dict:
+    return {
+        "id": f"s#t{cut}",
+        "question": "q",
+        "images": ["a.jpg"],
+        "response": response,
+        "response_prefix": response[:cut],
+        "loss_spans": [[cut, len(response)]],
+        **extra,
+    }
+
+
+def test_loss_spans_must_match_the_text() -> None:
+    response = "<observe>o</observe>\n<think>step one. step two.</think>\n<answer>a</answer>"
+    cut = response.index("step two")
+    row = sft_row(_variant(response, cut))
+    assistant = row["messages"][-1]
+    assert assistant["prefix"] == response[:cut]
+    assert assistant["content"][0]["text"] == response[cut:]  # only this part carries loss
+    assert sft_row(_variant(response, 0))["messages"][-1]["content"][0]["text"] == response
+    with pytest.raises(DatasetError, match=r"'s#t\d+': loss_spans \[\[3, 10\]\] do not match the text"):
+        sft_row(_variant(response, cut, loss_spans=[[3, 10]]))
+    with pytest.raises(DatasetError, match="response_prefix is not the start of response"):
+        sft_row(_variant(response, cut, response_prefix="<observe>other"))
+
+
+def test_full_trajectories_are_mixed_in_at_the_configured_ratio() -> None:
+    rows = []
+    for i in range(10):
+        rows.append({"id": f"{i}#t0", "response_prefix": ""})
+        rows += [{"id": f"{i}#t{k}", "response_prefix": "p" * k} for k in range(1, 5)]
+    mixed = mix_trajectories(rows, 0.5, seed=0)
+    full = [r for r in mixed if not r["response_prefix"]]
+    assert len(full) == 10 and len(mixed) == 20  # all 10 full kept, 10 of the 40 variants
+    assert mixed == [r for r in rows if r in mixed]  # input order kept
+    assert mix_trajectories(rows, 0.5, seed=0) == mixed  # seeded
+    assert len(mix_trajectories(rows, 0.1, seed=0)) == 50  # natural share (0.2) already above 0.1
+    assert len(mix_trajectories(rows, 1.0, seed=0)) == 10
+    assert mix_trajectories(rows, 0.0, seed=0) == rows
 
 
 def test_sft_rows_are_conversational_with_images(samples_dir: Path) -> None:
