@@ -14,7 +14,7 @@ from pathreasoner.model.factory import load_checkpoint
 from pathreasoner.model.inference import Generator
 from pathreasoner.train.data import load_split
 from pathreasoner.train.result import TrainResult
-from pathreasoner.train.sft import build_sft_trainer, main, train_sft
+from pathreasoner.train.sft import build_sft_trainer, train_sft
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,63 +135,6 @@ def test_deepspeed_zero_single_process(
     assert not torch.distributed.is_initialized()
 
 
-def test_main_cli(
-    samples_dir: Path, train_cfg: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    params = tmp_path / "params.yaml"
-    params.write_text(train_cfg.to_yaml())
-    assert (
-        main(
-            [
-                "--config",
-                str(params),
-                "--samples",
-                str(samples_dir),
-                "--out",
-                str(tmp_path / "out"),
-                "--set",
-                "sft.max_steps=1",
-            ]
-        )
-        == 0
-    )
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["steps"] == 1 and Path(printed["checkpoint"]).is_dir()
-
-
-def test_torchrun_two_processes_gloo(samples_dir: Path, train_cfg: Config, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    params = tmp_path / "params.yaml"
-    params.write_text(train_cfg.to_yaml())
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={_free_port()}",
-        "-m",
-        "pathreasoner.train.sft",
-        "--config",
-        str(params),
-        "--samples",
-        str(samples_dir),
-        "--out",
-        str(tmp_path / "out"),
-        "--set",
-        "sft.max_steps=2",
-        "--set",
-        "sft.per_device_batch_size=1",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["steps"] == 2 and summary["extra"]["world_size"] == 2
-    assert (tmp_path / "out" / "checkpoint" / "model.safetensors").is_file()
-
-
 def test_trajectory_masking_reads_the_variant_file(train_cfg: Config, tmp_path: Path) -> None:
     from pathreasoner.train.sft import sft_split
 
@@ -200,3 +143,46 @@ def test_trajectory_masking_reads_the_variant_file(train_cfg: Config, tmp_path: 
     (tmp_path / "sft_train.jsonl").write_text("{}\n")
     assert sft_split(tmp_path, on) == "sft_train"
     assert sft_split(tmp_path, train_cfg) == "train"  # switched off (the default)
+
+
+def test_stock_template_base_gets_an_assistant_mask(
+    samples_dir: Path, train_cfg: Config, tiny_dir: Path, tmp_path: Path
+) -> None:
+    """model.base = a checkpoint with the stock Qwen2.5-VL template (as downloaded): the loss still falls on
+    exactly the response tokens, and a trajectory prefix is shown but not trained."""
+    from pathreasoner.model.factory import chat_template
+    from tests.model.stock_checkpoint import save_stock_checkpoint
+
+    stock = save_stock_checkpoint(tiny_dir, tmp_path / "downloaded")
+    cfg = train_cfg.model_copy(update={"model": train_cfg.model.model_copy(update={"base": str(stock)})})
+    trainer, _, _ = build_sft_trainer(samples_dir, tmp_path / "out", cfg)
+    assert trainer.processing_class.chat_template == chat_template()
+    tok = trainer.processing_class.tokenizer
+    records = load_split(samples_dir, "train").records
+    rows = [trainer.train_dataset[i] for i in range(2)]
+    prefix, rest = records[1]["response"].split("<think>", 1)
+    rows[1]["messages"][-1] = {
+        **rows[1]["messages"][-1],
+        "prefix": prefix,
+        "content": [{"type": "text", "text": "<think>" + rest}],
+    }
+    batch = trainer.data_collator(rows)
+    trained = batch["labels"] != -100
+    assert tok.decode(batch["input_ids"][0][trained[0]]) == records[0]["response"] + "<|im_end|>\n"
+    assert tok.decode(batch["input_ids"][1][trained[1]]) == "<think>" + rest + "<|im_end|>\n"
+    first = int(trained[1].nonzero()[0])
+    assert tok.decode(batch["input_ids"][1][:first]).endswith("<|im_start|>assistant\n" + prefix)
+
+
+def test_gradient_checkpointing_setting(samples_dir: Path, train_cfg: Config, tmp_path: Path) -> None:
+    losses = {}
+    for on in (False, True):
+        cfg = train_cfg.model_copy(
+            update={"sft": train_cfg.sft.model_copy(update={"gradient_checkpointing": on, "max_steps": 1})}
+        )
+        trainer, history, _ = build_sft_trainer(samples_dir, tmp_path / str(on), cfg)
+        assert trainer.args.gradient_checkpointing is on
+        trainer.train()
+        assert trainer.model.is_gradient_checkpointing is on
+        losses[on] = history.entries[0]["loss"]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)  # same maths, less memory
