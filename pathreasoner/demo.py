@@ -200,9 +200,10 @@ def ask_and_compare(
 
 def evaluation_line(eval_dir: Path | None) -> str:
     """The evaluate task's diagnosis accuracy against chance, as one line ('' when it was not measured)."""
-    metrics_path = eval_dir / "metrics.json" if eval_dir else None
-    if not metrics_path or not metrics_path.is_file():
+    found = sorted(Path(eval_dir).rglob("metrics.json")) if eval_dir and Path(eval_dir).is_dir() else []
+    if not found:
         return ""
+    metrics_path = found[0]
     m = json.loads(metrics_path.read_text())
     if "diagnosis_accuracy" not in m:
         return ""

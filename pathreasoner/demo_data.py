@@ -67,7 +67,7 @@ def write_demo_cohort(
     out_dir = Path(out_dir)
     (out_dir / "slides").mkdir(parents=True, exist_ok=True)
     d = cfg.demo_data
-    cases = make_demo_cases(d.n_patients, cfg.project.seed)
+    cases = make_demo_cases(d.n_patients, cfg.project.seed, d.diagnoses)
     slides = [out_dir / "slides" / f"{case.slide_id}.tiff" for case in cases]
     todo = [
         (path, case.diagnosis, cfg.project.seed * 1000 + i)

@@ -8,6 +8,7 @@ per-organ tables. Deterministic for (n, seed).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -313,10 +314,24 @@ def _status_word(present: bool) -> str:
     return "Present" if present else "Not identified"
 
 
-def make_demo_case(index: int, seed: int) -> DemoCase:
-    """The `index`-th synthetic case for `seed`: cases cycle through DIAGNOSIS_CYCLE (balanced diagnoses)."""
+def diagnosis_cycle(diagnoses: Sequence[str] | None = None) -> tuple[tuple[_Profile, tuple[str, str]], ...]:
+    """DIAGNOSIS_CYCLE, or only its pairs whose curated diagnosis is in `diagnoses` (a clear error for unknown
+    names)."""
+    if not diagnoses:
+        return DIAGNOSIS_CYCLE
+    known = {pair[1][0] for pair in DIAGNOSIS_CYCLE}
+    unknown = sorted(set(diagnoses) - known)
+    if unknown:
+        raise ValueError(f"demo_data.diagnoses: unknown diagnoses {unknown}; choose from {sorted(known)}")
+    return tuple(pair for pair in DIAGNOSIS_CYCLE if pair[1][0] in set(diagnoses))
+
+
+def make_demo_case(index: int, seed: int, diagnoses: Sequence[str] | None = None) -> DemoCase:
+    """The `index`-th synthetic case for `seed`: cases cycle through DIAGNOSIS_CYCLE (balanced diagnoses),
+    or through the pairs of `diagnoses` only."""
     rng = random.Random(f"pathreasoner-demo:{seed}:{index}")
-    profile, (diagnosis, diagnosis_text) = DIAGNOSIS_CYCLE[(index + seed) % len(DIAGNOSIS_CYCLE)]
+    cycle = diagnosis_cycle(diagnoses)
+    profile, (diagnosis, diagnosis_text) = cycle[(index + seed) % len(cycle)]
     patient_id = f"DEMO-{index + 1:04d}"
     slide_id = f"{patient_id}-01"
     site = rng.choice(profile.sites)
@@ -434,8 +449,8 @@ def make_demo_case(index: int, seed: int) -> DemoCase:
     return DemoCase(patient_id, slide_id, profile.organ, diagnosis, text, labels)
 
 
-def make_demo_cases(n: int, seed: int) -> list[DemoCase]:
-    """`n` deterministic synthetic cases (DEMO-0001 ...) cycling through the organs of the curated KG."""
+def make_demo_cases(n: int, seed: int, diagnoses: Sequence[str] | None = None) -> list[DemoCase]:
+    """`n` deterministic synthetic cases (DEMO-0001 ...) cycling through the diagnoses of the curated KG."""
     if n < 0:
         raise ValueError(f"n={n} must be >= 0")
-    return [make_demo_case(i, seed) for i in range(n)]
+    return [make_demo_case(i, seed, diagnoses) for i in range(n)]

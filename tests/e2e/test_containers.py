@@ -22,7 +22,7 @@ from pathreasoner import stages
 from pathreasoner.client import ask
 from pathreasoner.config import Config
 from pathreasoner.containers import ContainerError, docker_client, serve_in_containers
-from pathreasoner.demo import pick_request
+from pathreasoner.demo import pick_samples
 from pathreasoner.io_utils import read_jsonl
 from pathreasoner.pipeline_runner import PipelineError, run_local
 from pathreasoner.registry.mlflow_registry import storage_uri
@@ -111,8 +111,10 @@ def test_every_stage_in_its_image_then_served_like_a_kserve_pod(
         port = free_port()
         predictor = serve_in_containers(cfg.pipeline.images.serving, uri, port, env=s3.env, work_dir=tmp_path)
         try:
-            images, question = pick_request(run.task_dirs["build-samples"] / "samples")
-            reply = ask(predictor.url, cfg.serving.model_name, images, question)
+            samples_dir = run.task_dirs["build-samples"] / "samples"
+            record = pick_samples(samples_dir)[0]
+            images = [samples_dir / image for image in record["images"]]
+            reply = ask(predictor.url, cfg.serving.model_name, images, record["question"])
         finally:
             predictor.stop()
         assert isinstance(reply["text"], str) and reply["text"]

@@ -10,7 +10,7 @@ import pytest
 
 from pathreasoner import stages
 from pathreasoner.client import ask, wait_until_ready
-from pathreasoner.demo import free_port, pick_request, start_server
+from pathreasoner.demo import free_port, pick_samples, start_server
 from pathreasoner.io_utils import read_jsonl
 from pathreasoner.pipeline_runner import run_local
 from pathreasoner.response import is_well_formed
@@ -59,7 +59,8 @@ def test_local_pipeline_end_to_end_then_serve(tmp_path: Path, make_config) -> No
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_ready(url, cfg.serving.model_name, timeout_s=180, proc=server)
-        images, question = pick_request(samples_dir)
+        record = pick_samples(samples_dir)[0]
+        images, question = [samples_dir / image for image in record["images"]], record["question"]
         prediction = ask(url, cfg.serving.model_name, images, question)
         single = ask(url, cfg.serving.model_name, images[0], question)
     finally:
