@@ -15,29 +15,44 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, ProcessorMixin, TrainerCallback
 
+from pathreasoner.config import Config, TrainingConfig
 from pathreasoner.errors import TrainingError
+from pathreasoner.train.checkpoints import (
+    NoFinalTrainerCheckpoint,
+    align_weight_names,
+    clear_trainer_dir,
+    read_run_info,
+    trainer_dir,
+    write_run_info,
+)
+from pathreasoner.train.live_tracking import tracking_run
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoint"
 
 
-def base_training_kwargs(out_dir: Path, seed: int, deepspeed: str | None) -> dict[str, Any]:
-    """TrainingArguments shared by SFTConfig and GRPOConfig: CPU-safe precision, no saving, no reporting."""
+def base_training_kwargs(
+    out_dir: Path, seed: int, deepspeed: str | None, training: TrainingConfig
+) -> dict[str, Any]:
+    """TrainingArguments shared by SFTConfig and GRPOConfig: CPU-safe precision, trainer checkpoints every
+    `training.save_steps` under `<out>/trainer`; MLflow is attached by live_tracking (only for a tracked run)."""
     on_gpu = torch.cuda.is_available()
     if deepspeed and not Path(deepspeed).is_file():
         raise TrainingError(
             f"DeepSpeed config {deepspeed} does not exist; point sft/grpo.deepspeed at a JSON file"
         )
     return {
-        "output_dir": str(out_dir / "trainer"),
+        "output_dir": str(trainer_dir(out_dir)),
         "seed": seed,
         "data_seed": seed,
         "use_cpu": not on_gpu,
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "fp16": False,
         "activation_checkpointing": False,
-        "save_strategy": "no",
+        "save_strategy": "steps",
+        "save_steps": training.save_steps,
+        "save_total_limit": training.save_total_limit,
         "report_to": [],
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
@@ -104,8 +119,21 @@ def _reset_deepspeed_state() -> None:
             setattr(groups, name, {} if isinstance(value, dict) else None)
 
 
+def _history_entry(step: int, logs: dict[str, Any]) -> dict[str, float]:
+    entry = {"step": float(step)}
+    for key, value in logs.items():
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if key != "step" and numeric and math.isfinite(float(value)):
+            entry[key] = float(value)
+    return entry
+
+
 class HistoryCallback(TrainerCallback):
-    """Keeps every `on_log` dict that carries a step's training metrics (loss, rewards, lr...)."""
+    """Keeps every `on_log` dict that carries a step's training metrics (loss, rewards, lr...).
+
+    At the end of a resumed run the entries are the whole run's: those the checkpoint's trainer state
+    carried over from the killed attempt, then this attempt's.
+    """
 
     def __init__(self) -> None:
         self.entries: list[dict[str, float]] = []
@@ -115,16 +143,20 @@ class HistoryCallback(TrainerCallback):
     ) -> None:
         if not logs or "train_runtime" in logs:
             return
-        entry = {"step": float(state.global_step)}
-        for key, value in logs.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value)):
-                entry[key] = float(value)
+        entry = _history_entry(state.global_step, logs)
         self.entries.append(entry)
         if state.is_world_process_zero:
             shown = ", ".join(
                 f"{k} {entry[k]:.4g}" for k in ("loss", "reward", "learning_rate") if k in entry
             )
             logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.entries = [
+            _history_entry(int(logs["step"]), logs)
+            for logs in state.log_history
+            if "step" in logs and "train_runtime" not in logs
+        ]
 
 
 def quiet(trainer: Any) -> Any:
@@ -156,6 +188,34 @@ def save_checkpoint(trainer: Any, processor: ProcessorMixin, out_dir: Path) -> P
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
-        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
     return target
+
+
+def train_and_save(
+    trainer: Any, cfg: Config, stage: str, out_dir: Path, resume: Path | None, fingerprint: str
+) -> tuple[Path, str | None]:
+    """Train (continuing from the trainer checkpoint `resume` when given) while logging to MLflow, then
+    save `<out>/checkpoint`; returns it and the MLflow run id (None when not tracked or not rank 0).
+
+    A fresh start first removes stale checkpoints of an earlier run; the trainer checkpoints of this
+    run stay under `<out>/trainer` until the caller removes them once the run succeeded.
+    """
+    main = trainer.is_world_process_zero()
+    if resume is None and main:
+        clear_trainer_dir(out_dir)
+    if resume is not None and main and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
+        renamed = align_weight_names(trainer.model, resume)  # DeepSpeed resumes from its own engine files
+        if renamed:
+            logger.info(
+                "renamed %d weights of %s to the model's parameter names for resuming", renamed, resume
+            )
+    trainer.add_callback(NoFinalTrainerCheckpoint())  # after HF's DefaultFlowCallback, which asks for it
+    resume_run_id = read_run_info(resume.parent).get("mlflow_run_id") if resume else None
+    with tracking_run(cfg, stage, trainer, resume_run_id) as run_id:
+        if main:
+            write_run_info(out_dir, fingerprint, run_id)
+        trainer.accelerator.wait_for_everyone()
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        checkpoint = save_checkpoint(trainer, trainer.processing_class, out_dir)
+    return checkpoint, run_id

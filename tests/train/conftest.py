@@ -120,6 +120,7 @@ def train_cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
                 "max_completion_length": 12,
             },
             "reward": {"components": {"format": 1.0, "entity": 0.5, "kg_path": 0.5}},  # no MiniLM load
+            "training": {"mlflow": False},  # live tracking is tested against a tmp store (test_live_tracking)
         }
     )
 
