@@ -270,7 +270,7 @@ class RewardConfig(Section):
     judge_base_url: str | None = None  # OpenAI-compatible endpoint for semantic_backend=judge, e.g. http://h:8000/v1
     judge_model: str | None = None
     judge_api_key_env: str = "JUDGE_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
-    judge_concurrency: int = Field(8, ge=1)  # requests in flight
+    judge_concurrency: int = Field(32, ge=1)  # requests in flight (the paper: 8; a vLLM judge batches them)
     judge_timeout_s: float = Field(30.0, gt=0)  # per request
     judge_max_retries: int = Field(1, ge=0)
     judge_cache_dir: str | None = None  # on-disk judge cache; null: <project.work_dir>/judge_cache

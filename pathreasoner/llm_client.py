@@ -2,7 +2,7 @@
 
 One request format (`response_format: json_schema`, temperature 0), retries with exponential backoff,
 an on-disk cache keyed by the request hash, and two transports: blocking (`complete_json`, urllib, for
-thread pools) and async (`acomplete_many`, httpx, at most `max_concurrency` requests in flight). A
+thread pools) and async (`acomplete_many`, aiohttp, at most `max_concurrency` requests in flight). A
 request that still fails after its retries raises `self.error` (an `LLMError`) naming the item.
 Used by build-samples (`samples/llm.py`) and by the GRPO judge reward (`train/rewards/judge.py`).
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from pathreasoner.errors import LLMError, PathReasonerError
 from pathreasoner.io_utils import atomic_write_json
@@ -166,8 +166,9 @@ class JSONChatClient:
         that fails after its retries yields its `self.error` instead (the others still complete)."""
         limit = max(1, self.settings.max_concurrency)
         gate = asyncio.Semaphore(limit)
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-        async with httpx.AsyncClient(timeout=self.settings.timeout_s, limits=limits) as http:
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+        connector = aiohttp.TCPConnector(limit=limit)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
 
             async def one(request: JSONRequest) -> dict[str, Any] | PathReasonerError:
                 try:
@@ -178,7 +179,7 @@ class JSONChatClient:
             return list(await asyncio.gather(*(one(r) for r in requests)))
 
     async def _acomplete(
-        self, http: httpx.AsyncClient, gate: asyncio.Semaphore, request: JSONRequest
+        self, http: aiohttp.ClientSession, gate: asyncio.Semaphore, request: JSONRequest
     ) -> dict[str, Any]:
         body = self._request_body(request.messages, request.schema, request.name)
         cached_path = self._cache_path(body)
@@ -192,10 +193,11 @@ class JSONChatClient:
             try:
                 async with gate:
                     self.calls += 1
-                    response = await http.post(self._url, json=body, headers=self._headers())
-                response.raise_for_status()
-                value = _content_json(response.json())
-            except (httpx.HTTPError, ValueError) as exc:
+                    async with http.post(self._url, json=body, headers=self._headers()) as response:
+                        response.raise_for_status()
+                        payload = await response.json(content_type=None)
+                value = _content_json(payload)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 logger.info("LLM call for %s failed (attempt %d): %s", request.item, attempt + 1, last)
                 continue

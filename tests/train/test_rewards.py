@@ -12,7 +12,7 @@ from rapidfuzz import fuzz
 
 from pathreasoner.config import REWARD_NAMES, RewardConfig, config_from_dict
 from pathreasoner.errors import ConfigError
-from pathreasoner.response import compose_response
+from pathreasoner.response import answer_text, compose_response, is_well_formed, parse_response
 from pathreasoner.train.rewards import (
     BUILTIN_REWARDS,
     EntityLexicon,
@@ -35,7 +35,7 @@ from pathreasoner.train.rewards.completions import completion_text
 from pathreasoner.train.rewards.entity import strict_similarity
 from pathreasoner.train.rewards.judge import RUBRIC_PATH
 from pathreasoner.train.rewards.kg_path import path_steps
-from pathreasoner.train.rewards.spans import reasoning_span, think_span
+from pathreasoner.train.rewards.spans import answer_span, reasoning_span, split_response, think_span
 
 REPO = Path(__file__).resolve().parents[2]
 LEXICON = {
@@ -104,12 +104,19 @@ def lexicon() -> EntityLexicon:
         ("<observe>a</observe><think> \n </think><answer>c</answer>", 0.0),  # empty think
         ("<observe></observe><think>b</think><answer>c</answer>", 0.0),  # empty observe
         ("<observe>a</observe><think>b</think><answer></answer>", 0.0),  # empty answer
+        ("<observe>a</observe> x <think>b</think><answer>c</answer>", 0.0),  # text between spans
+        ("<observe>a <observe>b</observe><think>c</think><answer>d</answer>", 0.0),  # nested tag
+        ("\t<observe>a</observe>\u2003<think>b</think>\r\n<answer>c</answer>\n", 1.0),  # unicode spaces
         ("plain text answer", 0.0),
         ("", 0.0),
     ],
 )
 def test_format_score(text: str, expected: float) -> None:
     assert format_score(text) == expected
+    # the one-pass span split reads every text exactly as the shared parser does
+    assert split_response(text) == parse_response(text)
+    assert answer_span(text) == answer_text(text)
+    assert split_response(text).well_formed == is_well_formed(text)
 
 
 def test_format_reward_reads_strings_and_conversations() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pathreasoner.response import FORMAT_RE, TAGS
 from pathreasoner.train.rewards.completions import completion_text
+from pathreasoner.train.rewards.spans import split_response
 
 
 def format_score(text: str) -> float:
     """1.0 for a well-formed response (all three tags, in order, closed, none empty), else 0.0."""
-    match = FORMAT_RE.match(text)
-    return 1.0 if match is not None and all(match.group(tag).strip() for tag in TAGS) else 0.0
+    parsed = split_response(text)
+    return 1.0 if parsed.well_formed and parsed.observe and parsed.think and parsed.answer else 0.0
 
 
 def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:

@@ -21,8 +21,8 @@ from typing import Any
 from pathreasoner.config import RewardConfig
 from pathreasoner.errors import ConfigError
 from pathreasoner.llm_client import JSONChatClient, JSONRequest, LLMSettings, Messages
-from pathreasoner.response import answer_text
 from pathreasoner.train.rewards.completions import completion_text
+from pathreasoner.train.rewards.spans import answer_span
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def make_judge_reward(judge: LLMJudge) -> Callable[..., Coroutine[Any, Any, list
         **kwargs: Any,
     ) -> list[float | None]:
         refs = list(answer) if answer is not None else [None] * len(completions)
-        preds = [answer_text(completion_text(c)) for c in completions]
+        preds = [answer_span(completion_text(c)) for c in completions]
         failed_before = judge.failed
         scores = await judge.score(preds, refs, list(question) if question is not None else None)
         if log_metric is not None:

@@ -11,8 +11,8 @@ import os
 import threading
 from typing import Any
 
-from pathreasoner.response import answer_text
 from pathreasoner.train.rewards.completions import completion_text
+from pathreasoner.train.rewards.spans import answer_span
 
 logger = logging.getLogger(__name__)
 
@@ -73,5 +73,5 @@ def semantic_reward(
 ) -> list[float | None]:
     """TRL reward function: similarity of each completion's <answer> span to the reference `answer`."""
     refs = list(answer) if answer is not None else [None] * len(completions)
-    preds = [answer_text(completion_text(c)) for c in completions]
+    preds = [answer_span(completion_text(c)) for c in completions]
     return semantic_scores(preds, refs)
