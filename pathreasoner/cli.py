@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -239,35 +240,82 @@ def build_samples_cmd(
     _report(summary)
 
 
+TrainConfigOpt = Annotated[
+    str, typer.Option("--config", "-c", help="params.yaml to load: a path, or an s3:// URI (a TrainJob's)")
+]
+TrainSamplesOpt = Annotated[
+    str | None,
+    typer.Option(help="build-samples output: a folder or s3:// prefix (default <work_dir>/samples)"),
+]
+TrainOutOpt = Annotated[
+    str | None, typer.Option(help="output: a folder or s3:// prefix (default <work_dir>/<stage>)")
+]
+
+
+def _train_config(config: str, overrides: list[str] | None) -> Config:
+    """The training commands' config (also from S3, as a TrainJob gets it); ranks other than 0 log
+    warnings only, so a torchrun job tells its story once."""
+    from pathreasoner.train.launch import rank
+
+    if config.startswith("s3://"):
+        from pathreasoner.train.launch.storage import read_text
+
+        text = _run(lambda: read_text(config))
+        with tempfile.TemporaryDirectory(prefix="pathreasoner-config-") as tmp:
+            (Path(tmp) / "params.yaml").write_text(text)
+            cfg = _config(Path(tmp) / "params.yaml", overrides)
+    else:
+        cfg = _config(Path(config), overrides)
+    if rank() != 0:
+        logging.getLogger().setLevel(logging.WARNING)
+    return cfg
+
+
+def _train(cfg: Config, stage: str, samples: str | None, out: str | None, init: str | None = None) -> None:
+    """Run `stage` through the configured launcher (launcher.kind); rank 0 prints the summary line."""
+    from pathreasoner.train.launch import TrainArgs, launcher_for, rank
+
+    default = {"train-sft": "sft", "train-grpo": "grpo"}[stage]
+    args = TrainArgs(
+        samples=samples or str(stages.default_dir(cfg, "samples")),
+        out=out or str(stages.default_dir(cfg, default)),
+        init=(init or str(stages.default_dir(cfg, "sft"))) if stage == "train-grpo" else None,
+    )
+    result = _run(lambda: launcher_for(cfg).launch(stage, args))
+    if rank() == 0:
+        _report(result)
+
+
 @app.command("train-sft")
 def train_sft_cmd(
-    samples: SamplesOpt = None,
-    out: OutOpt = None,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    samples: TrainSamplesOpt = None,
+    out: TrainOutOpt = None,
+    config: TrainConfigOpt = str(DEFAULT_CONFIG),
     set_: SetOpt = None,
 ) -> None:
-    """Supervised fine-tuning of the VLM (loss on the assistant response only)."""
-    cfg = _config(config, set_)
-    samples_dir = _dir(cfg, samples, "samples", "--samples")
-    _report(_run(lambda: stages.train_sft(cfg, samples_dir, _dir(cfg, out, "sft"))))
+    """Supervised fine-tuning of the VLM (loss on the assistant response only).
+
+    Runs where launcher.kind says (this process, torchrun here, or a Kubeflow TrainJob) and is itself
+    the distributed entry point: torchrun --nproc_per_node=N -m pathreasoner.cli train-sft ...
+    """
+    _train(_train_config(config, set_), "train-sft", samples, out)
 
 
 @app.command("train-grpo")
 def train_grpo_cmd(
-    samples: SamplesOpt = None,
+    samples: TrainSamplesOpt = None,
     init: Annotated[
         str | None,
-        typer.Option(help="SFT output, checkpoint, or models:/<name>@<alias> (default <work_dir>/sft)"),
+        typer.Option(
+            help="SFT output or checkpoint (folder or s3://), or models:/<name>@<alias> (default <work_dir>/sft)"
+        ),
     ] = None,
-    out: OutOpt = None,
-    config: ConfigOpt = DEFAULT_CONFIG,
+    out: TrainOutOpt = None,
+    config: TrainConfigOpt = str(DEFAULT_CONFIG),
     set_: SetOpt = None,
 ) -> None:
-    """GRPO from the SFT checkpoint with the format + semantic + KG-entity reward."""
-    cfg = _config(config, set_)
-    samples_dir = _dir(cfg, samples, "samples", "--samples")
-    init_dir = stages.checkpoint_dir(_checkpoint(cfg, init, "sft", "--init"))
-    _report(_run(lambda: stages.train_grpo(cfg, samples_dir, init_dir, _dir(cfg, out, "grpo"))))
+    """GRPO from the SFT checkpoint with the knowledge-aware reward (same launchers as train-sft)."""
+    _train(_train_config(config, set_), "train-grpo", samples, out, init)
 
 
 @app.command("evaluate")

@@ -42,6 +42,7 @@ class DemoDataConfig(Section):
     mpp: float = Field(0.25, gt=0)  # level-0 µm/px written into the synthetic slides
     jpeg_quality: int = Field(85, ge=30, le=100)
     workers: int = Field(2, ge=1)  # processes drawing slides in parallel
+    diagnoses: list[str] = Field(default_factory=list)  # curated diagnoses to cycle through; [] = all 21
 
 
 class TilingConfig(Section):

@@ -3,7 +3,10 @@
 
 Cluster terms (kfp-kubernetes, compiled into the platform spec; kfp.local ignores them): every step gets its environment
 from the ConfigMap and Secrets named in `pipeline.env_*`, CPU/memory requests and limits, a scratch emptyDir for its work
-dir (tiling sized by cohort), retries where it talks to S3 or MLflow; training and evaluation get the GPU settings.
+dir (tiling sized by cohort), retries where it talks to S3 or MLflow; evaluation gets the GPU settings. The training
+steps submit a Kubeflow Trainer TrainJob (launcher.kind auto|trainjob: N nodes x GPUs, see pathreasoner.train.launch)
+and wait for it as CPU steps; with launcher.kind in_process or torchrun they train in their own pod on its GPUs.
+Locally (kfp.local) they train in-process.
 Caching is keyed on content: shard-slides (never cached) fingerprints the slides it lists, so tile-slides and everything
 after it is reused when slides and config are unchanged.
 """
@@ -19,9 +22,12 @@ from kfp import dsl, kubernetes
 from components import build_components
 from pathreasoner.config import Config
 from pathreasoner.portable import ENDPOINT_KEYS, MLFLOW_KEYS, S3_KEYS, check_env_names
+from pathreasoner.train.launch import resolve_kind
+from pathreasoner.train.launch.trainjob import staging_root
 
 PIPELINE_NAME = "pathreasoner"
 GPU_STAGES = ("train-sft", "train-grpo", "evaluate")
+TRAIN_STAGES = ("train-sft", "train-grpo")
 CACHED_STAGES = ("tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate")
 RETRIED_STAGES = ("shard-slides", "tile-slides", "build-samples", "register", "check-gate", "promote")
 SCRATCH_VOLUME = "scratch"
@@ -95,6 +101,9 @@ def build_pipeline(cfg: Config, config_json: str, cluster: bool = True) -> Calla
         check_env_names(cfg)
     images = cfg.pipeline.images
     comp = build_components(images.pipeline, images.trainer)
+    launcher = resolve_kind(cfg, cluster=True) if cluster else "in_process"  # how train-sft/grpo train
+    if launcher == "trainjob":
+        staging_root(cfg)  # a ConfigError now, not when the TrainJob is due
 
     @dsl.pipeline(
         name=PIPELINE_NAME,
@@ -114,11 +123,14 @@ def build_pipeline(cfg: Config, config_json: str, cluster: bool = True) -> Calla
             tiles=dsl.Collected(tiles.outputs["tiles"]),
             kg=kg.outputs["kg"],
         ).set_display_name("build-samples")
-        sft = comp["train-sft"](config_json=config_json, samples=samples.outputs["samples"]).set_display_name(
-            "train-sft"
-        )
+        sft = comp["train-sft"](
+            config_json=config_json, samples=samples.outputs["samples"], launcher=launcher
+        ).set_display_name("train-sft")
         grpo = comp["train-grpo"](
-            config_json=config_json, samples=samples.outputs["samples"], sft_model=sft.outputs["model"]
+            config_json=config_json,
+            samples=samples.outputs["samples"],
+            sft_model=sft.outputs["model"],
+            launcher=launcher,
         ).set_display_name("train-grpo")
         evaluation = comp["evaluate"](
             config_json=config_json, model=grpo.outputs["model"], samples=samples.outputs["samples"]
@@ -149,7 +161,9 @@ def build_pipeline(cfg: Config, config_json: str, cluster: bool = True) -> Calla
             _attach_env(task, cfg)
             if name in RETRIED_STAGES and cfg.pipeline.retries:
                 task.set_retry(num_retries=cfg.pipeline.retries, backoff_duration="30s", backoff_factor=2.0)
-            if name in GPU_STAGES:
+            if name in TRAIN_STAGES and launcher == "trainjob":
+                _cpu_step(task, cfg)  # submits the TrainJob and waits; the GPUs are the TrainJob's
+            elif name in GPU_STAGES:
                 _gpu_step(task, cfg)
             elif name == "tile-slides":
                 _tiling_step(task, cfg)

@@ -1,4 +1,5 @@
-"""The pipeline compiles to KFP IR with every stage, GPU settings on training, promotion under dsl.If."""
+"""The pipeline compiles to KFP IR with every stage, TrainJob-submitting training steps, GPU settings on
+evaluation (and on in-pod training), promotion under dsl.If."""
 
 from __future__ import annotations
 
@@ -69,19 +70,49 @@ def test_dependencies_follow_the_data_flow(tmp_path: Path) -> None:
     assert tasks["check-gate"]["dependentTasks"] == ["register"]
 
 
-def test_gpu_settings_on_training_and_eval(tmp_path: Path) -> None:
-    spec, platform = _compiled(tmp_path)
+def _launcher(spec: dict, stage: str) -> str:
+    return spec["root"]["dag"]["tasks"][stage]["inputs"]["parameters"]["launcher"]["runtimeValue"]["constant"]
+
+
+def test_training_submits_trainjobs_and_evaluation_gets_the_gpu(tmp_path: Path) -> None:
+    spec, platform = _compiled(tmp_path)  # launcher.kind: auto -> a TrainJob per training step
+    executors = spec["deploymentSpec"]["executors"]
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for stage in ("train-sft", "train-grpo"):
+        assert _launcher(spec, stage) == "trainjob"
+        resources = executors[f"exec-{stage}"]["container"]["resources"]
+        assert "accelerator" not in resources and resources["memoryLimit"] == 17.179869184  # 16Gi: waits only
+        assert "nodeSelector" not in k8s[f"exec-{stage}"]
+    resources = executors["exec-evaluate"]["container"]["resources"]
+    assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
+    assert int(resources["accelerator"]["resourceCount"]) == 1
+    assert "accelerator" not in executors["exec-tile-slides"]["container"].get("resources", {})
+    assert k8s["exec-evaluate"]["nodeSelector"]["labels"] == {
+        "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"
+    }
+
+
+def test_in_pod_training_gets_the_gpu_settings(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "params.yaml", ["launcher.kind=in_process"])
+    spec, platform = list(yaml.safe_load_all(compile_pipeline(cfg, tmp_path / "p.yaml").read_text()))
     executors = spec["deploymentSpec"]["executors"]
     for stage in ("train-sft", "train-grpo", "evaluate"):
         resources = executors[f"exec-{stage}"]["container"]["resources"]
         assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu"
-        assert int(resources["accelerator"]["resourceCount"]) == 1
-    assert "accelerator" not in executors["exec-tile-slides"]["container"].get("resources", {})
+    assert _launcher(spec, "train-sft") == "in_process"
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert k8s["exec-train-sft"]["nodeSelector"]["labels"] == {
         "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"
     }
     assert k8s["exec-train-grpo"]["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_trainjob_staging_must_be_on_s3(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "params.yaml", ["pipeline.pipeline_root=gs://bucket/kfp"])
+    with pytest.raises(ConfigError, match=r"launcher\.staging_uri"):
+        compile_pipeline(cfg, tmp_path / "p.yaml")
+    compile_pipeline(load_config(REPO / "params.yaml", ["pipeline.pipeline_root=gs://bucket/kfp",
+                                                       "launcher.staging_uri=s3://bucket/trainjobs"]), tmp_path / "p.yaml")  # fmt: skip
 
 
 def test_components_run_on_their_role_image_without_pip(tmp_path: Path) -> None:
@@ -161,7 +192,7 @@ def test_resources_scratch_and_tiling_sized_by_cohort(tmp_path: Path) -> None:
         resources = executor["container"]["resources"]
         assert {"cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit"} <= set(resources), name
     assert executors["exec-build-kg"]["container"]["resources"]["cpuRequest"] == 1.0
-    assert executors["exec-train-sft"]["container"]["resources"]["memoryLimit"] == 137.438953472  # 128Gi in GB
+    assert executors["exec-evaluate"]["container"]["resources"]["memoryLimit"] == 137.438953472  # 128Gi in GB
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     (tiling_scratch,) = k8s["exec-tile-slides"]["emptyDirMounts"]
     assert tiling_scratch["mountPath"] == "/tmp/pathreasoner"
