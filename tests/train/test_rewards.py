@@ -11,7 +11,7 @@ import pytest
 from rapidfuzz import fuzz
 
 from pathreasoner.config import REWARD_NAMES, RewardConfig, config_from_dict
-from pathreasoner.errors import ConfigError
+from pathreasoner.errors import ConfigError, DatasetError
 from pathreasoner.response import answer_text, compose_response, is_well_formed, parse_response
 from pathreasoner.train.rewards import (
     BUILTIN_REWARDS,
@@ -231,7 +231,9 @@ def test_path_steps_in_canonical_names(lexicon: EntityLexicon) -> None:
     as_lists = [["pleomorphic nuclei", "carcinoma", "IDC"], ["pleomorphic nuclei", "carcinoma"]]
     assert path_steps(as_lists, lexicon) == steps[:2]  # synonyms mapped, repeated steps counted once
     assert path_steps('[["breast", "IDC"]]', lexicon) == [("breast", "invasive ductal carcinoma")]
-    assert path_steps(None, lexicon) == path_steps([], lexicon) == []
+    assert path_steps(None, lexicon) == path_steps([], lexicon) == path_steps([["", " "]], lexicon) == []
+    with pytest.raises(DatasetError, match="is not JSON"):
+        path_steps("breast -> IDC", lexicon)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
+from pathreasoner.errors import DatasetError
 from pathreasoner.kg.lexicon import EntityMatcher, fold
 from pathreasoner.train.rewards.completions import completion_text
 from pathreasoner.train.rewards.entity import EntityLexicon
@@ -34,7 +35,13 @@ def path_node_lists(kg_paths: Any) -> list[list[str]]:
     if kg_paths is None:
         return []
     if isinstance(kg_paths, str):
-        kg_paths = json.loads(kg_paths) if kg_paths.strip() else []
+        try:
+            kg_paths = json.loads(kg_paths) if kg_paths.strip() else []
+        except ValueError:
+            raise DatasetError(
+                f"kg_paths {kg_paths[:80]!r} is not JSON; give lists of node names or build-samples' "
+                '{"nodes": [...]} records'
+            ) from None
     lists = []
     for path in kg_paths:
         nodes = path.get("nodes", []) if isinstance(path, Mapping) else path
@@ -46,7 +53,7 @@ def path_steps(kg_paths: Any, lexicon: EntityLexicon) -> list[Step]:
     """The distinct consecutive (a, b) node pairs of every path, in canonical names, first seen first."""
     steps: dict[Step, None] = {}
     for nodes in path_node_lists(kg_paths):
-        names = [lexicon.canonical(n) for n in nodes]
+        names = [lexicon.canonical(n) for n in nodes if n.strip()]
         for a, b in pairwise(names):
             if a != b:
                 steps[(a, b)] = None
