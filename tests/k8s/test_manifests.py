@@ -21,6 +21,7 @@ EXPECTED = {
     ("ConfigMap", "pathreasoner-endpoints"),
     ("ServiceAccount", "pathreasoner-pipeline"),
     ("ServiceAccount", "pathreasoner-serving"),
+    ("ServiceAccount", "pathreasoner-trainer"),
     ("Role", "pathreasoner-pipeline"),
     ("RoleBinding", "pathreasoner-pipeline"),
     ("ResourceQuota", "pathreasoner-quota"),
@@ -265,6 +266,17 @@ def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]], inference_ser
     assert annotations["serving.kserve.io/s3-region"] == config["AWS_DEFAULT_REGION"]
     assert inference_service["metadata"]["namespace"] == NAMESPACE
     assert inference_service["spec"]["predictor"]["serviceAccountName"] == "pathreasoner-serving"
+
+
+def test_trainjob_pods_identity_has_no_api_access(rendered: dict[str, list[Doc]]) -> None:
+    from pathreasoner.config import Config
+
+    docs = rendered["dev"]
+    name = Config().launcher.service_account  # what TrainJobLauncher puts in its runtime patch
+    trainer = find(docs, "ServiceAccount", name)
+    assert trainer["automountServiceAccountToken"] is False
+    bound = {s["name"] for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding") for s in d["subjects"]}
+    assert name not in bound
 
 
 def test_bucket_job_creates_the_artifact_bucket(rendered: dict[str, list[Doc]]) -> None:
