@@ -22,6 +22,7 @@ from transformers import TrainerCallback
 from transformers.integrations import MLflowCallback
 
 from pathreasoner.config import Config
+from pathreasoner.registry.failures import TRANSPORT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,13 @@ def tracking_run(
         status = "FINISHED"
     finally:
         trainer.remove_callback(MLflowCallback)
-        mlflow.flush_async_logging()  # MLflowCallback logs asynchronously
-        mlflow.end_run(status=status)
+        try:
+            mlflow.flush_async_logging()  # MLflowCallback logs asynchronously
+            mlflow.end_run(status=status)
+        except TRANSPORT_ERRORS as exc:  # the weights are saved: a tracking hiccup must not fail the stage
+            logger.warning(
+                "could not close MLflow run %s at %s: %s", run.info.run_id, tracking.tracking_uri, exc
+            )
 
 
 def _start_or_reattach(experiment_id: str, stage: str, cfg: Config, resume_run_id: str | None) -> Any:
