@@ -18,7 +18,8 @@ BARS_PNG = "by_question_type.png"
 RADAR_PNG = "radar.png"
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG (atomically)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return atomic_write_bytes(path, buf.getvalue())
@@ -39,7 +40,7 @@ def plot_by_question_type(by_type: Mapping[str, Mapping[str, float]], path: Path
     ax.set_ylabel("score")
     ax.set_title("Scores per question type")
     ax.legend(fontsize=8, ncols=len(BAR_METRICS), loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_radar(metrics: Mapping[str, float], path: Path) -> Path:
@@ -55,7 +56,7 @@ def plot_radar(metrics: Mapping[str, float], path: Path) -> Path:
     ax.set_xticklabels(names, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_title("Overall scores")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -23,6 +23,7 @@ from pathreasoner.train.common import (
 )
 from pathreasoner.train.data import grpo_dataset, load_split
 from pathreasoner.train.live_tracking import CompletionsTable
+from pathreasoner.train.monitors import make_diagnosis_monitor
 from pathreasoner.train.preflight import check_grpo_batch, check_prompt_lengths, check_vllm, world_size
 from pathreasoner.train.result import TrainResult
 from pathreasoner.train.rewards.combine import build_reward_funcs
@@ -80,6 +81,9 @@ def build_grpo_trainer(
     loaded = load_split(samples_dir, "train", require_response=False)
     dataset = grpo_dataset(samples_dir, loaded=loaded)
     funcs, weights = build_reward_funcs(cfg.reward, load_lexicon(samples_dir), cfg.work_dir)
+    monitor = make_diagnosis_monitor(samples_dir)
+    if monitor is not None:  # logged beside the rewards, weight 0: never trained on
+        funcs, weights = [*funcs, monitor], [*weights, 0.0]
     model, processor = load_checkpoint(init_checkpoint, cfg.model.torch_dtype)
     check_prompt_lengths(loaded.records, processor, cfg.grpo.max_prompt_length)
     history = HistoryCallback()

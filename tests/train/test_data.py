@@ -25,7 +25,9 @@ def test_missing_image_file_is_an_error_and_missing_split(samples_dir: Path, tmp
     shutil.copytree(samples_dir, copy)
     records = [json.loads(line) for line in (copy / "test.jsonl").read_text().splitlines()]
     (copy / records[0]["images"][1]).unlink()
-    with pytest.raises(DatasetError, match=r"name image files that do not exist .*rerun build-samples") as err:
+    with pytest.raises(
+        DatasetError, match=r"name image files that do not exist .*rerun build-samples"
+    ) as err:
         load_split(copy, "test")
     assert records[0]["id"] in str(err.value)
     with pytest.raises(DatasetError, match="does not exist"):
@@ -95,12 +97,21 @@ def test_sft_rows_are_conversational_with_images(samples_dir: Path) -> None:
 
 def test_grpo_rows_carry_reward_columns(samples_dir: Path) -> None:
     dataset = grpo_dataset(samples_dir)
-    assert set(dataset.column_names) == {"prompt", "images", "gt_entities", "answer"}
+    assert set(dataset.column_names) == {
+        "prompt",
+        "images",
+        "gt_entities",
+        "answer",
+        "question",
+        "question_type",
+        "kg_paths",
+    }
     row = dataset[0]
     record = load_split(samples_dir, "train").records[0]
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     assert row["gt_entities"] == record["gt_entities"]
     assert row["answer"] == record["answer"]
+    assert row["question_type"] == record["question_type"]
     assert len(row["images"]) == 2
 
 

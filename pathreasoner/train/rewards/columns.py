@@ -9,8 +9,9 @@ from pathreasoner.train.rewards.kg_path import path_node_lists
 
 
 def reward_columns(record: Mapping[str, Any]) -> dict[str, Any]:
-    """gt_entities (canonical names), answer and question (text), kg_paths (lists of node names)."""
+    """gt_entities (canonical names), answer, question and question_type (text), kg_paths (node names)."""
     return {
+        "question_type": str(record.get("question_type") or ""),
         "gt_entities": [str(e) for e in record.get("gt_entities") or []],
         "answer": str(record.get("answer") or ""),
         "question": str(record.get("question") or ""),
