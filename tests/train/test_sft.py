@@ -135,14 +135,15 @@ def test_deepspeed_zero_single_process(
     assert not torch.distributed.is_initialized()
 
 
-def test_trajectory_masking_reads_the_variant_file(train_cfg: Config, tmp_path: Path) -> None:
+def test_trajectory_masking_is_the_default_and_reads_the_variant_file(train_cfg: Config, tmp_path: Path) -> None:
     from pathreasoner.train.sft import sft_split
 
-    on = train_cfg.model_copy(update={"sft": train_cfg.sft.model_copy(update={"trajectory_masking": True})})
-    assert sft_split(tmp_path, on) == "train"  # no variants written: plain split
+    assert train_cfg.sft.trajectory_masking  # the paper's SFT is the default
+    assert sft_split(tmp_path, train_cfg) == "train"  # no variants written: plain split
     (tmp_path / "sft_train.jsonl").write_text("{}\n")
-    assert sft_split(tmp_path, on) == "sft_train"
-    assert sft_split(tmp_path, train_cfg) == "train"  # switched off (the default)
+    assert sft_split(tmp_path, train_cfg) == "sft_train"
+    off = train_cfg.model_copy(update={"sft": train_cfg.sft.model_copy(update={"trajectory_masking": False})})
+    assert sft_split(tmp_path, off) == "train"
 
 
 def test_stock_template_base_gets_an_assistant_mask(
