@@ -162,6 +162,13 @@ def test_pipeline_step_trains_in_a_trainjob_and_gets_the_checkpoint(
         assert (model_dir / "checkpoint" / "model.safetensors").is_file()
         summary = json.loads((model_dir / "summary.json").read_text())
         assert summary["steps"] == 1 and [r["rank"] for r in summary["ranks"]] == [0]
+        assert summary["checkpoint"] == str(model_dir / "checkpoint")  # the S3 copy names its S3 prefix
+        staged_summary = client.get_object(
+            Bucket=bucket, Key=f"kfp/trainjobs/{job_name('train-sft', model_uri)}/out/summary.json"
+        )
+        assert json.loads(staged_summary["Body"].read())["checkpoint"].startswith(
+            f"s3://{bucket}/kfp/trainjobs/"
+        )
         assert result.steps == 1 and result.checkpoint == str(model_dir / "checkpoint")
         assert any("step 1/1" in line for line in result.logs)  # the rank-0 pod's log, streamed
         assert f"TrainJob pathreasoner/{name}" in result.line()

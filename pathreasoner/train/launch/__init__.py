@@ -71,7 +71,7 @@ def pipeline_train(
     from pathreasoner.train.launch.trainjob import job_name
 
     def pick(item: tuple[str, str]) -> str:
-        return item[1] if kind != "in_process" and storage.is_s3(item[1]) else item[0]
+        return item[1] if kind == "trainjob" and storage.is_s3(item[1]) else item[0]
 
     Path(out[0]).mkdir(parents=True, exist_ok=True)
     args = TrainArgs(

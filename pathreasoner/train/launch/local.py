@@ -94,6 +94,8 @@ class InProcessLauncher:
         summary = result.to_dict()
         if rank() == 0:
             summary = {**json.loads((out / "summary.json").read_text()), "ranks": ranks}
+            if storage.is_s3(args.out):  # where the checkpoint will be, not this pod's scratch copy
+                summary["checkpoint"] = storage.join(args.out, Path(summary["checkpoint"]).name)
             atomic_write_json(out / "summary.json", summary)
             if storage.is_s3(args.out):
                 storage.upload_dir(out, args.out)

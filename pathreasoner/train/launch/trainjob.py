@@ -32,6 +32,7 @@ from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import ConfigError, TrainingError
+from pathreasoner.io_utils import atomic_write_json
 from pathreasoner.portable import ENDPOINT_KEYS, MLFLOW_KEYS, S3_KEYS, portable_config
 from pathreasoner.train.launch import storage
 from pathreasoner.train.launch.base import LaunchResult, TrainArgs
@@ -232,8 +233,10 @@ class TrainJobLauncher:
         tail = self._follow(namespace, name)
         summary = json.loads(storage.read_text(storage.join(remote.out, "summary.json")))
         if not storage.is_s3(args.out):
-            storage.download(remote.out, Path(args.out))
-            summary["checkpoint"] = str(Path(args.out) / Path(summary.get("checkpoint", "checkpoint")).name)
+            local = Path(args.out)
+            storage.download(remote.out, local)
+            summary["checkpoint"] = str(local / Path(summary["checkpoint"]).name)
+            atomic_write_json(local / "summary.json", summary)
         launch = self.cfg.launcher
         where = f"TrainJob {namespace}/{name}, {launch.num_nodes} node(s) x {max(1, launch.gpus_per_node)} process(es)"
         return LaunchResult(stage, args.out, summary, where, list(tail))
