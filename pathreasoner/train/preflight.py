@@ -1,4 +1,4 @@
-"""Checks run when a GRPO trainer is built, before any model or data work: each names the setting and the fix.
+"""Checks run when a trainer is built, before any training step: each names the setting and the fix.
 
 They live here rather than in the config validators because they depend on the machine (the world size
 under torchrun, CUDA, vllm installed) or on the data; params are validated on CPU-only machines too.
@@ -71,4 +71,16 @@ def check_prompt_lengths(
             f"{len(over)} of {len(records)} GRPO prompts are longer than grpo.max_prompt_length={limit} tokens "
             f"(longest {max(lengths)}): {shown}; raise grpo.max_prompt_length, or lower model.image_max_pixels "
             "or the number of views per sample"
+        )
+
+
+def check_sft_lengths(records: Sequence[dict[str, Any]], lengths: Sequence[int], limit: int) -> None:
+    """Every SFT row fits in sft.max_length; TRL's VLM collator would cut it at the end (the response)."""
+    over = [(str(r.get("id")), n) for r, n in zip(records, lengths, strict=True) if n > limit]
+    if over:
+        shown = ", ".join(f"{rid} ({n} tokens)" for rid, n in over[:3])
+        raise DatasetError(
+            f"{len(over)} of {len(records)} SFT rows are longer than sft.max_length={limit} tokens "
+            f"(longest {max(lengths)}): {shown}; they would lose the end of their response; raise "
+            "sft.max_length, or lower model.image_max_pixels or the number of views per sample"
         )

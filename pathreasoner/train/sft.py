@@ -23,6 +23,8 @@ from pathreasoner.train.common import (
 )
 from pathreasoner.train.data import load_split, mix_trajectories, sft_dataset
 from pathreasoner.train.lengths import sft_lengths
+from pathreasoner.train.preflight import check_sft_lengths
+from pathreasoner.train.report import publish_train_report
 from pathreasoner.train.result import TrainResult
 
 logger = logging.getLogger(__name__)
@@ -83,8 +85,10 @@ def build_sft_trainer(
         loaded.records = mix_trajectories(loaded.records, cfg.sft.full_trajectory_ratio, cfg.project.seed)
     dataset = sft_dataset(samples_dir, loaded=loaded)
     model, processor = load_base_model(cfg.model)
-    if cfg.sft.group_by_length:  # the sampler reads this column instead of tokenizing every sample at start
-        dataset = dataset.add_column("length", sft_lengths(loaded.records, processor))
+    lengths = sft_lengths(loaded.records, processor)
+    check_sft_lengths(loaded.records, lengths, cfg.sft.max_length)
+    if cfg.sft.group_by_length:  # the sampler reads this column instead of tokenizing every row at start
+        dataset = dataset.add_column("length", lengths)
     history = HistoryCallback()
     try:
         trainer = SFTTrainer(
@@ -135,5 +139,6 @@ def train_sft(samples_dir: Path | str, out_dir: Path | str, cfg: Config) -> Trai
     if is_main:
         result.write(out_dir)
         clear_trainer_dir(out_dir)  # the run succeeded: its trainer checkpoints are no longer needed
+        publish_train_report(out_dir, out_dir, None, cfg, run_id)
         logger.info(result.line())
     return result

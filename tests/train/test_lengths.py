@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
@@ -46,3 +47,14 @@ def test_sft_length_column_matches_the_collator_and_groups_batches(
     plain, _, _ = build_sft_trainer(samples_dir, tmp_path / "plain", train_cfg)
     assert "length" not in plain.train_dataset.column_names
     assert not isinstance(plain._get_train_sampler(), LengthGroupedSampler)
+
+
+def test_sft_rows_longer_than_max_length_are_an_error(
+    samples_dir: Path, train_cfg: Config, tmp_path: Path
+) -> None:
+    from pathreasoner.errors import DatasetError
+
+    with pytest.raises(
+        DatasetError, match=r"6 of 6 SFT rows are longer than sft\.max_length=64 tokens .*s000"
+    ):
+        build_sft_trainer(samples_dir, tmp_path, _with(train_cfg, sft={"max_length": 64}))
