@@ -25,6 +25,7 @@ from pathreasoner.train.data import grpo_dataset, load_split
 from pathreasoner.train.live_tracking import CompletionsTable
 from pathreasoner.train.monitors import make_diagnosis_monitor
 from pathreasoner.train.preflight import check_grpo_batch, check_prompt_lengths, check_vllm, world_size
+from pathreasoner.train.report import publish_train_report, stage_dir_of
 from pathreasoner.train.result import TrainResult
 from pathreasoner.train.rewards.combine import build_reward_funcs
 from pathreasoner.train.sft import lora_config
@@ -158,5 +159,6 @@ def train_grpo(
     if is_main:
         result.write(out_dir)
         clear_trainer_dir(out_dir)  # the run succeeded: its trainer checkpoints are no longer needed
+        publish_train_report(out_dir, stage_dir_of(init_checkpoint), out_dir, cfg, run_id)
         logger.info(result.line())
     return result

@@ -12,6 +12,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from pathreasoner.config import Config
 from pathreasoner.eval.report import save_png
 from pathreasoner.io_utils import atomic_write_text
 
@@ -117,13 +118,28 @@ def write_train_report(out_dir: Path, sft_dir: Path | None, grpo_dir: Path | Non
     return report
 
 
-def log_report_to_mlflow(report: Path, tracking_uri: str, run_id: str | None) -> None:
-    """Attach train_report.md and its PNGs to the training's MLflow run (when there is one)."""
-    if not run_id:
-        return
-    import mlflow
+def stage_dir_of(checkpoint: Path) -> Path:
+    """The training stage folder behind a checkpoint (`<out>` for `<out>/checkpoint` or `<out>` itself)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint if (checkpoint / TRAIN_LOG).is_file() else checkpoint.parent
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    for path in [report, *(report.parent / name for name in (SFT_PNG, GRPO_PNG, KL_PNG))]:
-        if path.is_file():
-            client.log_artifact(run_id, str(path), artifact_path="train_report")
+
+def publish_train_report(
+    out_dir: Path, sft_dir: Path | None, grpo_dir: Path | None, cfg: Config, run_id: str | None
+) -> Path | None:
+    """Write train_report.md (+ PNGs) into `out_dir` and attach them to the stage's MLflow run, if any.
+
+    A report that cannot be drawn or logged is a warning, never a failed training run."""
+    try:
+        report = write_train_report(out_dir, sft_dir, grpo_dir)
+        if report and run_id and cfg.training.mlflow:
+            import mlflow
+
+            client = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri)
+            for path in [report, *(report.parent / name for name in (SFT_PNG, GRPO_PNG, KL_PNG))]:
+                if path.is_file():
+                    client.log_artifact(run_id, str(path), artifact_path="train_report")
+    except Exception as exc:  # the weights are saved; a report problem must not fail the stage
+        logger.warning("could not write or log the training report in %s: %s", out_dir, exc)
+        return None
+    return report

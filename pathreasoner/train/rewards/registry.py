@@ -15,7 +15,7 @@ from pathreasoner.train.rewards.entity import EntityLexicon, make_entity_reward
 from pathreasoner.train.rewards.format import format_reward
 from pathreasoner.train.rewards.judge import LLMJudge, make_judge_reward
 from pathreasoner.train.rewards.kg_path import make_kg_path_reward
-from pathreasoner.train.rewards.semantic import semantic_reward
+from pathreasoner.train.rewards.semantic import load_embedder, semantic_reward
 
 RewardFunc = Callable[
     ..., Any
@@ -42,6 +42,9 @@ class RewardContext:
 def _semantic(ctx: RewardContext) -> RewardFunc:
     if ctx.cfg.semantic_backend == "judge":
         return make_judge_reward(LLMJudge.from_config(ctx.cfg, ctx.work_dir))
+    # loaded now, before the trainer's arguments switch on HF's DeepSpeed config: loaded lazily during a
+    # ZeRO-3 run, the embedder's weights would be partitioned and encode() would fail
+    load_embedder()
     return semantic_reward
 
 
