@@ -81,3 +81,26 @@ def collect_lineage(
                 lineage["kg_version"] = str(kg_version)
     lineage.update({k: str(v) for k, v in extra.items()})
     return lineage
+
+
+def training_runs(train_out: Path) -> dict[str, str]:
+    """MLflow run ids of the training stages behind a checkpoint: `train_grpo_run_id` / `train_sft_run_id`,
+    read from the stages' summary.json (GRPO's names its SFT init checkpoint); missing ones are left out."""
+    found: dict[str, str] = {}
+    stage_dir: Path | None = Path(train_out)
+    for _ in range(2):  # GRPO, then the SFT run it started from
+        if stage_dir is None:
+            break
+        summary_path = next(
+            (p for p in (stage_dir / "summary.json", stage_dir.parent / "summary.json") if p.is_file()), None
+        )
+        if summary_path is None:
+            break
+        summary = json.loads(summary_path.read_text())
+        extra = summary.get("extra") or {}
+        stage = str(summary.get("stage", "")).replace("-", "_")
+        if extra.get("mlflow_run_id") and stage in ("train_sft", "train_grpo"):
+            found[f"{stage}_run_id"] = str(extra["mlflow_run_id"])
+        init = extra.get("init_checkpoint")
+        stage_dir = Path(init) if init else None
+    return found

@@ -206,10 +206,10 @@ def evaluate(cfg: Config, checkpoint: Path, samples_dir: Path, out_dir: Path) ->
 def register(
     cfg: Config, checkpoint: Path, eval_dir: Path, samples_dir: Path | None = None, **lineage_extra: str
 ) -> Any:
-    from pathreasoner.lineage import collect_lineage
+    from pathreasoner.lineage import collect_lineage, training_runs
     from pathreasoner.registry.mlflow_registry import register_model
 
-    lineage = collect_lineage(cfg, samples_dir, **lineage_extra)
+    lineage = collect_lineage(cfg, samples_dir, **training_runs(Path(checkpoint)), **lineage_extra)
     return register_model(checkpoint_dir(checkpoint), Path(eval_dir), cfg, lineage)
 
 

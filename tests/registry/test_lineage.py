@@ -64,3 +64,25 @@ def test_collect_lineage_records_run_and_image(
     assert got["data_version"] == dataset_version(samples) and got["data_version"].endswith(".dir")
     assert got["extra_key"] == "x"
     assert "kfp_run_id" not in collect_lineage(cfg, None, kfp_run_id="")  # run outside KFP
+
+
+def test_training_runs_follow_grpo_back_to_its_sft_run(tmp_path: Path) -> None:
+    import json
+
+    from pathreasoner.lineage import training_runs
+
+    sft, grpo = tmp_path / "sft", tmp_path / "grpo"
+    (sft / "checkpoint").mkdir(parents=True)
+    (grpo / "checkpoint").mkdir(parents=True)
+    (sft / "summary.json").write_text(json.dumps({"stage": "train-sft", "extra": {"mlflow_run_id": "s1"}}))
+    (grpo / "summary.json").write_text(
+        json.dumps(
+            {
+                "stage": "train-grpo",
+                "extra": {"mlflow_run_id": "g1", "init_checkpoint": str(sft / "checkpoint")},
+            }
+        )
+    )
+    assert training_runs(grpo) == {"train_grpo_run_id": "g1", "train_sft_run_id": "s1"}
+    assert training_runs(grpo / "checkpoint") == {"train_grpo_run_id": "g1", "train_sft_run_id": "s1"}
+    assert training_runs(tmp_path / "elsewhere") == {}

@@ -89,8 +89,10 @@ def test_grpo_zero3_two_processes(
     _torchrun(
         "train-grpo", "--config", str(_params(train_cfg, tmp_path)), "--samples", str(samples_dir),
         "--init", str(tiny_dir), "--out", str(out), "--set", "grpo.max_steps=2", "--set", "grpo.deepspeed=zero3",
+        "--set", "reward.components={format: 1.0, semantic: 1.0, entity: 0.5, kg_path: 0.5}",  # MiniLM under ZeRO-3
     )  # fmt: skip
     summary = _one_checkpoint(out, 2)
+    assert summary["extra"]["reward_components"] == ["format", "semantic", "entity", "kg_path"]
     assert summary["extra"]["deepspeed"].endswith("ds_zero3.json")
     before, after = (
         load_file(tiny_dir / "model.safetensors"),
