@@ -232,7 +232,9 @@ def evaluate_checkpoint(checkpoint: Path, samples_dir: Path, out_dir: Path, cfg:
         except DatasetError as exc:
             quarantine.append({"id": str(record.get("id")), "reason": str(exc)})
 
-    generator = Generator.from_checkpoint(checkpoint, max_new_tokens=cfg.eval.max_new_tokens)
+    generator = Generator.from_checkpoint(
+        checkpoint, max_new_tokens=cfg.eval.max_new_tokens, dtype=cfg.model.torch_dtype
+    )
     kept: list[dict[str, Any]] = []
     predictions: list[str] = []
     batch = cfg.eval.batch_size

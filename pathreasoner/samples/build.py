@@ -273,7 +273,10 @@ def build_samples(
             "pathreasoner/samples/quality.py and pathreasoner/samples/recovery.py"
         )
     split_of = assign_splits(
-        [r["patient_id"] for r in records], dict(cfg.samples.split_fractions), cfg.project.seed
+        [r["patient_id"] for r in records],
+        dict(cfg.samples.split_fractions),
+        cfg.project.seed,
+        strata={r["patient_id"]: str(r.get("organ") or "") for r in records},
     )
     for record in records:
         record["split"] = split_of[record["patient_id"]]

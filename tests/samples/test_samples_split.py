@@ -21,3 +21,16 @@ def test_assignment_is_seeded_and_patient_level() -> None:
     assert set(first) == set(patients) and first == assign_splits(list(reversed(patients)), FRACTIONS, seed=0)
     assert first != assign_splits(patients, FRACTIONS, seed=1)
     assert [list(first.values()).count(s) for s in ("train", "val", "test")] == [12, 4, 4]
+
+
+def test_stratified_split_gives_every_split_each_organ() -> None:
+    organs = ["kidney", "liver", "brain", "breast"]
+    patients = [f"P{i:03d}" for i in range(40)]
+    strata = {p: organs[i % 4] for i, p in enumerate(patients)}
+    strata["P999"] = "bladder"  # a stratum of one is pooled with the other small ones
+    split = assign_splits([*patients, "P999"], FRACTIONS, seed=0, strata=strata)
+    assert set(split) == {*patients, "P999"}
+    for organ in organs:
+        members = [split[p] for p in patients if strata[p] == organ]
+        assert {s: members.count(s) for s in ("train", "val", "test")} == split_counts(10, FRACTIONS)
+    assert split == assign_splits(list(reversed([*patients, "P999"])), FRACTIONS, seed=0, strata=strata)

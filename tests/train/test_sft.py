@@ -79,7 +79,10 @@ def test_train_sft_logs_loss_and_changes_weights(sft_run, tiny_dir: Path, images
     assert [h["loss"] for h in log["loss"]] == [h["loss"] for h in result.loss_history]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["final_loss"] == result.final_loss
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "summary.json", "train_log.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint", "sft_loss.png", "summary.json", "train_log.json", "train_report.md"
+    ]
+    assert "## SFT" in (out / "train_report.md").read_text()
     assert _changed(tiny_dir, out / "checkpoint") > 10
     text = Generator.from_checkpoint(out / "checkpoint", max_new_tokens=4).generate(images, "Diagnosis?")
     assert isinstance(text, str)
