@@ -130,6 +130,7 @@ class ModelConfig(Section):
     image_max_pixels: int = Field(12544, ge=784)
     # auto: bfloat16 on a CUDA GPU that supports it, else float32 (training, evaluation and serving loaders)
     torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    freeze_vision_tower: bool = True  # SFT/GRPO train the merger (projector) and the LM; the ViT stays as loaded
 
 
 class SFTConfig(Section):

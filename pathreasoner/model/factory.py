@@ -331,3 +331,16 @@ def load_base_model(cfg: ModelConfig) -> tuple[PreTrainedModel, ProcessorMixin]:
             f"id ({exc}); fix model.base"
         ) from exc
     return model, install_chat_template(processor, base)
+
+
+def freeze_vision_tower(model: PreTrainedModel) -> int:
+    """Stop gradients to the vision transformer (patch embedding and blocks); its merger (the projector
+    into the LM) stays trainable. Returns the number of frozen parameters."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if ".visual." in f".{name}" and ".merger." not in name:
+            param.requires_grad_(False)
+            frozen += param.numel()
+    if not frozen:
+        logger.warning("freeze_vision_tower: no vision-tower parameters found in %s", type(model).__name__)
+    return frozen

@@ -12,7 +12,7 @@ from trl import GRPOConfig, GRPOTrainer
 from pathreasoner.config import Config
 from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import TrainingError
-from pathreasoner.model.factory import load_checkpoint, require_checkpoint
+from pathreasoner.model.factory import freeze_vision_tower, load_checkpoint, require_checkpoint
 from pathreasoner.train.checkpoints import clear_trainer_dir, resume_checkpoint, run_fingerprint
 from pathreasoner.train.common import (
     HistoryCallback,
@@ -86,6 +86,8 @@ def build_grpo_trainer(
     if monitor is not None:  # logged beside the rewards, weight 0: never trained on
         funcs, weights = [*funcs, monitor], [*weights, 0.0]
     model, processor = load_checkpoint(init_checkpoint, cfg.model.torch_dtype)
+    if cfg.model.freeze_vision_tower:
+        freeze_vision_tower(model)
     check_prompt_lengths(loaded.records, processor, cfg.grpo.max_prompt_length)
     history = HistoryCallback()
     try:

@@ -12,7 +12,7 @@ from trl import SFTConfig, SFTTrainer
 
 from pathreasoner.config import Config
 from pathreasoner.errors import TrainingError
-from pathreasoner.model.factory import load_base_model
+from pathreasoner.model.factory import freeze_vision_tower, load_base_model
 from pathreasoner.train.checkpoints import clear_trainer_dir, resume_checkpoint, run_fingerprint
 from pathreasoner.train.common import (
     HistoryCallback,
@@ -85,6 +85,8 @@ def build_sft_trainer(
         loaded.records = mix_trajectories(loaded.records, cfg.sft.full_trajectory_ratio, cfg.project.seed)
     dataset = sft_dataset(samples_dir, loaded=loaded)
     model, processor = load_base_model(cfg.model)
+    if cfg.model.freeze_vision_tower:
+        freeze_vision_tower(model)
     lengths = sft_lengths(loaded.records, processor)
     check_sft_lengths(loaded.records, lengths, cfg.sft.max_length)
     if cfg.sft.group_by_length:  # the sampler reads this column instead of tokenizing every row at start

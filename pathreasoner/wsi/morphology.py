@@ -71,7 +71,7 @@ MORPHOLOGY: dict[str, Morphology] = {
     # head and neck: keratinising vs non-keratinising squamous nests
     "keratinizing squamous cell carcinoma": Morphology(
         "nests",
-        (222.0, 150.0, 168.0),
+        (232.0, 120.0, 86.0),
         accent_rgb=_KERATIN,
         structures=2.4,
         structure_radius=(10.0, 20.0),
@@ -106,7 +106,7 @@ MORPHOLOGY: dict[str, Morphology] = {
     # kidney: clear honeycomb vs papillae
     "clear cell renal cell carcinoma": Morphology(
         "clear",
-        (236.0, 176.0, 190.0),
+        (238.0, 210.0, 160.0),
         accent_rgb=_CLEAR,
         structure_radius=(4.0, 6.0),
         nuclei=8.0,
@@ -121,7 +121,7 @@ MORPHOLOGY: dict[str, Morphology] = {
     # liver: trabecular plates and sinusoids
     "hepatocellular carcinoma": Morphology(
         "trabecular",
-        (214.0, 112.0, 132.0),
+        (196.0, 84.0, 96.0),
         accent_rgb=(240.0, 214.0, 222.0),
         structure_radius=(5.0, 7.0),
         nuclei=10.0,
@@ -154,7 +154,7 @@ MORPHOLOGY: dict[str, Morphology] = {
     # brain: fibrillary glial tissue; GBM with necrosis, oligodendroglioma with perinuclear halos
     "glioblastoma, IDH-wildtype": Morphology(
         "glial",
-        (214.0, 170.0, 208.0),
+        (186.0, 150.0, 214.0),
         accent_rgb=_NECROSIS,
         nuclei=160.0,
         necrosis=0.6,
@@ -216,7 +216,7 @@ MORPHOLOGY: dict[str, Morphology] = {
     ),
     "invasive lobular carcinoma": Morphology(
         "single_file",
-        (234.0, 162.0, 194.0),
+        (244.0, 196.0, 214.0),
         structures=4.0,
         nuclei=20.0,
     ),
