@@ -238,16 +238,15 @@ class LauncherConfig(Section):
 REWARD_NAMES = ("format", "semantic", "entity", "kg_path")  # built in (pathreasoner.train.rewards.registry)
 
 
-def _check_reward_name(name: str) -> None:
-    """A built-in reward name, or `module:function` naming an importable callable (a TRL reward function)."""
-    if name in REWARD_NAMES:
-        return
-    if ":" not in name:
+def import_reward(name: str) -> Any:
+    """The callable a `reward.components` name `package.module:function` points at (a TRL reward
+    function); ValueError naming the problem and the fix when it is not one."""
+    module_name, sep, attr = name.partition(":")
+    if not sep or not module_name or not attr:
         raise ValueError(
             f"unknown reward {name!r} in reward.components; known rewards: {', '.join(REWARD_NAMES)}, "
             "or 'package.module:function' for your own TRL reward function"
         )
-    module_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or the module failing at import
@@ -255,8 +254,16 @@ def _check_reward_name(name: str) -> None:
             f"reward {name!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
             "install it or fix the module path"
         ) from None
-    if not callable(getattr(module, attr, None)):
+    func = getattr(module, attr, None)
+    if not callable(func):
         raise ValueError(f"reward {name!r}: module {module_name!r} has no function {attr!r}")
+    return func
+
+
+def _check_reward_name(name: str) -> None:
+    """A built-in reward name, or `module:function` naming an importable callable."""
+    if name not in REWARD_NAMES:
+        import_reward(name)
 
 
 class RewardConfig(Section):

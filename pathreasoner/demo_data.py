@@ -110,7 +110,7 @@ def write_demo_cohort(
         ),
     )
     buffer = io.StringIO()
-    label_keys = sorted({k for c in cases for k in c.labels})
+    label_keys = sorted({k for c in cases for k in c.labels} - {"diagnosis"})
     writer = csv.writer(buffer)
     writer.writerow(["patient_id", "slide_id", "organ", "diagnosis", *label_keys])
     for c in cases:

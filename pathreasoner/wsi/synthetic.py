@@ -21,6 +21,9 @@ from scipy import ndimage
 
 from pathreasoner.io_utils import atomic_write_bytes
 from pathreasoner.wsi.morphology import Morphology, draw_morphology
+from pathreasoner.wsi.paint import blend as _blend
+from pathreasoner.wsi.paint import disk as _disk
+from pathreasoner.wsi.paint import smooth_noise as _smooth_noise
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +123,6 @@ def _render_level0(
     return np.clip(level0, 0, 246) + noise  # <= 253: no uint8 overflow
 
 
-def _smooth_noise(
-    rng: np.random.Generator, shape: tuple[int, int], sigma: float, amplitude: float
-) -> np.ndarray:
-    """Gaussian-smoothed noise; wide kernels are computed on a coarser grid and upsampled (same look)."""
-    factor = max(1, int(sigma // 3))
-    coarse = (max(2, -(-shape[0] // factor)), max(2, -(-shape[1] // factor)))
-    field = ndimage.gaussian_filter(rng.standard_normal(coarse).astype(np.float32), sigma / factor)
-    if factor > 1:
-        image = Image.fromarray(field.astype(np.float32)).resize(
-            (shape[1], shape[0]), Image.Resampling.BILINEAR
-        )
-        field = np.asarray(image)
-    return field * (amplitude / (field.std() + 1e-6))
-
-
-def _blend(img: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    a = np.clip(alpha, 0.0, 1.0)[..., None]
-    return img * (1.0 - a) + colour * a
-
-
 def _tissue_mask(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """A few irregular blobs: anisotropic Gaussian bumps perturbed by smooth noise, thresholded."""
     h, w = xx.shape
@@ -231,11 +214,6 @@ def _draw_dust(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     specks[rng.integers(0, h, n), rng.integers(0, w, n)] = True
     specks = ndimage.binary_dilation(specks, structure=_disk(1))
     return _blend(img, 0.6 * specks.astype(np.float32), DUST_RGB)
-
-
-def _disk(radius: int) -> np.ndarray:
-    r = np.arange(-radius, radius + 1)
-    return (r[:, None] ** 2 + r[None, :] ** 2) <= radius * radius
 
 
 # ---- large slides, streamed tile by tile -----------------------------------------------------

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pathreasoner.config import REWARD_NAMES, RewardConfig
+from pathreasoner.config import REWARD_NAMES, RewardConfig, import_reward
 from pathreasoner.errors import ConfigError
 from pathreasoner.train.rewards.entity import EntityLexicon, make_entity_reward
 from pathreasoner.train.rewards.format import format_reward
@@ -63,22 +62,10 @@ assert tuple(BUILTIN_REWARDS) == REWARD_NAMES, (
 
 def load_reward_function(spec: str) -> RewardFunc:
     """The callable named by `package.module:function`; ConfigError when it does not import."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(
-            f"unknown reward {spec!r}; known rewards: {', '.join(REWARD_NAMES)}, or 'package.module:function'"
-        )
     try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or the module failing at import
-        raise ConfigError(
-            f"reward {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
-            "install it or fix the module path"
-        ) from None
-    func = getattr(module, attr, None)
-    if not callable(func):
-        raise ConfigError(f"reward {spec!r}: module {module_name!r} has no function {attr!r}")
-    return func
+        return import_reward(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def reward_function(name: str, ctx: RewardContext) -> RewardFunc:
