@@ -9,6 +9,7 @@ reported beside it: 1/K for the K distinct reference diagnoses, and the majority
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathreasoner.dataset import load_entity_types, load_lexicon
 from pathreasoner.response import answer_text
 
 DIAGNOSIS_TYPE = "diagnosis"
+SITE_TYPE = "anatomic_site"
 DIAGNOSIS_QUESTIONS = frozenset({"diagnosis", "subtype"})
 
 
@@ -26,8 +28,25 @@ class EntityFinder(Protocol):
     def entities(self, text: str) -> set[str]: ...
 
 
+_SITE_SUFFIX = re.compile(r"\s+(?:of the|of|in the)\s+(?P<site>[^,;()]+?)\s*$|\s*\((?P<paren>[^()]+)\)\s*$", re.I)
+
+
+def without_site(text: str, matcher: EntityFinder, types: Mapping[str, str]) -> str:
+    """`text` without a trailing site phrase ("... of the sigmoid colon", "... (upper lobe of lung)") when
+    that phrase names an anatomic site: site-specific diagnosis synonyms ("adenocarcinoma of the rectum")
+    must not make the same diagnosis at another site look different."""
+    match = _SITE_SUFFIX.search(text.strip())
+    if not match:
+        return text
+    phrase = match.group("site") or match.group("paren") or ""
+    if any(types.get(e) == SITE_TYPE for e in matcher.entities(phrase)):
+        return text.strip()[: match.start()]
+    return text
+
+
 def linked_diagnoses(text: str, matcher: EntityFinder, types: Mapping[str, str]) -> frozenset[str]:
-    """The KG diagnoses named in `text`."""
+    """The KG diagnoses named in `text` (a trailing site phrase left out)."""
+    text = without_site(text, matcher, types)
     return frozenset(e for e in matcher.entities(text) if types.get(e) == DIAGNOSIS_TYPE)
 
 

@@ -14,6 +14,8 @@ LEXICON = {
     "hepatocellular carcinoma": ["HCC"],
     "cecum": [],
     "liver": [],
+    "rectum": [],
+    "rectal adenocarcinoma": ["adenocarcinoma of the rectum"],
 }
 TYPES = {
     "adenocarcinoma": "diagnosis",
@@ -21,6 +23,8 @@ TYPES = {
     "hepatocellular carcinoma": "diagnosis",
     "cecum": "anatomic_site",
     "liver": "anatomic_site",
+    "rectum": "anatomic_site",
+    "rectal adenocarcinoma": "diagnosis",
 }
 
 
@@ -67,3 +71,11 @@ def test_checker_reads_the_samples_dir(tmp_path: Path) -> None:
     assert checker.scorable(RECORDS[0]) and not checker.scorable(RECORDS[4])
     assert checker.correct(RECORDS[2], "HCC of the liver")
     assert not checker.correct(RECORDS[1], "Adenocarcinoma")
+
+
+def test_a_site_specific_synonym_at_another_site_is_the_same_diagnosis() -> None:
+    matcher = EntityMatcher.from_lexicon(LEXICON)
+    # "adenocarcinoma of the rectum" is also the KG's site-specific "rectal adenocarcinoma": the trailing
+    # site phrase is left out before linking, so the diagnosis is compared, not the site
+    assert diagnosis_verdicts(RECORDS[:1], [_response("Adenocarcinoma of the rectum")], matcher, TYPES) == [True]
+    assert diagnosis_verdicts(RECORDS[:1], [_response("Rectal adenocarcinoma")], matcher, TYPES) == [False]
