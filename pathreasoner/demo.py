@@ -27,7 +27,7 @@ from pathreasoner import stages
 from pathreasoner.client import ask, format_answer, wait_until_ready
 from pathreasoner.config import Config
 from pathreasoner.errors import ServingError
-from pathreasoner.eval.diagnosis import DIAGNOSIS_QUESTIONS, DiagnosisChecker
+from pathreasoner.eval.diagnosis import DiagnosisChecker
 from pathreasoner.eval.metrics import answer_matches
 from pathreasoner.io_utils import atomic_write_text, read_jsonl
 from pathreasoner.logging_setup import Capture, KfpTaskWatcher, TaskEvent, capture_output
@@ -160,8 +160,9 @@ def pipeline_display(console: Console, capture: Capture) -> Iterator[KfpTaskWatc
 
 def verdict(record: dict[str, Any], prediction: dict[str, Any], checker: DiagnosisChecker) -> bool:
     """Right or wrong: diagnosis questions by their KG-linked diagnosis, the others by the reference answer."""
-    if record["question_type"] in DIAGNOSIS_QUESTIONS and checker.scorable(record):
-        return checker.correct(record, str(prediction.get("answer") or ""))
+    right = checker.verdict(record, str(prediction.get("answer") or ""))
+    if right is not None:
+        return right
     return answer_matches(prediction.get("text", ""), record.get("answer", ""))
 
 

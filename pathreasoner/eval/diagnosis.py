@@ -28,7 +28,9 @@ class EntityFinder(Protocol):
     def entities(self, text: str) -> set[str]: ...
 
 
-_SITE_SUFFIX = re.compile(r"\s+(?:of the|of|in the)\s+(?P<site>[^,;()]+?)\s*$|\s*\((?P<paren>[^()]+)\)\s*$", re.I)
+_SITE_SUFFIX = re.compile(
+    r"\s+(?:of the|of|in the)\s+(?P<site>[^,;()]+?)\s*$|\s*\((?P<paren>[^()]+)\)\s*$", re.I
+)
 
 
 def without_site(text: str, matcher: EntityFinder, types: Mapping[str, str]) -> str:
@@ -59,6 +61,16 @@ def reference_diagnoses(
     return linked_diagnoses(str(record.get("answer") or ""), matcher, types)
 
 
+def verdict(
+    record: Mapping[str, Any], answer: str, matcher: EntityFinder, types: Mapping[str, str]
+) -> tuple[bool | None, frozenset[str]]:
+    """(right or wrong, or None when not scorable; the reference's diagnoses) for one `<answer>` span."""
+    reference = reference_diagnoses(record, matcher, types)
+    if not reference:
+        return None, reference
+    return linked_diagnoses(answer, matcher, types) == reference, reference
+
+
 def diagnosis_verdicts(
     records: Sequence[Mapping[str, Any]],
     predictions: Sequence[str],
@@ -66,13 +78,7 @@ def diagnosis_verdicts(
     types: Mapping[str, str],
 ) -> list[bool | None]:
     """Per item: True/False for scorable diagnosis questions, None otherwise."""
-    out: list[bool | None] = []
-    for record, prediction in zip(records, predictions, strict=True):
-        reference = reference_diagnoses(record, matcher, types)
-        out.append(
-            linked_diagnoses(answer_text(prediction), matcher, types) == reference if reference else None
-        )
-    return out
+    return [verdict(r, answer_text(p), matcher, types)[0] for r, p in zip(records, predictions, strict=True)]
 
 
 def diagnosis_scores(
@@ -83,20 +89,16 @@ def diagnosis_scores(
 ) -> dict[str, float]:
     """`diagnosis_accuracy`, `diagnosis_items`, `diagnosis_chance` (1/K) and `diagnosis_majority` over the
     diagnosis questions; empty when there is no scorable item (or no entity types)."""
-    verdicts = diagnosis_verdicts(records, predictions, matcher, types)
-    references = [
-        reference_diagnoses(r, matcher, types)
-        for r, v in zip(records, verdicts, strict=True)
-        if v is not None
-    ]
-    if not references:
+    judged = [verdict(r, answer_text(p), matcher, types) for r, p in zip(records, predictions, strict=True)]
+    scored = [(right, reference) for right, reference in judged if right is not None]
+    if not scored:
         return {}
-    counts = Counter(references)
+    counts = Counter(reference for _, reference in scored)
     return {
-        "diagnosis_accuracy": sum(bool(v) for v in verdicts) / len(references),
-        "diagnosis_items": float(len(references)),
+        "diagnosis_accuracy": sum(right for right, _ in scored) / len(scored),
+        "diagnosis_items": float(len(scored)),
         "diagnosis_chance": 1.0 / len(counts),
-        "diagnosis_majority": counts.most_common(1)[0][1] / len(references),
+        "diagnosis_majority": counts.most_common(1)[0][1] / len(scored),
     }
 
 
@@ -113,11 +115,7 @@ class DiagnosisChecker:
 
         return cls(EntityMatcher.from_lexicon(load_lexicon(samples_dir)), load_entity_types(samples_dir))
 
-    def scorable(self, record: Mapping[str, Any]) -> bool:
-        return bool(reference_diagnoses(record, self.matcher, self.types))
-
-    def correct(self, record: Mapping[str, Any], answer: str) -> bool:
-        """Whether `answer` (an <answer> span) names exactly the reference's KG diagnoses."""
-        return linked_diagnoses(answer, self.matcher, self.types) == reference_diagnoses(
-            record, self.matcher, self.types
-        )
+    def verdict(self, record: Mapping[str, Any], answer: str) -> bool | None:
+        """Whether `answer` (an <answer> span) names exactly the reference's KG diagnoses; None when the
+        record is not a scorable diagnosis question."""
+        return verdict(record, answer, self.matcher, self.types)[0]

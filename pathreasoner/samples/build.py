@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pathreasoner.config import Config
+from pathreasoner.dataset import TYPES_FILE
 from pathreasoner.errors import ConfigError, DatasetError, ReportError
 from pathreasoner.io_utils import atomic_dir, atomic_write_json, atomic_write_text, write_jsonl
 from pathreasoner.kg.graph import KnowledgeGraph
-from pathreasoner.dataset import TYPES_FILE
 from pathreasoner.kg.lexicon import EntityMatcher, entity_types, lexicon_from_kg
 from pathreasoner.kg.linking import LinkSettings
 from pathreasoner.response import parse_response

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pathreasoner.eval.diagnosis import DIAGNOSIS_QUESTIONS, DiagnosisChecker
+from pathreasoner.eval.diagnosis import DiagnosisChecker
 from pathreasoner.response import answer_text
 from pathreasoner.train.rewards.completions import completion_text
 
@@ -33,10 +33,8 @@ def make_diagnosis_monitor(samples_dir: Path) -> Any | None:
                 "question_type": question_type[i] if question_type else "",
                 "answer": answer[i] if answer else "",
             }
-            if record["question_type"] not in DIAGNOSIS_QUESTIONS or not checker.scorable(record):
-                out.append(None)
-                continue
-            out.append(float(checker.correct(record, answer_text(completion_text(completion)))))
+            right = checker.verdict(record, answer_text(completion_text(completion)))
+            out.append(None if right is None else float(right))
         return out
 
     return diagnosis_accuracy

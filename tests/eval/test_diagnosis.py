@@ -68,9 +68,9 @@ def test_checker_reads_the_samples_dir(tmp_path: Path) -> None:
     (tmp_path / "entity_lexicon.json").write_text(json.dumps(LEXICON))
     (tmp_path / "entity_types.json").write_text(json.dumps(TYPES))
     checker = DiagnosisChecker.for_samples(tmp_path)
-    assert checker.scorable(RECORDS[0]) and not checker.scorable(RECORDS[4])
-    assert checker.correct(RECORDS[2], "HCC of the liver")
-    assert not checker.correct(RECORDS[1], "Adenocarcinoma")
+    assert checker.verdict(RECORDS[4], "moderately differentiated") is None  # not a diagnosis question
+    assert checker.verdict(RECORDS[2], "HCC of the liver") is True
+    assert checker.verdict(RECORDS[1], "Adenocarcinoma") is False
 
 
 def test_a_site_specific_synonym_at_another_site_is_the_same_diagnosis() -> None:
