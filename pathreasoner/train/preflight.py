@@ -57,30 +57,38 @@ def check_vllm(g: GRPOConfig) -> None:
         )
 
 
-def check_prompt_lengths(
-    records: Sequence[dict[str, Any]], processor: ProcessorMixin, limit: int | None
+def _over_limit(
+    records: Sequence[dict[str, Any]], lengths: Sequence[int], limit: int, what: str, setting: str, fix: str
 ) -> None:
-    """Every GRPO prompt (text + image tokens) fits in `limit` tokens; TRL does not truncate VLM prompts."""
-    if limit is None:
-        return
-    lengths = prompt_lengths(records, processor)
+    """DatasetError naming the rows of `what` longer than `limit` tokens (the first three) and the fix."""
     over = [(str(r.get("id")), n) for r, n in zip(records, lengths, strict=True) if n > limit]
     if over:
         shown = ", ".join(f"{rid} ({n} tokens)" for rid, n in over[:3])
         raise DatasetError(
-            f"{len(over)} of {len(records)} GRPO prompts are longer than grpo.max_prompt_length={limit} tokens "
-            f"(longest {max(lengths)}): {shown}; raise grpo.max_prompt_length, or lower model.image_max_pixels "
-            "or the number of views per sample"
+            f"{len(over)} of {len(records)} {what} are longer than {setting}={limit} tokens "
+            f"(longest {max(lengths)}): "
+            f"{shown}; {fix}, or lower model.image_max_pixels or the number of views per sample"
+        )
+
+
+def check_prompt_lengths(
+    records: Sequence[dict[str, Any]], processor: ProcessorMixin, limit: int | None
+) -> None:
+    """Every GRPO prompt (text + image tokens) fits in `limit` tokens; TRL does not truncate VLM prompts."""
+    if limit is not None:
+        lengths = prompt_lengths(records, processor)
+        _over_limit(
+            records, lengths, limit, "GRPO prompts", "grpo.max_prompt_length", "raise grpo.max_prompt_length"
         )
 
 
 def check_sft_lengths(records: Sequence[dict[str, Any]], lengths: Sequence[int], limit: int) -> None:
     """Every SFT row fits in sft.max_length; TRL's VLM collator would cut it at the end (the response)."""
-    over = [(str(r.get("id")), n) for r, n in zip(records, lengths, strict=True) if n > limit]
-    if over:
-        shown = ", ".join(f"{rid} ({n} tokens)" for rid, n in over[:3])
-        raise DatasetError(
-            f"{len(over)} of {len(records)} SFT rows are longer than sft.max_length={limit} tokens "
-            f"(longest {max(lengths)}): {shown}; they would lose the end of their response; raise "
-            "sft.max_length, or lower model.image_max_pixels or the number of views per sample"
-        )
+    _over_limit(
+        records,
+        lengths,
+        limit,
+        "SFT rows",
+        "sft.max_length",
+        "they would lose the end of their response; raise sft.max_length",
+    )
