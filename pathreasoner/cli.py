@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pathreasoner import stages
+from pathreasoner.cli_benchmark import BenchmarkSlidesOpt, benchmark_app
+from pathreasoner.cli_model import model_app
 from pathreasoner.config import Config, load_config
 from pathreasoner.errors import PathReasonerError
 from pathreasoner.logging_setup import configure_logging
@@ -27,6 +29,8 @@ pipeline_app = typer.Typer(no_args_is_help=True, help="Compile or run the Kubefl
 kg_app = typer.Typer(no_args_is_help=True, help="Inspect a built knowledge graph.")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(kg_app, name="kg")
+app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(model_app, name="model")
 console = Console(stderr=True)
 logger = logging.getLogger("pathreasoner.cli")
 T = TypeVar("T")
@@ -323,11 +327,23 @@ def evaluate_cmd(
     checkpoint: CheckpointOpt = None,
     samples: SamplesOpt = None,
     out: OutOpt = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(help="evaluate on a public benchmark instead: multipathqa | wsi-vqa | slidebench"),
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="with --benchmark: the benchmark file")] = None,
+    slides: BenchmarkSlidesOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Generate on the eval split; write metrics.json, predictions.jsonl and report.md."""
+    """Generate on the eval split; write metrics.json, predictions.jsonl and report.md.
+
+    With --benchmark/--file/--slides: tile the benchmark's slides, write its items as a samples dir under
+    <work_dir>/benchmarks/<name>/ (entity lexicon from --samples when it has one) and evaluate on it."""
     cfg = _config(config, set_)
+    if benchmark or file or slides:
+        _evaluate_benchmark(cfg, checkpoint, samples, out, benchmark, file, slides)
+        return
     _report(
         _run(
             lambda: stages.evaluate(
@@ -338,6 +354,36 @@ def evaluate_cmd(
             )
         )
     )
+
+
+def _evaluate_benchmark(
+    cfg: Config,
+    checkpoint: str | None,
+    samples: str | None,
+    out: Path | None,
+    benchmark: str | None,
+    file: Path | None,
+    slides: str | None,
+) -> None:
+    from pathreasoner.benchmarks.run import evaluate_benchmark
+
+    if not benchmark or not file:
+        _fail("--benchmark NAME and --file FILE go together (and --slides DIR|URI for the slides)")
+    lexicon_from = _dir(cfg, samples, "samples", "--samples")
+    with _progress(None, "benchmark slides") as advance:
+        result = _run(
+            lambda: evaluate_benchmark(
+                cfg,
+                benchmark,
+                file,
+                slides,
+                _checkpoint(cfg, checkpoint, "grpo", "--checkpoint"),
+                _dir(cfg, out, "eval") if out else None,
+                lexicon_from,
+                advance,
+            )
+        )
+    _report(result)
 
 
 @app.command("register")
@@ -371,12 +417,16 @@ def register_cmd(
 @app.command("promote")
 def promote_cmd(
     version: Annotated[str | None, typer.Option(help="model version (default: alias 'candidate')")] = None,
+    force: Annotated[bool, typer.Option(help="promote although the gate refuses (needs --reason)")] = False,
+    reason: Annotated[str | None, typer.Option(help="why (audit log; required with --force)")] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Move alias 'champion' to a version if the metric gate passes and it is no worse than the champion."""
+    """Move alias 'champion' to a version if the registry.gate passes (see also `pathreasoner model`)."""
+    from pathreasoner.registry.mlflow_registry import promote
+
     cfg = _config(config, set_)
-    decision = _run(lambda: stages.promote(cfg, version))
+    decision = _run(lambda: promote(cfg, version, force=force, reason=reason))
     if decision.promoted:
         _report(decision)
     else:
@@ -384,12 +434,16 @@ def promote_cmd(
 
 
 @app.command("rollback")
-def rollback_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
+def rollback_cmd(
+    reason: Annotated[str | None, typer.Option(help="why (kept in the audit log)")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
     """Move alias 'champion' back to the previous champion."""
     from pathreasoner.registry.mlflow_registry import rollback
 
     cfg = _config(config, set_)
-    restored = _run(lambda: rollback(cfg))
+    restored = _run(lambda: rollback(cfg, reason))
     console.print(f"[bold green]✓[/] champion -> version {restored}")
 
 
