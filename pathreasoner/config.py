@@ -176,6 +176,9 @@ class GRPOConfig(Section):
     vllm_max_model_length: int | None = Field(None, ge=64)  # None: max_prompt_length + max_completion_length
     vllm_enable_sleep_mode: bool = False  # colocate: offload vLLM weights/cache during the optimizer step
     vllm_server_base_url: str | None = None  # server mode, e.g. http://vllm:8000
+    # prompts GRPO trains on, by question_type; None: every training question. The demo: [diagnosis], the
+    # questions a slide answers (grade, pT and margin come from the report)
+    question_types: list[str] | None = None
 
     @field_validator("num_generations")
     @classmethod
@@ -235,7 +238,7 @@ class LauncherConfig(Section):
         return value
 
 
-REWARD_NAMES = ("format", "semantic", "entity", "kg_path")  # built in (pathreasoner.train.rewards.registry)
+REWARD_NAMES = ("format", "semantic", "entity", "kg_path", "diagnosis")  # built in (pathreasoner.train.rewards.registry)
 
 
 def import_reward(name: str) -> Any:
@@ -314,6 +317,71 @@ class EvalConfig(Section):
     first_types: list[str] = Field(default_factory=lambda: ["diagnosis"])  # evaluated in full, before the rest
     max_new_tokens: int = Field(384, ge=1)
     batch_size: int = Field(4, ge=1)  # prompts per generate() call
+    # open diagnosis answers: exact = the reference's KG diagnosis; child = also a more specific is_a child of
+    # it; parent_or_child = also a more general parent
+    hierarchy_match: Literal["exact", "child", "parent_or_child"] = "child"
+    bootstrap_resamples: int = Field(1000, ge=100)  # bootstrap 95 % CIs (seeded with project.seed)
+    report_examples: int = Field(10, ge=0)  # sample predictions shown in report.md
+    judge_base_url: str | None = None  # optional LLM judge (OpenAI-compatible), e.g. http://h:8000/v1
+    judge_model: str | None = None
+    judge_api_key_env: str = "JUDGE_API_KEY"  # environment variable holding the judge's API key (may be unset)
+    judge_concurrency: int = Field(8, ge=1)
+    judge_timeout_s: float = Field(30.0, gt=0)
+    judge_max_retries: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _judge_pair(self) -> EvalConfig:
+        if bool(self.judge_base_url) != bool(self.judge_model):
+            raise ValueError(
+                f"eval.judge_base_url={self.judge_base_url!r} and eval.judge_model={self.judge_model!r}: set both "
+                "to score answers with an LLM judge, or neither"
+            )
+        return self
+
+
+# metrics evaluate writes to metrics.json that a gate may set a minimum on (names as in metrics.json)
+GATE_METRICS = (
+    "answer_accuracy",
+    "format_compliance",
+    "diagnosis_accuracy",
+    "entity_precision",
+    "entity_recall",
+    "entity_f1",
+    "bleu",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "bertscore_minilm_f1",
+    "judge_score",
+)
+
+
+class GateConfig(Section):
+    """What a model version must show before alias 'champion' may move to it (`pathreasoner promote`)."""
+
+    # absolute minimums: metric -> lowest value accepted
+    minimums: dict[str, float] = Field(
+        default_factory=lambda: {"answer_accuracy": 0.4, "format_compliance": 0.8}
+    )
+    min_items: int = Field(20, ge=0)  # evaluated items with a verdict (n_scored; n_samples for older evals)
+    # diagnosis_accuracy - max(diagnosis_chance, diagnosis_majority) must reach this (null: no such check)
+    min_above_chance: float | None = Field(0.15, ge=0, le=1)
+    # non-inferiority vs the champion on the same eval set: lower bound of the paired bootstrap 95 % CI of
+    # (candidate - champion) answer_accuracy must be above -margin (null: no comparison with the champion)
+    margin: float | None = Field(0.05, ge=0, le=1)
+    n_boot: int = Field(2000, ge=100)
+    seed: int = 0
+
+    @field_validator("minimums")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(GATE_METRICS))
+        if unknown:
+            raise ValueError(
+                f"registry.gate.minimums names unknown metric(s) {unknown}; use names evaluate writes to "
+                f"metrics.json: {list(GATE_METRICS)}"
+            )
+        return value
 
 
 class RegistryConfig(Section):
@@ -326,9 +394,11 @@ class RegistryConfig(Section):
     artifacts_destination: str | None = None
     experiment: str = "pathreasoner"
     model_name: str = "pathreasoner"
-    gate: dict[str, float] = Field(default_factory=lambda: {"format_compliance": 0.5})
-    compare_metrics: list[str] = Field(default_factory=lambda: ["format_compliance", "entity_f1"])
-    regression_tolerance: float = Field(0.0, ge=0)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    # promotions and rollbacks hold a lock (registered model '<model_name>.lock'); a holder that died is
+    # overtaken after lock_ttl_s, a waiter gives up after lock_wait_s
+    lock_ttl_s: float = Field(120.0, gt=0)
+    lock_wait_s: float = Field(60.0, ge=0)
 
     @field_validator("artifacts_destination")
     @classmethod

@@ -60,7 +60,7 @@ def small_config(work_dir: Path, **sections: dict) -> Config:
         "sft": {"max_steps": 4, "logging_steps": 1},
         "grpo": {"max_steps": 1, "max_completion_length": 16},
         "eval": {"max_samples": 4, "max_new_tokens": 24},
-        "registry": {"gate": {"format_compliance": 0.0}},
+        "registry": {"gate": {"minimums": {}, "min_items": 0, "min_above_chance": None, "margin": None}},
         "pipeline": {"local_root": str(work_dir / "kfp")},
     }
     for name, body in sections.items():

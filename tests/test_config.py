@@ -28,10 +28,10 @@ def test_params_yaml_sets_every_key_of_every_section() -> None:
 
 def test_override_with_set() -> None:
     cfg = load_config(
-        REPO / "params.yaml", ["sft.max_steps=7", "registry.gate.entity_f1=0.3", "kg.obo_paths=[a.obo]"]
+        REPO / "params.yaml", ["sft.max_steps=7", "registry.gate.minimums.entity_f1=0.3", "kg.obo_paths=[a.obo]"]
     )
     assert cfg.sft.max_steps == 7
-    assert cfg.registry.gate == {"format_compliance": 0.5, "entity_f1": 0.3}
+    assert cfg.registry.gate.minimums == {"answer_accuracy": 0.4, "format_compliance": 0.8, "entity_f1": 0.3}
     assert cfg.kg.obo_paths == [str(REPO / "a.obo")]
 
 

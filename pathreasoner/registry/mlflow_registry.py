@@ -6,10 +6,11 @@
   ``candidate``. The checkpoint is uploaded once (with the logged model); the version points at it.
 * ``storage_uri``: the checkpoint's object-store prefix for KServe; proxied ``mlflow-artifacts:/`` URIs
   map onto ``registry.artifacts_destination`` (the server's ``--artifacts-destination``).
-* ``promote``: alias ``champion`` only when every gate metric reaches its minimum and no compare metric
-  regresses against the current champion by more than the tolerance; the decision is recorded as
-  version tags ``gate.passed`` / ``gate.reasons``; the registered-model tag ``champion_history`` keeps
-  the order of champions (JSON list of versions) for ``rollback``.
+* ``promote``: alias ``champion`` only when the gate (``registry.gate``, see ``registry.gate``'s module)
+  passes, or with ``force`` and a reason; the decision and each check are version tags (``gate.passed``,
+  ``gate.reasons``, ``gate.check.<name>``). The move happens under the promotion lock (``registry.lock``)
+  and is appended to the audit log (``registry.audit``); the registered-model tag ``champion_history``
+  keeps the order of champions (JSON list of versions) for ``rollback``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -33,8 +34,10 @@ from pathreasoner import __version__
 from pathreasoner.config import Config
 from pathreasoner.errors import RegistryError
 from pathreasoner.io_utils import atomic_dir
-from pathreasoner.registry import pyfunc_code
+from pathreasoner.registry import audit, pyfunc_code
 from pathreasoner.registry.failures import TRANSPORT_ERRORS, ModelVersionNotFound, explain
+from pathreasoner.registry.gate import Check, Evidence, evaluate_gate, read_verdicts, required_metrics
+from pathreasoner.registry.lock import Lock, registry_lock
 from pathreasoner.registry.pyfunc_model import CHECKPOINT_ARTIFACT, SIGNATURE
 from pathreasoner.registry.tracking import Tracking, configure
 
@@ -44,7 +47,19 @@ CANDIDATE = "candidate"
 CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
 METRIC_TAG_PREFIX = "metric."
-EVAL_FILES = ("predictions.jsonl", "report.md", "metrics_by_type.json", "by_question_type.png", "radar.png")
+EVAL_SET_TAG = "eval.set_hash"
+EVAL_SPLIT_TAG = "eval.split"
+GATE_CHECK_PREFIX = "gate.check."
+PREDICTIONS_ARTIFACT = "eval/predictions.jsonl"
+EVAL_FILES = (
+    "predictions.jsonl",
+    "report.md",
+    "metrics_ci.json",
+    "metrics_by_type.json",
+    "metrics_by_organ.json",
+    "by_question_type.png",
+    "radar.png",
+)
 LINEAGE_KEYS = ("git_sha", "config_hash", "data_version", "kg_version", "kfp_run_id", "image_digest")
 NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
 MAX_TAG_CHARS = 5000
@@ -70,18 +85,29 @@ class RegisteredVersion:
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Outcome of the promotion gate; every check is one reason, prefixed 'pass:' or 'fail:'."""
+    """Outcome of the promotion gate; every check is one reason, prefixed 'pass:' or 'fail:'.
+
+    ``promoted``: 'champion' is (now) on ``version``; ``gate_passed``: the gate alone would allow it;
+    ``forced``: promoted although the gate failed, for ``force_reason``."""
 
     promoted: bool
     reasons: list[str] = field(default_factory=list)
     previous_champion: str | None = None
     version: str | None = None
+    gate_passed: bool | None = None
+    forced: bool = False
+    force_reason: str | None = None
+    checks: tuple[Check, ...] = field(
+        default=(), repr=False
+    )  # the reasons, structured (tags gate.check.<name>)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}
 
     def line(self) -> str:
         verdict = f"v{self.version} -> {CHAMPION}" if self.promoted else f"v{self.version} NOT promoted"
+        if self.forced:
+            verdict += f" (FORCED past the gate: {self.force_reason})"
         return f"promote: {verdict} (previous champion: {self.previous_champion}); " + "; ".join(self.reasons)
 
 
@@ -119,6 +145,13 @@ def read_metrics(eval_dir: Path) -> dict[str, float]:
     if not metrics:
         raise RegistryError(f"{path} holds no numeric metrics; rerun evaluate")
     return metrics
+
+
+def read_eval_set(eval_dir: Path) -> dict[str, str]:
+    """Version tags naming the evaluated set: ``eval.split`` and ``eval.set_hash`` (when metrics.json has them)."""
+    raw = json.loads((Path(eval_dir) / "metrics.json").read_text(encoding="utf-8"))
+    found = {EVAL_SPLIT_TAG: raw.get("split"), EVAL_SET_TAG: raw.get("eval_set_hash")}
+    return {k: str(v) for k, v in found.items() if isinstance(v, str) and v}
 
 
 def _by_type_metrics(eval_dir: Path) -> dict[str, float]:
@@ -215,7 +248,11 @@ def _history(tracking: Tracking, name: str) -> list[str]:
             f"registered model {name!r} does not exist in {tracking.tracking_uri} ({exc.message}); "
             "run `pathreasoner register` first or fix registry.model_name"
         ) from None
-    raw = model.tags.get(HISTORY_TAG, "[]")
+    return _parse_history(model.tags)
+
+
+def _parse_history(tags: dict[str, str]) -> list[str]:
+    raw = tags.get(HISTORY_TAG, "[]")
     try:
         return [str(v) for v in json.loads(raw)]
     except (json.JSONDecodeError, TypeError):
@@ -277,6 +314,7 @@ def register_model(
             f"checkpoint {checkpoint} has no config.json; pass the save_pretrained dir of train-sft/train-grpo"
         )
     metrics = read_metrics(eval_dir)
+    eval_set = read_eval_set(eval_dir)
     tracking = _client(cfg)
     name = cfg.registry.model_name
     lineage = {k: str(v) for k, v in (lineage or {}).items()}
@@ -290,7 +328,12 @@ def register_model(
         info, run_id = _log_run(checkpoint, eval_dir, cfg, tracking, lineage, metrics)
     except TRANSPORT_ERRORS as exc:
         raise explain(exc, action, tracking.tracking_uri, tracking.artifact_location) from exc
-    tags = {**lineage, "run_id": run_id, **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()}}
+    tags = {
+        **lineage,
+        **eval_set,
+        "run_id": run_id,
+        **{f"{METRIC_TAG_PREFIX}{k}": repr(v) for k, v in metrics.items()},
+    }
     version = _create_version(tracking, name, info.model_uri, run_id, tags, action)
     registered = RegisteredVersion(name, version, run_id, f"models:/{name}/{version}", metrics)
     logger.info(registered.line())
@@ -379,97 +422,213 @@ def _resolve_version_arg(tracking: Tracking, name: str, version: str | int | Non
     return candidate
 
 
+def _evidence(tracking: Tracking, mv: Any, with_verdicts: bool) -> Evidence:
+    """A version's metrics and eval set from its tags; its per-item verdicts from its run's predictions."""
+    tags = mv.tags or {}
+    verdicts = _run_verdicts(tracking, mv) if with_verdicts else None
+    return Evidence(
+        str(mv.version), _version_metrics(mv), tags.get(EVAL_SET_TAG), tags.get(EVAL_SPLIT_TAG), verdicts
+    )
+
+
+def _run_verdicts(tracking: Tracking, mv: Any) -> dict[str, bool] | None:
+    """item id -> correct from the version's run artifact eval/predictions.jsonl (None when not logged)."""
+    run_id = mv.run_id or (mv.tags or {}).get("run_id")
+    if not run_id:
+        return None
+    folder, fname = PREDICTIONS_ARTIFACT.split("/")
+    try:
+        if fname not in {Path(f.path).name for f in tracking.client.list_artifacts(run_id, folder)}:
+            return None
+        with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=PREDICTIONS_ARTIFACT,
+                dst_path=tmp,
+                tracking_uri=tracking.tracking_uri,
+            )
+            return read_verdicts(Path(local))
+    except TRANSPORT_ERRORS as exc:
+        raise explain(exc, f"read {PREDICTIONS_ARTIFACT} of run {run_id}", tracking.tracking_uri) from exc
+
+
 def _gate(tracking: Tracking, cfg: Config, version: str) -> PromotionDecision:
-    """Evaluate the gate for `version` (no side effects)."""
+    """Evaluate the gate for `version` against the current champion (no side effects)."""
     name = cfg.registry.model_name
-    metrics = _version_metrics(_version_or_raise(tracking, name, version))
-    needed = sorted(set(cfg.registry.gate) | set(cfg.registry.compare_metrics))
-    missing = [m for m in needed if m not in metrics]
+    gate_cfg = cfg.registry.gate
+    mv = _version_or_raise(tracking, name, version)
+    metrics = _version_metrics(mv)
+    missing = [m for m in required_metrics(gate_cfg) if m not in metrics]
     if missing:
         raise RegistryError(
-            f"version {version} of {name!r} has no metric(s) {missing} (tags {METRIC_TAG_PREFIX}<name>; it has "
-            f"{sorted(metrics)}); re-evaluate and re-register it, or drop them from registry.gate/compare_metrics"
-        )
-    reasons: list[str] = []
-    for metric, minimum in sorted(cfg.registry.gate.items()):
-        ok = metrics[metric] >= minimum
-        reasons.append(
-            f"{'pass' if ok else 'fail'}: {metric}={metrics[metric]:.4f} {'>=' if ok else '<'} gate {minimum}"
+            f"version {version} of {name!r} has no eval metric(s) {missing} (tags {METRIC_TAG_PREFIX}<name>; it has "
+            f"{sorted(metrics)}); evaluate it (`pathreasoner evaluate`) and register the checkpoint again, or drop "
+            "them from registry.gate.minimums"
         )
     previous = _alias_version(tracking, name, CHAMPION)
+    compare = gate_cfg.margin is not None and previous is not None and previous != version
+    cand = _evidence(tracking, mv, with_verdicts=compare)
+    champ = _evidence(tracking, _version_or_raise(tracking, name, previous), True) if compare else None
+    checks = evaluate_gate(gate_cfg, cand, champ)
     if previous == version:
-        reasons.append(f"pass: v{version} is already {CHAMPION}")
-    elif previous is not None:
-        champ = _version_metrics(_version_or_raise(tracking, name, previous))
-        tol = cfg.registry.regression_tolerance
-        for metric in cfg.registry.compare_metrics:
-            if metric not in champ:
-                reasons.append(f"pass: {metric} not compared (champion v{previous} has no such metric)")
-                continue
-            ok = metrics[metric] >= champ[metric] - tol
-            reasons.append(
-                f"{'pass' if ok else 'fail'}: {metric}={metrics[metric]:.4f} {'>=' if ok else '<'} "
-                f"champion v{previous} {champ[metric]:.4f} - tolerance {tol}"
-            )
-    promoted = not any(r.startswith("fail") for r in reasons)
-    return PromotionDecision(promoted, reasons, previous, version)
+        checks.append(Check("champion", True, f"v{version} is already {CHAMPION}"))
+    passed = all(c.ok for c in checks)
+    return PromotionDecision(
+        passed, [str(c) for c in checks], previous, version, passed, checks=tuple(checks)
+    )
 
 
 def check_gate(cfg: Config, version: str | int | None = None) -> PromotionDecision:
     """Would `version` (default: alias 'candidate') be promoted? Changes nothing in the registry."""
     tracking = _client(cfg)
-    return _gate(tracking, cfg, _resolve_version_arg(tracking, cfg.registry.model_name, version))
+    try:
+        return _gate(tracking, cfg, _resolve_version_arg(tracking, cfg.registry.model_name, version))
+    except TRANSPORT_ERRORS as exc:
+        raise explain(exc, f"check the gate of {cfg.registry.model_name}", tracking.tracking_uri) from exc
 
 
-def promote(cfg: Config, version: str | int | None = None) -> PromotionDecision:
-    """Set alias 'champion' on `version` (default: alias 'candidate') iff the gate passes and nothing
-    regresses against the champion; the decision is recorded as version tags gate.passed / gate.reasons."""
+def _decision_tags(decision: PromotionDecision, who: str) -> dict[str, str]:
+    tags = {
+        "gate.passed": str(bool(decision.gate_passed)).lower(),
+        "gate.reasons": "; ".join(decision.reasons)[:MAX_TAG_CHARS],
+        "gate.decided_at": audit.now_utc(),
+        "gate.decided_by": who,
+        "gate.forced": str(decision.forced).lower(),
+        **{f"{GATE_CHECK_PREFIX}{c.name}": str(c)[:MAX_TAG_CHARS] for c in decision.checks},
+    }
+    if decision.forced:
+        tags["gate.force_reason"] = str(decision.force_reason)[:MAX_TAG_CHARS]
+    return tags
+
+
+def _write_version_tags(tracking: Tracking, name: str, version: str, tags: dict[str, str]) -> None:
+    """Set `tags` on the version and drop gate.check.* tags of an earlier decision that this one lacks."""
+    client = tracking.client
+    stale = [
+        k
+        for k in (client.get_model_version(name, version).tags or {})
+        if k.startswith(GATE_CHECK_PREFIX) and k not in tags
+    ]
+    for key in stale:
+        client.delete_model_version_tag(name, version, key)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
+def _move_champion(
+    tracking: Tracking, lock: Lock, name: str, to_version: str, history: list[str], action: str, why: str
+) -> audit.AuditEntry:
+    """Under the lock: move 'champion' to `to_version`, then record `history` (champions, oldest first) and
+    the audit entry. If recording fails the alias is put back: it never points where the log does not say."""
+    client = tracking.client
+    previous = _alias_version(tracking, name, CHAMPION)
+    entries = audit.read_log(dict(client.get_registered_model(name).tags))
+    entry = audit.AuditEntry(
+        seq=(entries[-1].seq + 1) if entries else 1,
+        action=action,
+        alias=CHAMPION,
+        from_version=previous,
+        to_version=to_version,
+        who=lock.who,
+        when=audit.now_utc(),
+        why=why,
+    )
+    lock.verify()
+    client.set_registered_model_alias(name, CHAMPION, to_version)
+    try:
+        _set_history(tracking, name, history)
+        audit.append(client, name, entry)
+    except TRANSPORT_ERRORS:
+        try:
+            if previous is None:
+                client.delete_registered_model_alias(name, CHAMPION)
+            else:
+                client.set_registered_model_alias(name, CHAMPION, previous)
+        except TRANSPORT_ERRORS:
+            logger.error("could not put %s back on v%s after a failed audit write", CHAMPION, previous)
+        raise
+    return entry
+
+
+def _locked(cfg: Config, tracking: Tracking, who: str) -> Any:
+    return registry_lock(
+        tracking, cfg.registry.model_name, who, cfg.registry.lock_ttl_s, cfg.registry.lock_wait_s
+    )
+
+
+def promote(
+    cfg: Config, version: str | int | None = None, *, force: bool = False, reason: str | None = None
+) -> PromotionDecision:
+    """Set alias 'champion' on `version` (default: alias 'candidate') iff the gate passes, or with `force`
+    and a `reason`. Decision and checks become version tags before the alias moves; the move is audited.
+    Everything happens under the promotion lock, so racing promotions serialise."""
+    if force and not (reason and reason.strip()):
+        raise RegistryError(
+            "--force needs --reason TEXT: say why the gate is overridden (it is kept in the audit log)"
+        )
     tracking = _client(cfg)
     name = cfg.registry.model_name
-    version = _resolve_version_arg(tracking, name, version)
-    decision = _gate(tracking, cfg, version)
-    previous = decision.previous_champion
-    client = tracking.client
-    client.set_model_version_tag(name, version, "gate.passed", str(decision.promoted).lower())
-    client.set_model_version_tag(name, version, "gate.reasons", "; ".join(decision.reasons)[:MAX_TAG_CHARS])
-    if decision.promoted and previous != version:
-        history = _history(tracking, name)
-        if previous is not None and (not history or history[-1] != previous):
-            history.append(previous)  # a champion set by hand: keep it reachable by rollback
-        history.append(version)
-        client.set_registered_model_alias(name, CHAMPION, version)
-        _set_history(tracking, name, history)
+    who = audit.actor()
+    try:
+        version = _resolve_version_arg(tracking, name, version)
+        _version_or_raise(tracking, name, version)
+        with _locked(cfg, tracking, who) as lock:
+            decision = _gate(tracking, cfg, version)
+            if force and not decision.gate_passed:
+                decision = replace(decision, promoted=True, forced=True, force_reason=reason.strip())
+            lock.verify()
+            _write_version_tags(tracking, name, version, _decision_tags(decision, who))
+            if decision.promoted and decision.previous_champion != version:
+                why = (
+                    f"forced: {decision.force_reason}"
+                    if decision.forced
+                    else (reason.strip() if reason and reason.strip() else "gate passed")
+                )
+                history = _history(tracking, name)
+                previous = decision.previous_champion
+                if previous is not None and (not history or history[-1] != previous):
+                    history.append(previous)  # a champion set by hand: keep it reachable by rollback
+                action = "force-promote" if decision.forced else "promote"
+                _move_champion(tracking, lock, name, version, [*history, version], action, why)
+    except TRANSPORT_ERRORS as exc:
+        raise explain(exc, f"promote {name} v{version}", tracking.tracking_uri) from exc
     logger.info(decision.line())
     return decision
 
 
-def rollback(cfg: Config) -> str:
-    """Move 'champion' back to the previous champion; returns that version."""
+def rollback(cfg: Config, reason: str | None = None) -> str:
+    """Move 'champion' back to the previous champion (under the promotion lock, audited); returns that version."""
     tracking = _client(cfg)
     name = cfg.registry.model_name
-    current = _alias_version(tracking, name, CHAMPION)
-    history = _history(tracking, name)
-    if current is None:
-        raise RegistryError(f"model {name!r} has no '{CHAMPION}' alias to roll back; promote a version first")
-    while history and history[-1] == current:
-        history.pop()
-    while history:
-        candidate = history[-1]
-        try:
-            _version_or_raise(tracking, name, candidate)
-            break
-        except ModelVersionNotFound:
-            logger.warning("previous champion v%s no longer exists; skipping it", candidate)
-            history.pop()
-    if not history:
-        raise RegistryError(
-            f"model {name!r} has no earlier champion than v{current} (tag {HISTORY_TAG}); "
-            "promote another version instead of rolling back"
-        )
-    target = history[-1]
-    tracking.client.set_registered_model_alias(name, CHAMPION, target)
-    tracking.client.set_model_version_tag(name, current, "rolled_back", "true")
-    _set_history(tracking, name, history)
+    try:
+        with _locked(cfg, tracking, audit.actor()) as lock:
+            current = _alias_version(tracking, name, CHAMPION)
+            history = _history(tracking, name)
+            if current is None:
+                raise RegistryError(
+                    f"model {name!r} has no '{CHAMPION}' alias to roll back; promote a version first"
+                )
+            while history and history[-1] == current:
+                history.pop()
+            while history:
+                try:
+                    _version_or_raise(tracking, name, history[-1])
+                    break
+                except ModelVersionNotFound:
+                    logger.warning("previous champion v%s no longer exists; skipping it", history[-1])
+                    history.pop()
+            if not history:
+                raise RegistryError(
+                    f"model {name!r} has no earlier champion than v{current} (tag {HISTORY_TAG}); "
+                    "promote another version instead of rolling back"
+                )
+            target = history[-1]
+            lock.verify()
+            tracking.client.set_model_version_tag(name, current, "rolled_back", "true")
+            why = reason.strip() if reason and reason.strip() else f"rollback of v{current}"
+            _move_champion(tracking, lock, name, target, history, "rollback", why)
+    except TRANSPORT_ERRORS as exc:
+        raise explain(exc, f"roll back {name}", tracking.tracking_uri) from exc
     logger.info("rollback: %s %s v%s -> v%s", name, CHAMPION, current, target)
     return target
 

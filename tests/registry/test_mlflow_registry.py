@@ -16,10 +16,13 @@ from PIL import Image
 
 from pathreasoner.config import Config
 from pathreasoner.errors import RegistryError
+from pathreasoner.registry import catalog
 from pathreasoner.registry import mlflow_registry as R
 from pathreasoner.registry.tracking import configure
+from tests.registry.evaldirs import verdicts, write_eval_dir
 
 LINEAGE = {"git_sha": "0123abcd", "data_version": "data-v1", "kg_version": "kg-v7"}
+OPEN_GATE = {"minimums": {}, "min_items": 0, "min_above_chance": None, "margin": None}
 
 
 @pytest.fixture()
@@ -29,8 +32,7 @@ def cfg_for(work_dir: Path, make_config: Callable) -> Callable[..., Config]:
             work_dir,
             registry={
                 "model_name": model_name,
-                "gate": {"format_compliance": 0.5},
-                "compare_metrics": ["format_compliance", "entity_f1"],
+                "gate": {**OPEN_GATE, "minimums": {"format_compliance": 0.5}},
                 **registry,
             },
         )
@@ -100,7 +102,10 @@ def test_gate_pass_then_fail_keeps_champion(cfg_for, tiny_dir: Path, tmp_path: P
     v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.8, entity_f1=0.3)
     first = R.promote(cfg, v1)
     assert first.promoted and first.previous_champion is None
-    assert first.reasons == ["pass: format_compliance=0.8000 >= gate 0.5"]
+    assert first.reasons == [
+        "pass: n_samples=4 >= min_items 0",
+        "pass: format_compliance=0.8000 >= minimum 0.5",
+    ]
 
     v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.2, entity_f1=0.9)
     dry = R.check_gate(cfg)  # defaults to the 'candidate' alias, changes nothing
@@ -111,26 +116,74 @@ def test_gate_pass_then_fail_keeps_champion(cfg_for, tiny_dir: Path, tmp_path: P
     c = client(cfg)
     assert alias_version(c, "reg-gate", "champion") == v1
     tags = c.get_model_version("reg-gate", v2).tags
-    assert tags["gate.passed"] == "false"
-    assert "fail: format_compliance=0.2000 < gate 0.5" in tags["gate.reasons"]
+    assert tags["gate.passed"] == "false" and tags["gate.forced"] == "false"
+    assert "fail: format_compliance=0.2000 < minimum 0.5" in tags["gate.reasons"]
+    assert tags["gate.check.min.format_compliance"] == "fail: format_compliance=0.2000 < minimum 0.5"
+    assert tags["gate.check.min_items"] == "pass: n_samples=4 >= min_items 0"
     assert c.get_model_version("reg-gate", v1).tags["gate.passed"] == "true"
     assert alias_version(c, "reg-gate", "candidate") == v2
+    assert [(e.action, e.from_version, e.to_version) for e in catalog.history(cfg)] == [("promote", None, v1)]
 
 
-def test_regression_against_champion_blocks_unless_tolerated(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = cfg_for("reg-regress")
-    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.8, entity_f1=0.5)
+def register_items(cfg: Config, ckpt: Path, root: Path, correct: list, **kw: object) -> str:
+    return R.register_model(ckpt, write_eval_dir(root, correct, **kw), cfg, dict(LINEAGE)).version
+
+
+def test_non_inferiority_and_eval_set_through_the_registry(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
+    cfg = cfg_for("reg-noninf", gate={})  # the default gate of params.yaml
+    v1 = register_items(cfg, tiny_dir, tmp_path / "a", verdicts(40, 30))
     assert R.promote(cfg, v1).promoted
-    v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.9, entity_f1=0.4)
-    blocked = R.promote(cfg, v2)
-    assert not blocked.promoted
-    assert "fail: entity_f1=0.4000 < champion v1 0.5000 - tolerance 0.0" in blocked.reasons
-    assert "pass: format_compliance=0.9000 >= champion v1 0.8000 - tolerance 0.0" in blocked.reasons
+    c = client(cfg)
+    assert c.get_model_version("reg-noninf", v1).tags["eval.set_hash"] == "set-a"
 
-    tolerant = cfg_for("reg-regress", regression_tolerance=0.15)
-    allowed = R.promote(tolerant, v2)
-    assert allowed.promoted and allowed.previous_champion == v1
-    assert alias_version(client(cfg), "reg-regress", "champion") == v2
+    worse = register_items(cfg, tiny_dir, tmp_path / "b", verdicts(40, 22))  # 0.55 vs 0.75, same 40 items
+    refused = R.promote(cfg, worse)
+    assert not refused.promoted and alias_version(c, "reg-noninf", "champion") == v1
+    tag = c.get_model_version("reg-noninf", worse).tags["gate.check.non_inferiority"]
+    assert tag.startswith(f"fail: answer_accuracy v{worse} - champion v{v1} = -0.2000 over 40 paired items")
+
+    elsewhere = register_items(cfg, tiny_dir, tmp_path / "c", verdicts(40, 40), eval_set_hash="set-b")
+    across = R.promote(cfg, elsewhere)
+    assert not across.promoted
+    assert (
+        c.get_model_version("reg-noninf", elsewhere)
+        .tags["gate.check.eval_set"]
+        .startswith(f"fail: different eval sets: v{elsewhere} on test set-b, champion v{v1} on test set-a")
+    )
+    equal = register_items(cfg, tiny_dir, tmp_path / "d", verdicts(40, 30))
+    assert R.promote(cfg, equal).promoted and alias_version(c, "reg-noninf", "champion") == equal
+
+
+def test_force_needs_a_reason_and_is_audited(
+    cfg_for, tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = cfg_for("reg-force")
+    monkeypatch.setenv("PATHREASONER_ACTOR", "alice@platform")
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.9)
+    v2 = register(cfg, tiny_dir, tmp_path / "b", format_compliance=0.1)
+    assert R.promote(cfg, v1).promoted
+    with pytest.raises(RegistryError, match="--force needs --reason TEXT"):
+        R.promote(cfg, v2, force=True)
+    c = client(cfg)
+    assert "gate.passed" not in c.get_model_version("reg-force", v2).tags  # nothing written
+    forced = R.promote(cfg, v2, force=True, reason="hotfix INC-42")
+    assert forced.promoted and forced.forced and forced.gate_passed is False
+    tags = c.get_model_version("reg-force", v2).tags
+    assert (tags["gate.passed"], tags["gate.forced"], tags["gate.force_reason"]) == (
+        "false",
+        "true",
+        "hotfix INC-42",
+    )
+    assert tags["gate.decided_by"] == "alice@platform"
+    assert R.rollback(cfg, reason="INC-42 resolved") == v1
+    log = catalog.history(cfg)
+    assert [(e.seq, e.action, e.from_version, e.to_version, e.why, e.who) for e in log] == [
+        (1, "promote", None, v1, "gate passed", "alice@platform"),
+        (2, "force-promote", v1, v2, "forced: hotfix INC-42", "alice@platform"),
+        (3, "rollback", v2, v1, "INC-42 resolved", "alice@platform"),
+    ]
+    assert all(e.when.endswith("Z") and e.alias == "champion" for e in log)
+    assert not c.search_registered_models("name='reg-force.lock'")  # the lock is released
 
 
 def test_rollback_walks_history(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
@@ -150,14 +203,17 @@ def test_rollback_walks_history(cfg_for, tiny_dir: Path, tmp_path: Path) -> None
 
 
 def test_missing_things_raise_registry_errors(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = cfg_for("reg-missing")
+    cfg = cfg_for("reg-missing", gate={**OPEN_GATE, "minimums": {"answer_accuracy": 0.4}})
     with pytest.raises(RegistryError, match=r"has no 'candidate' alias.*pathreasoner register"):
         R.promote(cfg)
     with pytest.raises(RegistryError, match=r"metrics.json does not exist; run `pathreasoner evaluate`"):
         R.register_model(tiny_dir, tmp_path / "nothing", cfg, {})
-    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.9)  # no entity_f1
-    with pytest.raises(RegistryError, match=r"no metric\(s\) \['entity_f1'\]"):
+    v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.9)  # no answer_accuracy
+    with pytest.raises(RegistryError, match=r"no eval metric\(s\) \['answer_accuracy'\]"):
         R.promote(cfg, v1)
+    c = client(cfg)
+    assert "gate.passed" not in c.get_model_version("reg-missing", v1).tags  # nothing half-applied
+    assert not c.get_registered_model("reg-missing").aliases.get("champion")
     with pytest.raises(RegistryError, match="has no version '7'"):
         R.promote(cfg, 7)
     with pytest.raises(RegistryError, match=r"has no alias 'champion'.*pathreasoner promote"):
@@ -166,10 +222,11 @@ def test_missing_things_raise_registry_errors(cfg_for, tiny_dir: Path, tmp_path:
         R.rollback(cfg)
     with pytest.raises(RegistryError, match="models:/<name>@<alias>"):
         R.resolve_checkpoint("runs:/abc/model", cfg)
+    assert not c.search_registered_models("name='reg-missing.lock'")  # released after each error
 
 
 def test_champion_loads_as_pyfunc_and_predicts(cfg_for, tiny_dir: Path, tmp_path: Path) -> None:
-    cfg = cfg_for("reg-pyfunc", gate={"format_compliance": 0.0})
+    cfg = cfg_for("reg-pyfunc", gate=OPEN_GATE)
     v1 = register(cfg, tiny_dir, tmp_path / "a", format_compliance=0.1, entity_f1=0.0)
     assert R.promote(cfg, v1).promoted
 

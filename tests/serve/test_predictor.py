@@ -94,7 +94,7 @@ def test_load_champion_from_registry(
 
     cfg = make_config(
         tmp_path / "work",
-        registry={"model_name": "served", "gate": {"format_compliance": 0.0}, "compare_metrics": []},
+        registry={"model_name": "served"},
         serving={"model_uri": "models:/served@champion", "max_new_tokens": 4},
     )
     ev = tmp_path / "eval"
