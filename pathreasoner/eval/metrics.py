@@ -8,39 +8,35 @@ Every score is a float in [0, 1]:
   counts are summed over all samples before dividing. Entity names are compared case-folded.
   With nothing predicted precision is 1.0 when there was nothing to find, else 0.0; with nothing to
   find recall is 1.0 (vacuous). F1 is 0.0 when precision + recall is 0.
-* ``rougeL`` — mean ROUGE-L F-measure (rouge-score, default tokenizer, no stemming) of each full
-  response against its reference response.
-* ``bleu`` — sacrebleu corpus BLEU over the full responses, divided by 100.
+* ``rougeL`` / ``rouge_per_pair`` — ROUGE F-measures (rouge-score, default tokenizer, no stemming) of
+  each prediction against its reference.
+* ``bleu`` — sacrebleu corpus BLEU (13a tokenizer, exp smoothing), divided by 100.
 * ``answer_match`` — the normalised ``<answer>`` span contains the normalised reference answer as a
-  whole-token sequence (``answer_exact``: the two are equal). A prediction without an ``<answer>`` tag
-  never matches, nor does an empty reference. See ``normalize_answer`` for the normalisation.
+  whole-token sequence that is not negated ("not X", "no X", "X absent" do not match "X"; a reference
+  that is itself a negation is compared as is), or (``answer_exact``) the two are equal. A prediction
+  without an ``<answer>`` tag never matches, nor does an empty reference. See ``normalize_answer``.
+
+Per-item building blocks for the bootstrap (``eval.scores``): ``entity_counts``, ``rouge_per_pair`` and
+``bleu_statistics`` (sacrebleu's sufficient statistics, which sum to the corpus BLEU).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
+from sacrebleu.metrics import BLEU
 
 from pathreasoner.response import is_well_formed, parse_response
+from pathreasoner.samples.negation import has_negation_trigger, is_negated
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _ARTICLES = frozenset({"a", "an", "the"})
-METRIC_NAMES = (
-    "format_compliance",
-    "entity_precision",
-    "entity_recall",
-    "entity_f1",
-    "rougeL",
-    "bleu",
-    "answer_match",
-    "answer_exact",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,75 +132,57 @@ def answer_matches(prediction: str, reference_answer: str, exact: bool = False) 
     got = normalize_answer(span)
     if exact:
         return got == ref
-    return f" {ref} " in f" {got} "
+    padded, needle = f" {got} ", f" {ref} "
+    if has_negation_trigger(ref):
+        return needle in padded
+    at = padded.find(needle)
+    while at >= 0:
+        if not is_negated(got, at, at + len(ref)):
+            return True
+        at = padded.find(needle, at + 1)
+    return False
 
 
-def answer_match(predictions: Sequence[str], answers: Sequence[str], exact: bool = False) -> float:
-    """Fraction of predictions whose answer span matches the reference answer (see ``answer_matches``)."""
-    n = _check_same_length(predictions=predictions, answers=answers)
-    if n == 0:
-        return 0.0
-    return sum(answer_matches(p, a, exact) for p, a in zip(predictions, answers, strict=True)) / n
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 
 
-def compute_metrics(
-    predictions: Sequence[str],
-    references: Sequence[str],
-    answers: Sequence[str],
-    predicted_entities: Sequence[Iterable[str]],
-    gold_entities: Sequence[Iterable[str]],
-) -> dict[str, float]:
-    """All metrics of METRIC_NAMES for one set of samples."""
-    _check_same_length(
-        predictions=predictions,
-        references=references,
-        answers=answers,
-        predicted_entities=predicted_entities,
-        gold_entities=gold_entities,
-    )
-    ents = entity_scores(predicted_entities, gold_entities)
-    return {
-        "format_compliance": format_compliance(predictions),
-        "entity_precision": ents.precision,
-        "entity_recall": ents.recall,
-        "entity_f1": ents.f1,
-        "rougeL": rouge_l(predictions, references),
-        "bleu": bleu(predictions, references),
-        "answer_match": answer_match(predictions, answers),
-        "answer_exact": answer_match(predictions, answers, exact=True),
-    }
+def entity_counts(predicted: Sequence[Iterable[str]], gold: Sequence[Iterable[str]]) -> np.ndarray:
+    """(n, 3) per item: true positives, predicted and gold entity counts (case-folded names)."""
+    _check_same_length(predicted=predicted, gold=gold)
+    rows = []
+    for pred_set, gold_set in zip(predicted, gold, strict=True):
+        p, g = _fold(pred_set), _fold(gold_set)
+        rows.append((len(p & g), len(p), len(g)))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 3)
 
 
-def metrics_by_question_type(
-    question_types: Sequence[str],
-    predictions: Sequence[str],
-    references: Sequence[str],
-    answers: Sequence[str],
-    predicted_entities: Sequence[Iterable[str]],
-    gold_entities: Sequence[Iterable[str]],
-) -> dict[str, dict[str, float]]:
-    """``compute_metrics`` on each question type's subset, plus ``n_samples``; types sorted by name."""
-    _check_same_length(
-        question_types=question_types,
-        predictions=predictions,
-        references=references,
-        answers=answers,
-        predicted_entities=predicted_entities,
-        gold_entities=gold_entities,
-    )
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, qtype in enumerate(question_types):
-        groups[qtype].append(i)
-    out: dict[str, dict[str, float]] = {}
-    for qtype in sorted(groups):
-        idx = groups[qtype]
-        scores = compute_metrics(
-            [predictions[i] for i in idx],
-            [references[i] for i in idx],
-            [answers[i] for i in idx],
-            [predicted_entities[i] for i in idx],
-            [gold_entities[i] for i in idx],
-        )
-        scores["n_samples"] = float(len(idx))
-        out[qtype] = scores
-    return out
+def rouge_per_pair(predictions: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per-pair ROUGE-1/2/L F-measures (rouge-score, no stemming); each distinct pair is scored once."""
+    _check_same_length(predictions=predictions, references=references)
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
+    cache: dict[tuple[str, str], tuple[float, ...]] = {}
+    rows = []
+    for pred, ref in zip(predictions, references, strict=True):
+        key = (pred, ref)
+        if key not in cache:
+            scores = scorer.score(ref, pred)
+            cache[key] = tuple(scores[t].fmeasure for t in ROUGE_TYPES)
+        rows.append(cache[key])
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(ROUGE_TYPES))
+    return {t: table[:, i] for i, t in enumerate(ROUGE_TYPES)}
+
+
+def bleu_statistics(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+    """(n, 10) sacrebleu sufficient statistics per pair (hyp length, ref length, 4 matches, 4 totals)."""
+    _check_same_length(predictions=predictions, references=references)
+    if not predictions:
+        return np.zeros((0, 10))
+    stats = BLEU()._extract_corpus_statistics(list(predictions), [list(references)])
+    return np.array(stats, dtype=np.float64)
+
+
+def bleu_from_statistics(summed: np.ndarray) -> float:
+    """sacrebleu corpus BLEU (exp smoothing) / 100 from summed ``bleu_statistics`` rows."""
+    stats = [round(float(v)) for v in summed]
+    score = BLEU.compute_bleu(stats[2:6], stats[6:10], stats[0], stats[1], smooth_method="exp")
+    return score.score / 100.0

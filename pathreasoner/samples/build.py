@@ -19,6 +19,7 @@ from typing import Any
 from pathreasoner.config import Config
 from pathreasoner.dataset import TYPES_FILE
 from pathreasoner.errors import ConfigError, DatasetError, ReportError
+from pathreasoner.eval.hierarchy import ANCESTORS_FILE, diagnosis_ancestors
 from pathreasoner.io_utils import atomic_dir, atomic_write_json, atomic_write_text, write_jsonl
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.lexicon import EntityMatcher, entity_types, lexicon_from_kg
@@ -299,7 +300,9 @@ def build_samples(
         kept_keys = {str(r["id"]).rsplit(":", 1)[0] for r in records}
         write_jsonl(tmp / EVIDENCE_FILE, [e for e in evidence if e["sample_key"] in kept_keys])
         atomic_write_json(tmp / "entity_lexicon.json", lexicon)
-        atomic_write_json(tmp / TYPES_FILE, entity_types(kg, lexicon))
+        types = entity_types(kg, lexicon)
+        atomic_write_json(tmp / TYPES_FILE, types)
+        atomic_write_json(tmp / ANCESTORS_FILE, diagnosis_ancestors(kg, lexicon, types))
         card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
         card["checks"] = checks
         card["check_failures"] = check_failures[:50]
