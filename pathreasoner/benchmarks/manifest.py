@@ -8,9 +8,11 @@ file may itself be an ``s3://`` object.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,10 @@ class SlideManifest:
 
     source: str | None = None
     entries: dict[str, str] = field(default_factory=dict)
+    _upper_keys: list[tuple[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # (upper-case id, id), sorted: prefix look-ups bisect it
+        object.__setattr__(self, "_upper_keys", sorted((k.upper(), k) for k in self.entries))
 
     @classmethod
     def from_source(cls, source: str | Path | None) -> SlideManifest:
@@ -39,12 +45,14 @@ class SlideManifest:
             uri = normalize_uri(text)
             if uri.lower().endswith(MANIFEST_SUFFIXES):
                 return cls(uri, _parse_manifest(_read_s3_text(uri), uri, base=None))
-            return cls(uri, {slide_id_of(u): u for u in list_slides(uri)})
+            return cls(uri, _by_id(((slide_id_of(u), u) for u in list_slides(uri)), uri))
         path = Path(text)
         if path.is_dir():
             from pathreasoner.stages import find_slides
 
-            return cls(str(path), {resolve_slide_path(p)[1]: str(p) for p in find_slides(path)})
+            return cls(
+                str(path), _by_id(((resolve_slide_path(p)[1], str(p)) for p in find_slides(path)), text)
+            )
         if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             return cls(str(path), _parse_manifest(path.read_text(encoding="utf-8"), str(path), path.parent))
         raise DatasetError(
@@ -53,14 +61,15 @@ class SlideManifest:
         )
 
     def locate(self, slide_id: str) -> str | None:
-        """The slide of `slide_id`: an entry of that id, else the first (sorted) whose id starts with it
-        and a dash (a patient barcode such as TCGA-A2-A0YC finds TCGA-A2-A0YC-01Z-00-DX1); else None."""
+        """The slide of `slide_id`: an entry of that id, else the first (sorted, case-blind) whose id starts
+        with it and a dash (a patient barcode such as TCGA-A2-A0YC finds TCGA-A2-A0YC-01Z-00-DX1); else None."""
         if slide_id in self.entries:
             return self.entries[slide_id]
         prefix = f"{slide_id}-".upper()
-        for key in sorted(self.entries):
-            if key.upper().startswith(prefix):
-                return self.entries[key]
+        keys = self._upper_keys
+        at = bisect.bisect_left(keys, (prefix, ""))
+        if at < len(keys) and keys[at][0].startswith(prefix):
+            return self.entries[keys[at][1]]
         return None
 
 
@@ -94,13 +103,26 @@ def _parse_manifest(text: str, where: str, base: Path | None) -> dict[str, str]:
                 f"slide manifest {where} has the columns {columns}; expected exactly {list(MANIFEST_COLUMNS)}"
             )
         pairs = [(row["slide_id"].strip(), row["path"].strip()) for row in reader]
-    entries: dict[str, str] = {}
+    located = []
     for slide_id, location in pairs:
         if not slide_id or not location:
             raise DatasetError(f"slide manifest {where}: an entry has an empty slide_id or path")
         if is_s3_uri(location):
-            entries[slide_id] = normalize_uri(location)
+            located.append((slide_id, normalize_uri(location)))
         else:
             local = Path(location)
-            entries[slide_id] = str(local if local.is_absolute() or base is None else base / local)
+            located.append((slide_id, str(local if local.is_absolute() or base is None else base / local)))
+    return _by_id(located, where)
+
+
+def _by_id(pairs: Iterable[tuple[str, str]], where: str) -> dict[str, str]:
+    """{slide id: location}; an id given twice is an error naming both locations."""
+    entries: dict[str, str] = {}
+    for slide_id, location in pairs:
+        if slide_id in entries and entries[slide_id] != location:
+            raise DatasetError(
+                f"slide id {slide_id} appears twice in {where} ({entries[slide_id]} and {location}); "
+                "keep one slide per id (rename or remove the other)"
+            )
+        entries[slide_id] = location
     return entries

@@ -27,6 +27,9 @@ def test_folder_is_scanned_by_stem(tmp_path: Path) -> None:
     assert manifest.locate("TCGA-A2-A0YC") == str(svs)  # patient barcode -> its slide
     assert manifest.locate("TCGA-A2-A0Y") is None  # a prefix must end at a dash
     assert manifest.locate("TCGA-A2-A0YK") is None
+    _touch(tmp_path / "slides" / "other" / "GTEX-OIZH-0626.svs")
+    with pytest.raises(DatasetError, match=r"slide id GTEX-OIZH-0626 appears twice in .*rename or remove"):
+        SlideManifest.from_source(tmp_path / "slides")
 
 
 def test_csv_and_json_manifests(tmp_path: Path) -> None:
