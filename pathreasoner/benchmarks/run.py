@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathreasoner.benchmarks.manifest import SlideManifest
 from pathreasoner.benchmarks.samples import SPLIT, SUMMARY_FILE, BenchmarkCounts, write_benchmark_samples
 from pathreasoner.config import Config
 from pathreasoner.errors import DatasetError
+
+logger = logging.getLogger(__name__)
 
 
 def benchmark_dir(cfg: Config, name: str) -> Path:
@@ -58,6 +61,15 @@ def evaluate_benchmark(
             f"none of the {counts.items} {loaded.name} items has a usable slide (first reason: {first}); "
             f"pass --slides with the folder, s3:// prefix or manifest that holds the benchmark's slides "
             f"(per-item reasons in {samples_dir / SUMMARY_FILE})"
+        )
+    if counts.with_slide > cfg.eval.max_samples:
+        logger.warning(
+            "%s: %d items have a slide but eval.max_samples=%d are evaluated; pass --set eval.max_samples=%d "
+            "to evaluate all of them",
+            loaded.name,
+            counts.with_slide,
+            cfg.eval.max_samples,
+            counts.with_slide,
         )
     on_test = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"split": SPLIT})})
     result = evaluate(on_test, checkpoint, samples_dir, out_dir or root / "eval")
