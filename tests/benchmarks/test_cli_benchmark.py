@@ -75,7 +75,11 @@ def test_evaluate_on_a_benchmark(
     evaluation = work / "benchmarks" / "slidebench" / "eval"
     metrics = json.loads((evaluation / "metrics.json").read_text())
     assert metrics["split"] == "test" and metrics["n_samples"] == 2  # the benchmark is the test split
-    assert [p["id"] for p in read_jsonl(evaluation / "predictions.jsonl")] == ["slidebench:1", "slidebench:2"]
+    predictions = read_jsonl(evaluation / "predictions.jsonl")
+    assert [p["id"] for p in predictions] == ["slidebench:1", "slidebench:2"]
+    assert all(isinstance(p["correct"], bool) for p in predictions)  # closed items always get a verdict
+    assert metrics["n_scored"] == 2
+    assert metrics["answer_accuracy"] == sum(p["correct"] for p in predictions) / 2
 
 
 def test_benchmark_options_go_together(tmp_path: Path, slidebench_csv: Path, make_config: Callable) -> None:
