@@ -59,6 +59,7 @@ class BenchmarkCounts:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "name": self.benchmark,
             **self.line(),
             "file": self.file,
             "slides": self.slides,

@@ -56,6 +56,7 @@ def test_evaluate_on_a_benchmark(
 
     samples = work / "benchmarks" / "slidebench" / "samples"
     summary = json.loads((samples / "benchmark.json").read_text())
+    assert (summary["name"], summary["file"]) == ("slidebench", str(slidebench_csv))
     assert (summary["items"], summary["with_slide"], summary["missing_slide"]) == (3, 2, 1)
     assert summary["missing"] == [
         {
