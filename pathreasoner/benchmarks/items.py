@@ -32,10 +32,6 @@ class BenchmarkItem:
     answer_index: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def closed(self) -> bool:
-        return self.options is not None
-
     def record(self, images: list[str], benchmark: str) -> dict[str, Any]:
         """The samples-dir record (data contract of `evaluate`): images relative to the samples dir."""
         row: dict[str, Any] = {

@@ -11,14 +11,14 @@ import pytest
 
 from pathreasoner.benchmarks import SlideManifest, count_slides, load_benchmark
 from pathreasoner.errors import DatasetError
-
-from .conftest import SLIDEBENCH_HEADER, SLIDEBENCH_ROWS, write_slidebench
+from tests.benchmarks.conftest import SLIDEBENCH_HEADER, SLIDEBENCH_ROWS, write_slidebench
 
 MULTIPATHQA = "multipathqa/MultiPathQA_shared.csv"
 WSI_VQA_VAL = "wsi-vqa/WsiVQA_val.json"
 WSI_VQA_TRAIN = "wsi-vqa/WsiVQA_train.json"
 
 
+@pytest.mark.shared_data
 def test_multipathqa_items_follow_the_file(benchmarks_data: Path) -> None:
     raw = pd.read_csv(benchmarks_data / MULTIPATHQA, dtype=str, keep_default_na=False)
     loaded = load_benchmark("multipathqa", benchmarks_data / MULTIPATHQA)
@@ -49,6 +49,7 @@ def test_multipathqa_items_follow_the_file(benchmarks_data: Path) -> None:
     assert item.organ == "prostate" and "F. ISUP grade 5" in item.question
 
 
+@pytest.mark.shared_data
 def test_wsi_vqa_closed_items_have_choices(benchmarks_data: Path) -> None:
     raw = json.loads((benchmarks_data / WSI_VQA_VAL).read_text())
     loaded = load_benchmark("wsi-vqa", benchmarks_data / WSI_VQA_VAL)
@@ -69,6 +70,7 @@ def test_wsi_vqa_closed_items_have_choices(benchmarks_data: Path) -> None:
     assert loaded.items[first_open].answer == raw[first_open]["Answer"]
 
 
+@pytest.mark.shared_data
 def test_wsi_vqa_answers_outside_the_choices_are_listed_not_dropped(benchmarks_data: Path) -> None:
     raw = json.loads((benchmarks_data / WSI_VQA_TRAIN).read_text())
     loaded = load_benchmark("wsi-vqa", benchmarks_data / WSI_VQA_TRAIN)
@@ -94,6 +96,7 @@ def test_slidebench_csv_layout(slidebench_csv: Path) -> None:
     assert loaded.by_type() == {"closed:Diagnosis": 2, "closed:Microscopy": 1}
 
 
+@pytest.mark.shared_data
 def test_missing_slides_are_counted(benchmarks_data: Path, real_slide_as) -> None:
     raw = json.loads((benchmarks_data / WSI_VQA_VAL).read_text())
     patient = raw[0]["Id"]
@@ -117,6 +120,7 @@ def test_missing_slides_are_counted(benchmarks_data: Path, real_slide_as) -> Non
     assert counts.with_slide == expected and counts.missing_slide == len(frame) - expected
 
 
+@pytest.mark.shared_data
 def test_unknown_columns_name_them_and_the_expected_ones(tmp_path: Path, benchmarks_data: Path) -> None:
     frame = pd.read_csv(benchmarks_data / MULTIPATHQA, dtype=str, keep_default_na=False).head(3)
     frame.rename(columns={"prompt": "question_text"}).to_csv(tmp_path / "mpqa.csv", index=False)
@@ -141,6 +145,7 @@ def test_unknown_columns_name_them_and_the_expected_ones(tmp_path: Path, benchma
         load_benchmark("wsi-vqa", tmp_path / "vqa.json")
 
 
+@pytest.mark.shared_data
 def test_option_index_out_of_range_names_the_item(tmp_path: Path, benchmarks_data: Path) -> None:
     frame = pd.read_csv(benchmarks_data / MULTIPATHQA, dtype=str, keep_default_na=False)
     rows = frame[frame.benchmark_name == "tcga"].head(2).copy()
@@ -168,6 +173,7 @@ def test_option_index_out_of_range_names_the_item(tmp_path: Path, benchmarks_dat
         load_benchmark("multipathqa", tmp_path / "panda.csv")
 
 
+@pytest.mark.shared_data
 def test_options_must_be_a_list_literal(tmp_path: Path, benchmarks_data: Path) -> None:
     frame = pd.read_csv(benchmarks_data / MULTIPATHQA, dtype=str, keep_default_na=False)
     rows = frame[frame.benchmark_name == "gtex"].head(1).copy()

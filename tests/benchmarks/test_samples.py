@@ -6,10 +6,13 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from pathreasoner.benchmarks import SlideManifest, load_benchmark, write_benchmark_samples
 from pathreasoner.io_utils import read_jsonl
 
 
+@pytest.mark.shared_data
 def test_real_slide_tiled_and_broken_slides_reported(
     tmp_path: Path, slidebench_csv: Path, real_slide_as, make_config: Callable
 ) -> None:
