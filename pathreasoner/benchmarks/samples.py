@@ -74,12 +74,16 @@ def _location_key(location: str) -> str:
 
 
 def count_slides(loaded: LoadedBenchmark, manifest: SlideManifest) -> BenchmarkCounts:
-    """Items with and without a slide in the manifest (nothing is tiled)."""
-    missing = [
-        {"id": item.id, "slide_id": item.slide_id, "reason": NO_SLIDE}
-        for item in loaded.items
-        if manifest.locate(item.slide_id) is None
-    ]
+    """Items with and without a slide in the manifest (nothing is tiled or downloaded; a local path the
+    manifest names must exist)."""
+    missing = []
+    for item in loaded.items:
+        location = manifest.locate(item.slide_id)
+        if location is None:
+            missing.append({"id": item.id, "slide_id": item.slide_id, "reason": NO_SLIDE})
+        elif not is_s3_uri(location) and not Path(location).exists():
+            reason = f"slide {location} does not exist"
+            missing.append({"id": item.id, "slide_id": item.slide_id, "reason": reason})
     return BenchmarkCounts(
         benchmark=loaded.name,
         file=loaded.file,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pathreasoner.benchmarks import SlideManifest
+from pathreasoner.benchmarks import BenchmarkItem, LoadedBenchmark, SlideManifest, count_slides
 from pathreasoner.errors import DatasetError
 
 
@@ -15,6 +15,10 @@ def _touch(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"slide")
     return path
+
+
+def _item(item_id: str, slide_id: str) -> BenchmarkItem:
+    return BenchmarkItem(item_id, slide_id, "q?", "a", "open")
 
 
 def test_folder_is_scanned_by_stem(tmp_path: Path) -> None:
@@ -36,6 +40,14 @@ def test_csv_and_json_manifests(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("slide_id,path\nS1,slides/a.svs\nS2,s3://bucket/b.svs\n")
     manifest = SlideManifest.from_source(tmp_path / "m.csv")
     assert manifest.entries == {"S1": str(tmp_path / "slides" / "a.svs"), "S2": "s3://bucket/b.svs"}
+    _touch(tmp_path / "slides" / "a.svs")
+    loaded = LoadedBenchmark("slidebench", "f.csv", [_item("q1", "S1"), _item("q2", "S2"), _item("q3", "S3")])
+    counts = count_slides(loaded, manifest)  # S2 on S3 is not fetched to count it
+    assert (counts.with_slide, counts.missing_slide) == (2, 1)
+    assert counts.missing == [{"id": "q3", "slide_id": "S3", "reason": "no slide for this id in --slides"}]
+    (tmp_path / "m.csv").write_text("slide_id,path\nS1,slides/gone.svs\n")
+    [gone] = count_slides(loaded, SlideManifest.from_source(tmp_path / "m.csv")).missing[:1]
+    assert gone["id"] == "q1" and gone["reason"] == f"slide {tmp_path / 'slides' / 'gone.svs'} does not exist"
     (tmp_path / "m.json").write_text(json.dumps({"S1": "/data/a.svs"}))
     assert SlideManifest.from_source(tmp_path / "m.json").entries == {"S1": "/data/a.svs"}
     (tmp_path / "bad.csv").write_text("id,file\nS1,a.svs\n")
