@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,8 @@ def evaluate_benchmark(
     progress: Callable[[str, int], None] | None = None,
 ) -> BenchmarkEvalResult:
     """Load the benchmark, tile the slides `slides` maps its items to, write the samples dir under
-    <work_dir>/benchmarks/<name>/ and evaluate `checkpoint` on it (split test)."""
+    <work_dir>/benchmarks/<name>/ and evaluate `checkpoint` on it (split test); the eval dir gets a copy
+    of benchmark.json."""
     from pathreasoner.stages import evaluate
 
     loaded = load_benchmark(name, file)
@@ -72,5 +74,7 @@ def evaluate_benchmark(
             counts.with_slide,
         )
     on_test = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"split": SPLIT})})
-    result = evaluate(on_test, checkpoint, samples_dir, out_dir or root / "eval")
+    out_dir = Path(out_dir or root / "eval")
+    result = evaluate(on_test, checkpoint, samples_dir, out_dir)
+    shutil.copyfile(samples_dir / SUMMARY_FILE, out_dir / SUMMARY_FILE)  # which benchmark, what was missing
     return BenchmarkEvalResult(counts, samples_dir, result)

@@ -80,6 +80,7 @@ def test_evaluate_on_a_benchmark(
     assert [p["id"] for p in predictions] == ["slidebench:1", "slidebench:2"]
     assert all(isinstance(p["correct"], bool) for p in predictions)  # closed items always get a verdict
     assert metrics["n_scored"] == 2
+    assert json.loads((evaluation / "benchmark.json").read_text()) == summary
     assert metrics["answer_accuracy"] == sum(p["correct"] for p in predictions) / 2
 
 
