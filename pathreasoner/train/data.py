@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,20 @@ def mix_trajectories(records: list[dict[str, Any]], full_ratio: float, seed: int
         return list(records)
     kept = set(random.Random(seed).sample(partial, keep_partial))
     return [r for i, r in enumerate(records) if not r.get("response_prefix") or i in kept]
+
+
+def select_question_types(loaded: LoadedSplit, question_types: Sequence[str] | None) -> LoadedSplit:
+    """`loaded` restricted to records of `question_types` (None: all); DatasetError when none is left."""
+    if question_types is None:
+        return loaded
+    kept = [r for r in loaded.records if r.get("question_type") in question_types]
+    if not kept:
+        present = sorted({str(r.get("question_type")) for r in loaded.records})
+        raise DatasetError(
+            f"no training record has a question type in grpo.question_types={list(question_types)} "
+            f"(the split has {present}); name one of those, or set grpo.question_types to null"
+        )
+    return replace(loaded, records=kept)
 
 
 def grpo_row(record: dict[str, Any]) -> dict[str, Any]:

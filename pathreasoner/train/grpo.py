@@ -21,7 +21,7 @@ from pathreasoner.train.common import (
     train_and_save,
     training_env,
 )
-from pathreasoner.train.data import grpo_dataset, load_split
+from pathreasoner.train.data import grpo_dataset, load_split, select_question_types
 from pathreasoner.train.live_tracking import CompletionsTable
 from pathreasoner.train.monitors import make_diagnosis_monitor
 from pathreasoner.train.preflight import check_grpo_batch, check_prompt_lengths, check_vllm, world_size
@@ -79,10 +79,12 @@ def build_grpo_trainer(
     check_vllm(cfg.grpo)
     require_checkpoint(init_checkpoint)
     set_seed(cfg.project.seed)
-    loaded = load_split(samples_dir, "train", require_response=False)
+    loaded = select_question_types(
+        load_split(samples_dir, "train", require_response=False), cfg.grpo.question_types
+    )
     dataset = grpo_dataset(samples_dir, loaded=loaded)
-    funcs, weights = build_reward_funcs(cfg.reward, load_lexicon(samples_dir), cfg.work_dir)
-    monitor = make_diagnosis_monitor(samples_dir)
+    funcs, weights = build_reward_funcs(cfg.reward, load_lexicon(samples_dir), cfg.work_dir, samples_dir)
+    monitor = None if cfg.reward.components.get("diagnosis", 0) > 0 else make_diagnosis_monitor(samples_dir)
     if monitor is not None:  # logged beside the rewards, weight 0: never trained on
         funcs, weights = [*funcs, monitor], [*weights, 0.0]
     model, processor = load_checkpoint(init_checkpoint, cfg.model.torch_dtype)

@@ -10,7 +10,15 @@ from PIL import Image
 from pathreasoner.dataset import load_lexicon
 from pathreasoner.errors import DatasetError
 from pathreasoner.response import SYSTEM_PROMPT
-from pathreasoner.train.data import grpo_dataset, load_split, mix_trajectories, sft_dataset, sft_row
+from pathreasoner.train.data import (
+    LoadedSplit,
+    grpo_dataset,
+    load_split,
+    mix_trajectories,
+    select_question_types,
+    sft_dataset,
+    sft_row,
+)
 
 
 def test_load_split_skips_records_without_images(samples_dir: Path) -> None:
@@ -113,6 +121,15 @@ def test_grpo_rows_carry_reward_columns(samples_dir: Path) -> None:
     assert row["answer"] == record["answer"]
     assert row["question_type"] == record["question_type"]
     assert len(row["images"]) == 2
+
+
+def test_grpo_question_types_select_prompts() -> None:
+    loaded = LoadedSplit([{"id": str(i), "question_type": t} for i, t in enumerate(["diagnosis", "grade"] * 3)])
+    kept = select_question_types(loaded, ["diagnosis"])
+    assert [r["id"] for r in kept.records] == ["0", "2", "4"]
+    assert select_question_types(loaded, None) is loaded
+    with pytest.raises(DatasetError, match=r"question_types=\['pT'\].*has \['diagnosis', 'grade'\]"):
+        select_question_types(loaded, ["pT"])
 
 
 def test_response_prefix_becomes_untrained_context(samples_dir: Path) -> None:

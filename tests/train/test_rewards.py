@@ -404,7 +404,7 @@ def test_custom_reward_by_module_function(tmp_path: Path, monkeypatch: pytest.Mo
     [
         (
             {"components": {"format": 1.0, "entitty": 0.5}},
-            r"unknown reward 'entitty'.*format, semantic, entity, kg_path",
+            r"unknown reward 'entitty'.*format, semantic, entity, kg_path, diagnosis",
         ),
         ({"components": {"format": 0.0, "entity": 0.0}}, "weights sum to 0"),
         ({"components": {}}, "weights sum to 0"),

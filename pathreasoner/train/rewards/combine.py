@@ -34,13 +34,17 @@ class Reward:
 
 
 def build_rewards(
-    reward_cfg: RewardConfig, lexicon: Lexicon | None, work_dir: Path | str | None = None
+    reward_cfg: RewardConfig,
+    lexicon: Lexicon | None,
+    work_dir: Path | str | None = None,
+    samples_dir: Path | str | None = None,
 ) -> list[Reward]:
     """The positively weighted rewards of `reward.components`, in config order (ConfigError if none)."""
     ctx = RewardContext(
         reward_cfg,
         EntityLexicon.of(lexicon) if lexicon is not None else None,
         Path(work_dir) if work_dir is not None else None,
+        Path(samples_dir) if samples_dir is not None else None,
     )
     rewards = [
         Reward(name, reward_function(name, ctx), float(weight))
@@ -56,10 +60,13 @@ def build_rewards(
 
 
 def build_reward_funcs(
-    reward_cfg: RewardConfig, lexicon: Lexicon | None, work_dir: Path | str | None = None
+    reward_cfg: RewardConfig,
+    lexicon: Lexicon | None,
+    work_dir: Path | str | None = None,
+    samples_dir: Path | str | None = None,
 ) -> tuple[list[RewardFunc], list[float]]:
     """(reward_funcs, reward_weights) for GRPOTrainer / GRPOConfig."""
-    rewards = build_rewards(reward_cfg, lexicon, work_dir)
+    rewards = build_rewards(reward_cfg, lexicon, work_dir, samples_dir)
     return [r.func for r in rewards], [r.weight for r in rewards]
 
 
@@ -85,7 +92,7 @@ def score_completions(
 ) -> list[dict[str, float | None]]:
     """Per text: each reward by config name (None = not scored) and the weighted `total` (None as 0)."""
     columns = [reward_columns(r) for r in records]
-    batch = {key: [c[key] for c in columns] for key in ("gt_entities", "answer", "question", "kg_paths")}
+    batch = {key: [c[key] for c in columns] for key in columns[0]} if columns else {}
     out: list[dict[str, float | None]] = [{} for _ in texts]
     for reward in rewards:
         scores = run_sync(reward.func, completions=list(texts), **batch)

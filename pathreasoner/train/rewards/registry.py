@@ -10,6 +10,8 @@ from typing import Any
 
 from pathreasoner.config import REWARD_NAMES, RewardConfig, import_reward
 from pathreasoner.errors import ConfigError
+from pathreasoner.eval.diagnosis import DiagnosisChecker
+from pathreasoner.train.rewards.diagnosis import make_diagnosis_reward
 from pathreasoner.train.rewards.entity import EntityLexicon, make_entity_reward
 from pathreasoner.train.rewards.format import format_reward
 from pathreasoner.train.rewards.judge import LLMJudge, make_judge_reward
@@ -23,11 +25,13 @@ RewardFunc = Callable[
 
 @dataclass(frozen=True)
 class RewardContext:
-    """What a reward factory may use: the reward config, the samples' lexicon, the work dir (caches)."""
+    """What a reward factory may use: the reward config, the samples' lexicon, the work dir (caches) and
+    the samples dir (its KG entity types)."""
 
     cfg: RewardConfig
     lexicon: EntityLexicon | None = None
     work_dir: Path | None = None
+    samples_dir: Path | None = None
 
     def need_lexicon(self, name: str) -> EntityLexicon:
         if self.lexicon is None:
@@ -47,6 +51,16 @@ def _semantic(ctx: RewardContext) -> RewardFunc:
     return semantic_reward
 
 
+def _diagnosis(ctx: RewardContext) -> RewardFunc:
+    checker = DiagnosisChecker.for_samples(ctx.samples_dir) if ctx.samples_dir is not None else None
+    if checker is None or not checker.types:
+        raise ConfigError(
+            "the 'diagnosis' reward needs a samples dir with KG entity types (entity_types.json, written by "
+            "build-samples); rebuild the samples, or set reward.components.diagnosis to 0"
+        )
+    return make_diagnosis_reward(checker)
+
+
 BUILTIN_REWARDS: dict[str, Callable[[RewardContext], RewardFunc]] = {
     "format": lambda ctx: format_reward,
     "semantic": _semantic,
@@ -54,6 +68,7 @@ BUILTIN_REWARDS: dict[str, Callable[[RewardContext], RewardFunc]] = {
         ctx.need_lexicon("entity"), ctx.cfg.entity_beta, ctx.cfg.entity_soft_cap
     ),
     "kg_path": lambda ctx: make_kg_path_reward(ctx.need_lexicon("kg_path")),
+    "diagnosis": _diagnosis,
 }
 assert tuple(BUILTIN_REWARDS) == REWARD_NAMES, (
     "config.REWARD_NAMES and the registry must list the same rewards"
