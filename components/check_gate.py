@@ -1,5 +1,5 @@
 def check_gate(config_json: str, version: str) -> bool:
-    """Dry-run the promotion gate (metric minimums + no regression vs the champion) for `version`.
+    """Dry-run the promotion gate (registry.gate: minimums, items, chance, non-inferiority) for `version`.
 
     A single bool output: kfp.local resolves `<task>-Output` channels inside dsl.If conditions,
     but not named outputs of a multi-output task.

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from pathreasoner.cli import app
 from pathreasoner.config import Config
 from pathreasoner.errors import RegistryError
 from pathreasoner.lineage import collect_lineage
+from pathreasoner.registry import catalog
 from pathreasoner.registry import mlflow_registry as R
 from pathreasoner.registry.failures import (
     ArtifactStoreError,
@@ -24,7 +32,8 @@ from pathreasoner.registry.failures import (
     TrackingAuthError,
     TrackingServerUnreachable,
 )
-from tests.registry.test_mlflow_registry import eval_dir
+from tests.registry.evaldirs import verdicts, write_eval_dir
+from tests.registry.test_mlflow_registry import OPEN_GATE, eval_dir
 from tests.servers import MlflowServer, S3Endpoint, free_port, mlflow_server, moto_s3
 
 BUCKET = "mlflow"
@@ -71,8 +80,7 @@ def cfg_for(
                 "model_name": model_name,
                 "experiment": "served",
                 "artifacts_destination": server.artifacts_destination,
-                "gate": {"format_compliance": 0.5},
-                "compare_metrics": ["format_compliance"],
+                "gate": {**OPEN_GATE, "minimums": {"format_compliance": 0.5}},
                 **registry,
             },
         )
@@ -205,6 +213,117 @@ def test_missing_model_version_is_named(cfg_for, tiny_dir: Path, tmp_path: Path)
     assert not (tmp_path / "dl").exists()
 
 
+def test_platform_cli_register_promote_rollback_history(
+    cfg_for, tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """register -> `model promote` (refused, then forced) -> `model rollback` -> `model history` on the server."""
+    cfg = cfg_for("srv-cli", gate={})  # the default gate of params.yaml
+    monkeypatch.setenv("PATHREASONER_ACTOR", "ops@platform")
+    v1 = R.register_model(tiny_dir, write_eval_dir(tmp_path / "a", verdicts(24, 13)), cfg, {}).version
+    v2 = R.register_model(tiny_dir, write_eval_dir(tmp_path / "b", verdicts(24, 2)), cfg, {}).version
+    runner = CliRunner()
+
+    def model(*args: str) -> tuple[int, str]:
+        result = runner.invoke(
+            app, ["model", *args, "--set", "registry.model_name=srv-cli"], env={"COLUMNS": "300"}
+        )
+        return result.exit_code, " ".join(result.output.split())
+
+    assert model("promote", v1)[0] == 0
+    code, text = model("promote", v2)
+    assert code == 1 and "refused:" in text and "fail: answer_accuracy=0.0833 < minimum 0.4" in text
+    code, text = model("promote", v2, "--force")
+    assert code == 2 and "--force needs --reason TEXT" in text
+    assert model("promote", v2, "--force", "--reason", "canary for INC-7")[0] == 0
+    code, text = model("rollback", "--reason", "canary failed")
+    assert code == 0 and f"champion -> version {v1}" in text
+    client = MlflowClient(cfg.tracking_uri)
+    assert client.get_model_version_by_alias("srv-cli", "champion").version == v1
+
+    code, text = model("history")
+    assert code == 0
+    for row in (
+        f"1 .* ops@platform .* promote .* champion .* - .* v{v1} .* gate passed",
+        f"2 .* force-promote .* v{v1} .* v{v2} .* forced: canary for INC-7",
+        f"3 .* rollback .* v{v2} .* v{v1} .* canary failed",
+    ):
+        assert re.search(row.replace(" .* ", r".*?"), text), (row, text)
+    code, text = model("list")
+    assert code == 0 and "refused (forced)" in text and "passed" in text and "test:set-a" in text
+    code, text = model("show", v2)
+    assert code == 0 and "gate.force_reason" in text and "canary for INC-7" in text
+    code, text = model("diff", v1, v2)
+    assert code == 0 and "answer_accuracy" in text and "-0.4583" in text
+    assert f"answer_accuracy v{v2} - v{v1} = -0.4583 over 24 paired items" in text
+    code, text = model("show", "99")
+    assert code == 2 and "has no version '99'" in text
+
+
+RACER = """
+import json, sys, time
+from pathlib import Path
+from pathreasoner.config import config_from_json
+from pathreasoner.registry.mlflow_registry import promote
+
+cfg = config_from_json(Path(sys.argv[1]).read_text())
+Path(sys.argv[3]).touch()  # ready; then wait for the other racer so both promote at the same moment
+deadline = time.monotonic() + 120
+while not Path(sys.argv[4]).exists() and time.monotonic() < deadline:
+    time.sleep(0.002)
+decision = promote(cfg, sys.argv[2])
+print(json.dumps({"version": sys.argv[2], "promoted": decision.promoted, "previous": decision.previous_champion}))
+"""
+
+
+def test_two_racing_promotions_leave_one_champion_and_a_consistent_history(
+    cfg_for, tiny_dir: Path, tmp_path: Path
+) -> None:
+    cfg = cfg_for("srv-race")
+    v1, v2, v3 = (register(cfg, tiny_dir, tmp_path / n, format_compliance=0.9) for n in "abc")
+    assert R.promote(cfg, v1).promoted
+    (tmp_path / "cfg.json").write_text(cfg.to_json())
+    racers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RACER,
+                str(tmp_path / "cfg.json"),
+                version,
+                str(tmp_path / me),
+                str(tmp_path / other),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PATHREASONER_ACTOR": f"racer-{me}"},
+        )
+        for version, me, other in ((v2, "a", "b"), (v3, "b", "a"))
+    ]
+    results = []
+    for proc in racers:
+        stdout, stderr = proc.communicate(timeout=240)
+        assert proc.returncode == 0, stderr[-3000:]
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert all(r["promoted"] for r in results)
+    first, second = sorted(results, key=lambda r: r["previous"] != v1)  # the first saw v1 as champion
+    assert first["previous"] == v1 and second["previous"] == first["version"]  # serialised, not interleaved
+
+    client = MlflowClient(cfg.tracking_uri)
+    champion = client.get_model_version_by_alias("srv-race", "champion").version
+    assert champion == second["version"]
+    log = catalog.history(cfg)
+    assert [(e.seq, e.from_version, e.to_version) for e in log] == [
+        (1, None, v1),
+        (2, v1, first["version"]),
+        (3, first["version"], second["version"]),
+    ]
+    assert {e.who for e in log[1:]} == {"racer-a", "racer-b"}
+    tags = client.get_registered_model("srv-race").tags
+    assert json.loads(tags["champion_history"]) == [v1, first["version"], second["version"]]
+    assert not client.search_registered_models("name='srv-race.lock'")
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 
@@ -224,6 +343,10 @@ def test_unreachable_server_fails_fast_and_names_it(
     assert time.monotonic() - start < 30
     with pytest.raises(TrackingServerUnreachable, match="start it"):
         R.resolve_checkpoint("models:/srv-down@champion", cfg)
+    for args in (["model", "promote", "1"], ["model", "rollback"], ["model", "history"], ["promote"]):
+        result = CliRunner().invoke(app, [*args, "--set", "registry.model_name=srv-down"])
+        assert result.exit_code == 2, (args, result.output)
+        assert f"MLflow server {url} is unreachable" in " ".join(result.output.split()), args
 
 
 @pytest.fixture(scope="module")
