@@ -668,6 +668,26 @@ def _resolve(tracking: Tracking, model_uri: str) -> Any:
         ) from None
 
 
+def champion_eval_metrics(cfg: Config) -> dict[str, Any] | None:
+    """The current champion's metrics.json (its register run's ``eval/metrics.json``, with ``eval_set_hash`` and
+    ``split``) for evaluate's candidate-vs-champion report; None when there is no champion or no such file."""
+    tracking = _client(cfg)
+    name = cfg.registry.model_name
+    try:
+        version = _alias_version(tracking, name, CHAMPION)
+        if version is None:
+            return None
+        run_id = _version_or_raise(tracking, name, version).run_id
+        if not run_id or "metrics.json" not in {
+            Path(f.path).name for f in tracking.client.list_artifacts(run_id, "eval")
+        }:
+            return None
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/eval/metrics.json")
+    except TRANSPORT_ERRORS as exc:
+        raise explain(exc, f"read the eval metrics of {name}@{CHAMPION}", tracking.tracking_uri) from exc
+    return {**json.loads(text), "version": version}
+
+
 def resolve_version(model_uri: str, cfg: Config) -> Any:
     """The ModelVersion a models:/ URI points at (ModelVersionNotFound naming the fix when it does not exist)."""
     return _resolve(_client(cfg), model_uri)
