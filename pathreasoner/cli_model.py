@@ -138,6 +138,12 @@ def promote_cmd(
     version: str,
     force: Annotated[bool, typer.Option(help="promote although the gate refuses (needs --reason)")] = False,
     reason: ReasonOpt = None,
+    reevaluate_champion: Annotated[
+        Path | None,
+        typer.Option(
+            help="samples dir of VERSION's eval set: first evaluate the champion on it if it was not"
+        ),
+    ] = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
@@ -145,6 +151,12 @@ def promote_cmd(
     from pathreasoner.registry.mlflow_registry import promote
 
     cfg = _config(config, set_)
+    if reevaluate_champion is not None:
+        from pathreasoner.registry.reevaluate import reevaluate_champion_for
+
+        done = _run(lambda: reevaluate_champion_for(cfg, version, reevaluate_champion))
+        if done is not None:
+            out.print(done.line(), highlight=False)
     decision = _run(lambda: promote(cfg, version, force=force, reason=reason))
     table = Table(title=f"gate for v{version}")
     table.add_column("check")
@@ -157,6 +169,22 @@ def promote_cmd(
     else:
         out.print(f"[bold yellow]refused:[/] {decision.line()}", highlight=False)
         raise typer.Exit(1)
+
+
+@model_app.command("reevaluate")
+def reevaluate_cmd(
+    version: str,
+    samples: Annotated[Path, typer.Option(help="samples dir to evaluate on (its eval.split)")],
+    eval_out: Annotated[Path | None, typer.Option("--out", help="keep the evaluation outputs here")] = None,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Evaluate VERSION on another eval set and link it (tag eval_on.<hash>) for the gate's comparison."""
+    from pathreasoner.registry.reevaluate import reevaluate
+
+    cfg = _config(config, set_)
+    done = _run(lambda: reevaluate(cfg, version, samples, eval_out))
+    out.print(f"[bold green]✓[/] {done.line()}", highlight=False)
 
 
 @model_app.command("rollback")

@@ -368,7 +368,7 @@ class GateConfig(Section):
     min_above_chance: float | None = Field(0.15, ge=0, le=1)
     # non-inferiority vs the champion on the same eval set: lower bound of the paired bootstrap 95 % CI of
     # (candidate - champion) answer_accuracy must be above -margin (null: no comparison with the champion)
-    margin: float | None = Field(0.05, ge=0, le=1)
+    margin: float | None = Field(0.1, ge=0, le=1)
     n_boot: int = Field(2000, ge=100)
     seed: int = 0
 

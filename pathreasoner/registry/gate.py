@@ -134,7 +134,10 @@ def _above_chance(margin: float, m: dict[str, float]) -> Check:
 
 
 def _against_champion(gate: GateConfig, cand: Evidence, champ: Evidence) -> list[Check]:
-    fix = "re-evaluate the champion on the candidate's eval set and re-register it, or promote with --force --reason"
+    fix = (
+        f"re-evaluate the champion on the candidate's eval set (`pathreasoner model reevaluate {champ.version} "
+        "--samples DIR`, or `model promote --reevaluate-champion DIR`), or promote with --force --reason"
+    )
     if cand.eval_set_hash is None or champ.eval_set_hash is None:
         missing = [f"v{e.version}" for e in (cand, champ) if e.eval_set_hash is None]
         return [

@@ -50,6 +50,7 @@ METRIC_TAG_PREFIX = "metric."
 EVAL_SET_TAG = "eval.set_hash"
 EVAL_SPLIT_TAG = "eval.split"
 GATE_CHECK_PREFIX = "gate.check."
+EVAL_ON_PREFIX = "eval_on."  # eval_on.<eval_set_hash> = run id of a re-evaluation of this version on that set
 PREDICTIONS_ARTIFACT = "eval/predictions.jsonl"
 EVAL_FILES = (
     "predictions.jsonl",
@@ -431,9 +432,21 @@ def _evidence(tracking: Tracking, mv: Any, with_verdicts: bool) -> Evidence:
     )
 
 
-def _run_verdicts(tracking: Tracking, mv: Any) -> dict[str, bool] | None:
-    """item id -> correct from the version's run artifact eval/predictions.jsonl (None when not logged)."""
-    run_id = mv.run_id or (mv.tags or {}).get("run_id")
+def _on_set(tracking: Tracking, mv: Any, eval_set_hash: str | None) -> Evidence | None:
+    """The version's re-evaluation on `eval_set_hash` (tag eval_on.<hash>, `pathreasoner model reevaluate`)."""
+    run_id = (mv.tags or {}).get(f"{EVAL_ON_PREFIX}{eval_set_hash}") if eval_set_hash else None
+    if not run_id:
+        return None
+    run = tracking.client.get_run(run_id)
+    metrics = {k: float(v) for k, v in run.data.metrics.items()}
+    split = run.data.tags.get(EVAL_SPLIT_TAG)
+    return Evidence(str(mv.version), metrics, eval_set_hash, split, _run_verdicts(tracking, mv, run_id))
+
+
+def _run_verdicts(tracking: Tracking, mv: Any, run_id: str | None = None) -> dict[str, bool] | None:
+    """item id -> correct from the run artifact eval/predictions.jsonl of the version's run, or of `run_id`
+    (None when not logged)."""
+    run_id = run_id or mv.run_id or (mv.tags or {}).get("run_id")
     if not run_id:
         return None
     folder, fname = PREDICTIONS_ARTIFACT.split("/")
@@ -468,7 +481,10 @@ def _gate(tracking: Tracking, cfg: Config, version: str) -> PromotionDecision:
     previous = _alias_version(tracking, name, CHAMPION)
     compare = gate_cfg.margin is not None and previous is not None and previous != version
     cand = _evidence(tracking, mv, with_verdicts=compare)
-    champ = _evidence(tracking, _version_or_raise(tracking, name, previous), True) if compare else None
+    champ = None
+    if compare:
+        champ_mv = _version_or_raise(tracking, name, previous)
+        champ = _on_set(tracking, champ_mv, cand.eval_set_hash) or _evidence(tracking, champ_mv, True)
     checks = evaluate_gate(gate_cfg, cand, champ)
     if previous == version:
         checks.append(Check("champion", True, f"v{version} is already {CHAMPION}"))
