@@ -49,10 +49,11 @@ def _config(config: Path, overrides: list[str] | None) -> Config:
     return cfg
 
 
-def _num(value: float | None) -> str:
+def _num(value: float | None, name: str = "") -> str:
+    """Counts (n_*, *_items) as integers, every other metric with 4 decimals."""
     if value is None:
         return "-"
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
+    return f"{value:.0f}" if name.startswith("n_") or name.endswith("_items") else f"{value:.4f}"
 
 
 @model_app.command("list")
@@ -67,7 +68,8 @@ def list_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None:
         table.add_column(col)
     for v in views:
         metrics = [
-            _num(v.metrics.get(m, v.metrics.get("n_samples") if m == "n_scored" else None)) for m in HEADLINE
+            _num(v.metrics.get(m, v.metrics.get("n_samples") if m == "n_scored" else None), m)
+            for m in HEADLINE
         ]
         table.add_row(v.version, ", ".join(v.aliases), v.created, v.eval_set, *metrics, v.gate)
     out.print(table)
@@ -89,7 +91,7 @@ def show_cmd(version: str, config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = No
     metrics.add_column("metric")
     metrics.add_column("value", justify="right")
     for name, value in sorted(v.metrics.items()):
-        metrics.add_row(name, _num(value))
+        metrics.add_row(name, _num(value, name))
     out.print(metrics)
     tags = Table(title="tags")
     tags.add_column("tag")
@@ -113,7 +115,7 @@ def diff_cmd(a: str, b: str, config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = 
         table.add_column(col, justify="right" if col != "metric" else "left")
     for name, va, vb in d.metrics:
         delta = f"{vb - va:+.4f}" if va is not None and vb is not None else "-"
-        table.add_row(name, _num(va), _num(vb), delta)
+        table.add_row(name, _num(va, name), _num(vb, name), delta)
     out.print(table)
     if d.tags:
         tags = Table(title="tags that differ")
@@ -210,7 +212,7 @@ def history_cmd(config: ConfigOpt = DEFAULT_CONFIG, set_: SetOpt = None) -> None
     for e in entries:
         table.add_row(
             str(e.seq),
-            e.when,
+            e.when[:19] + "Z",
             e.who,
             e.action,
             e.alias,

@@ -47,7 +47,7 @@ def test_local_pipeline_end_to_end_then_serve(tmp_path: Path, make_config) -> No
     metrics = json.loads((run.task_dirs["evaluate"] / "report" / "metrics.json").read_text())
     assert 0.0 <= metrics["format_compliance"] <= 1.0 and "entity_f1" in metrics
 
-    # the gate (format_compliance >= 0.0) passes, so promote ran under dsl.If and set the champion
+    # the tests' open gate (tests/conftest.py) passes, so promote ran under dsl.If and set the champion
     assert run.champion is not None
     client = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri)
     champion = client.get_model_version_by_alias(cfg.registry.model_name, "champion")
