@@ -20,6 +20,7 @@ from pathreasoner.benchmarks.items import LoadedBenchmark
 from pathreasoner.benchmarks.manifest import SlideManifest
 from pathreasoner.config import Config
 from pathreasoner.dataset import LEXICON_FILE, TYPES_FILE
+from pathreasoner.eval.hierarchy import ANCESTORS_FILE
 from pathreasoner.io_utils import atomic_dir, atomic_write_json, write_jsonl
 from pathreasoner.wsi.s3_cache import is_s3_uri, normalize_uri
 
@@ -138,7 +139,7 @@ def write_benchmark_samples(
             reason = NO_SLIDE if key is None else failed.get(key, f"slide {location} gave no views")
             missing.append({"id": item.id, "slide_id": item.slide_id, "reason": reason})
         write_jsonl(tmp / f"{SPLIT}.jsonl", records)
-        for name in (LEXICON_FILE, TYPES_FILE):
+        for name in (LEXICON_FILE, TYPES_FILE, ANCESTORS_FILE):
             source = Path(lexicon_from) / name if lexicon_from else None
             if source is not None and source.is_file():
                 shutil.copyfile(source, tmp / name)
