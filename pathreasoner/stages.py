@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pathreasoner.config import Config
-from pathreasoner.errors import DatasetError
+from pathreasoner.errors import DatasetError, RegistryError
 
 logger = logging.getLogger(__name__)
 
@@ -197,10 +197,24 @@ def checkpoint_dir(train_out: Path) -> Path:
     return train_out / "checkpoint" if (train_out / "checkpoint").is_dir() else train_out
 
 
+def champion_metrics(cfg: Config) -> dict[str, Any] | None:
+    """The current champion's eval metrics, for the report's candidate-vs-champion columns; None (logged)
+    when there is no champion or the registry cannot be read: evaluation does not depend on the registry."""
+    from pathreasoner.registry.mlflow_registry import champion_eval_metrics
+
+    try:
+        return champion_eval_metrics(cfg)
+    except RegistryError as exc:
+        logger.warning("report without the champion's column: %s", exc)
+        return None
+
+
 def evaluate(cfg: Config, checkpoint: Path, samples_dir: Path, out_dir: Path) -> Any:
     from pathreasoner.eval.evaluate import evaluate_checkpoint
 
-    return evaluate_checkpoint(checkpoint_dir(checkpoint), Path(samples_dir), Path(out_dir), cfg)
+    return evaluate_checkpoint(
+        checkpoint_dir(checkpoint), Path(samples_dir), Path(out_dir), cfg, champion=champion_metrics(cfg)
+    )
 
 
 def register(
