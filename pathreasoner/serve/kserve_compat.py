@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _saved_argv = sys.argv
@@ -27,18 +28,35 @@ finally:
 __all__ = ["HostModelServer", "InferRequest", "InvalidInput", "kserve"]
 
 
-class HostModelServer(ModelServer):
-    """kserve.ModelServer (single REST worker, no gRPC) listening on `host` instead of 0.0.0.0."""
+class _HookedRESTServer(RESTServer):
+    """kserve's RESTServer that hands its FastAPI app to `app_hooks` once kserve's routes and handlers are on."""
 
-    def __init__(self, host: str = "127.0.0.1", **kwargs: Any) -> None:
+    app_hooks: tuple[Callable[[Any], None], ...] = ()
+
+    def _add_exception_handlers(self, app: Any) -> None:
+        super()._add_exception_handlers(app)
+        for hook in self.app_hooks:
+            hook(app)
+
+
+class HostModelServer(ModelServer):
+    """kserve.ModelServer (single REST worker, no gRPC) listening on `host` instead of 0.0.0.0.
+
+    `app_hooks` get the FastAPI app after kserve set it up (extra routes, middleware, error handlers).
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", app_hooks: tuple[Callable[[Any], None], ...] = (), **kwargs: Any
+    ) -> None:
         kwargs["workers"] = 1
         kwargs["enable_grpc"] = False
         super().__init__(**kwargs)
         self.host = host
+        self.app_hooks = tuple(app_hooks)
 
     def start(self, models: list[Any]) -> None:
         self._register_and_check_atleast_one_model_is_ready(models)
-        self._rest_server = RESTServer(
+        self._rest_server = _HookedRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -52,6 +70,7 @@ class HostModelServer(ModelServer):
             ssl_keyfile=self.ssl_keyfile,
         )
         self._rest_server.config.host = self.host  # the uvicorn.Config its server binds with
+        self._rest_server.app_hooks = self.app_hooks
         self.servers.append(self._rest_server.start())
         self.setup_event_loop()
         self.register_signal_handler()
