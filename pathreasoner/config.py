@@ -426,7 +426,33 @@ class ServingConfig(Section):
     cpu: str = "4"
     memory: str = "32Gi"
     min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(1, ge=1)
+    max_replicas: int = Field(2, ge=1)
+    # `pathreasoner deploy` (pathreasoner/serve/deploy.py, docs/serving.md "Deploy")
+    namespace: str = "pathreasoner"
+    service_account: str | None = "pathreasoner-serving"  # k8s/base/rbac.yaml: S3 settings + Secret
+    deployment_mode: Literal["Standard", "Knative"] = "Standard"  # Knative (ex Serverless): canaryTrafficPercent
+    dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"  # weights on the GPU (both runtimes)
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    )
+    gpu_tolerations: list[dict[str, str]] = Field(
+        default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    )
+    scale_metric: Literal["cpu", "memory", "concurrency", "rps"] | None = "cpu"  # concurrency/rps: Knative only
+    scale_target: int | None = Field(70, ge=1)  # % for cpu/memory, requests per replica for concurrency/rps
+    startup_seconds: int = Field(900, ge=10)  # time to load the checkpoint before liveness applies
+    vllm_max_model_len: int = Field(8192, ge=1)  # `deploy --runtime vllm`: KServe Hugging Face runtime
+    vllm_args: list[str] = Field(default_factory=list)  # extra vLLM engine flags, e.g. --gpu_memory_utilization=0.9
+    gateway: str = "kserve/kserve-ingress-gateway"  # Standard-mode canary: the HTTPRoute's Gateway (namespace/name)
+    ingress_host: str = "pathreasoner.example.com"  # Standard-mode canary: host the split HTTPRoute serves
+    deploy_in_pipeline: bool = False  # the pipeline's optional deploy step after promote
+    # the predictor's throughput and operations (docs/serving.md "Throughput and operations")
+    allow_cpu: bool = False  # gpu_count > 0 and no GPU visible: a startup error unless this is true
+    max_batch_size: int = Field(8, ge=1)  # instances generated together across concurrent requests
+    max_batch_wait_ms: float = Field(5.0, ge=0)  # how long a batch waits for more requests to join
+    request_timeout_s: float = Field(120.0, gt=0)  # per request; then HTTP 504 and its batch slot freed
+    max_temperature: float = Field(2.0, ge=0)  # request parameters.temperature in [0, this]; 0 = greedy
+    log_format: Literal["json", "text"] = "json"  # server logs: one JSON object per line with request_id
 
 
 class ImagesConfig(Section):
