@@ -97,6 +97,8 @@ def start_server(cfg: Config, port: int, log_path: Path) -> subprocess.Popen[byt
                 str(config_path),
                 "--port",
                 str(port),
+                "--set",
+                "serving.allow_cpu=true",  # the demo serves on CPU when no GPU is visible
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 from PIL import Image
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import PreTrainedModel, ProcessorMixin, StoppingCriteriaList
 
 from pathreasoner.errors import ModelError
 from pathreasoner.model.factory import load_checkpoint
@@ -63,11 +63,24 @@ class Generator:
         """Greedy answer for one item (stops at <|im_end|>)."""
         return self.generate_batch([(list(images), question)])[0]
 
-    @torch.inference_mode()
     def generate_batch(self, items: Sequence[tuple[Sequence[Image.Image], str]]) -> list[str]:
         """Greedy answers for several items in one left-padded batch."""
+        return self.generate_with_counts(items)[0]
+
+    @torch.inference_mode()
+    def generate_with_counts(
+        self,
+        items: Sequence[tuple[Sequence[Image.Image], str]],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        stopping_criteria: StoppingCriteriaList | None = None,
+    ) -> tuple[list[str], list[int]]:
+        """Answers and new-token counts for several items in one left-padded batch.
+
+        temperature 0 is greedy, above 0 samples; `stopping_criteria` may end rows early (cancelled requests).
+        """
         if not items:
-            return []
+            return [], []
         texts = [self.prompt_text(len(images), question) for images, question in items]
         flat_images = [img.convert("RGB") for images, _ in items for img in images]
         try:
@@ -81,15 +94,21 @@ class Generator:
         except Exception as exc:
             raise ModelError(f"could not prepare {len(items)} prompt(s) for the model: {exc}") from exc
         inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        sampling = (
+            {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        )
         output = self.model.generate(
             **inputs,
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
+            max_new_tokens=max_new_tokens or self.max_new_tokens,
             eos_token_id=self.eos_token_id,
             pad_token_id=self.pad_token_id,
+            stopping_criteria=stopping_criteria,
+            **sampling,
         )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+        counts = (new_tokens != self.pad_token_id).sum(dim=1).tolist()
+        decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [text.strip() for text in decoded], [int(c) for c in counts]
 
     def _config_summary(self) -> dict[str, Any]:
         return {"max_new_tokens": self.max_new_tokens, "device": self.device}

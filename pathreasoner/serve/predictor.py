@@ -9,17 +9,16 @@ which KServe answers with HTTP 400 and ``{"error": "<problem and fix>"}``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import PathReasonerError, RequestError, ServingError
 from pathreasoner.response import parse_response
+from pathreasoner.serve.batching import GenerationOptions, Item, MicroBatcher
 from pathreasoner.serve.kserve_compat import InferRequest, InvalidInput, kserve
-from pathreasoner.serve.request import EXAMPLE, Instance, Limits, parse_request
+from pathreasoner.serve.request import EXAMPLE, Limits, parse_request
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +50,20 @@ def resolve_model_dir(model_uri: str, cfg: Config) -> Path:
 
 
 def _device_and_dtype(cfg: Config) -> tuple[str, str]:
-    """cuda with model.torch_dtype when a GPU is visible (the KServe pod), else cpu/float32."""
+    """cuda with serving.dtype (bf16) when a GPU is visible; cpu/float32 only when serving.allow_cpu.
+
+    serving.gpu_count > 0 with no visible GPU is a ServingError unless serving.allow_cpu is true.
+    """
     import torch
 
     if torch.cuda.is_available():
-        return "cuda", cfg.model.torch_dtype
+        return "cuda", cfg.serving.dtype
+    if cfg.serving.gpu_count > 0 and not cfg.serving.allow_cpu:
+        raise ServingError(
+            f"serving.gpu_count is {cfg.serving.gpu_count} but no GPU is visible (torch.cuda.is_available() "
+            "is False); run on a GPU node, or set serving.allow_cpu=true (local runs) or serving.gpu_count=0 "
+            "to serve on CPU"
+        )
     return "cpu", "float32"
 
 
@@ -69,7 +77,10 @@ class PathReasonerModel(kserve.Model):
         self.limits = Limits.from_config(cfg.serving)
         self.checkpoint: Path | None = None
         self.generator: Any = None
-        self._lock = threading.Lock()  # one generate() at a time: the model is not re-entrant
+        # concurrent requests share generate() calls; one batch runs at a time (the model is not re-entrant)
+        self.batcher = MicroBatcher(
+            self._run_batch, cfg.serving.max_batch_size, cfg.serving.max_batch_wait_ms / 1000
+        )
 
     def load(self) -> bool:
         from pathreasoner.model.inference import Generator
@@ -92,9 +103,30 @@ class PathReasonerModel(kserve.Model):
         """Validation happens in predict (parse_request) so every message says how to fix the request."""
         return payload
 
-    def _generate(self, instances: list[Instance]) -> list[str]:
-        with self._lock:
-            return list(self.generator.generate_batch([(i.images, i.question) for i in instances]))
+    def _run_batch(
+        self, items: list[Item], options: GenerationOptions, stopping: Any
+    ) -> tuple[list[str], list[int]]:
+        return self.generator.generate_with_counts(
+            items, options.max_new_tokens, options.temperature, stopping
+        )
+
+    def generation_options(self, parameters: Any) -> GenerationOptions:
+        """The request's ``parameters`` -> options within serving.max_new_tokens / max_temperature.
+
+        Raises RequestError naming the field when a value is out of bounds.
+        """
+        return GenerationOptions.from_parameters(
+            parameters, self.cfg.serving.max_new_tokens, self.cfg.serving.max_temperature
+        )
+
+    async def generate_batched(self, items: list[Item], options: GenerationOptions) -> list[str]:
+        """Texts for `items` ((views, question) pairs), micro-batched with concurrent requests.
+
+        Raises GenerationTimeout (HTTP 504) after serving.request_timeout_s.
+        """
+        if self.generator is None:
+            raise ServingError(f"model {self.name!r} is not loaded; call load() before predict()")
+        return await self.batcher.submit(items, options, self.cfg.serving.request_timeout_s)
 
     async def predict(
         self,
@@ -110,9 +142,9 @@ class PathReasonerModel(kserve.Model):
             )
         try:
             instances = parse_request(payload, self.limits)
+            parameters = payload.get("parameters") if isinstance(payload, dict) else None
+            options = self.generation_options(parameters)
         except RequestError as exc:
             raise InvalidInput(str(exc)) from None
-        if self.generator is None:
-            raise ServingError(f"model {self.name!r} is not loaded; call load() before predict()")
-        texts = await asyncio.to_thread(self._generate, instances)
+        texts = await self.generate_batched([(i.images, i.question) for i in instances], options)
         return {"predictions": [parse_response(text).to_dict() for text in texts]}

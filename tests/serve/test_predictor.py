@@ -22,7 +22,7 @@ def loaded(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PathReas
     from pathreasoner.config import config_from_dict
 
     cfg = config_from_dict(
-        {"serving": {"max_new_tokens": 8, "model_name": "pr-test"}}, tmp_path_factory.mktemp("work")
+        {"serving": {"max_new_tokens": 8, "model_name": "pr-test", "allow_cpu": True}}, tmp_path_factory.mktemp("work")
     )
     model = PathReasonerModel(cfg, model_uri=str(tiny_dir))
     assert model.load() is True
@@ -95,7 +95,7 @@ def test_load_champion_from_registry(
     cfg = make_config(
         tmp_path / "work",
         registry={"model_name": "served"},
-        serving={"model_uri": "models:/served@champion", "max_new_tokens": 4},
+        serving={"model_uri": "models:/served@champion", "max_new_tokens": 4, "allow_cpu": True},
     )
     ev = tmp_path / "eval"
     ev.mkdir()

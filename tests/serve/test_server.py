@@ -52,6 +52,8 @@ def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "serving.max_new_tokens=8",
         "--set",
         "serving.max_image_bytes=200000",
+        "--set",
+        "serving.allow_cpu=true",
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(

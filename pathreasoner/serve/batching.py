@@ -1,0 +1,200 @@
+"""Dynamic micro-batching: concurrent requests share one `generate` call, with a per-request timeout.
+
+`MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
+queued request, waits up to `max_wait_s` for others (up to `max_batch_size` items in all), groups them by
+generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
+the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
+its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from pathreasoner.errors import RequestError, ServingError
+from pathreasoner.serve import metrics
+
+logger = logging.getLogger(__name__)
+
+Item = tuple[Sequence[Image.Image], str]  # (views, question)
+# run(items, options, stopping) -> (texts, new-token counts); called in the worker thread
+RunBatch = Callable[[list[Item], "GenerationOptions", StoppingCriteriaList], tuple[list[str], list[int]]]
+
+
+class GenerationTimeout(ServingError):
+    """A request ran past serving.request_timeout_s (HTTP 504)."""
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Per-request generation options, already checked against the configured bounds."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+
+    @classmethod
+    def from_parameters(
+        cls, parameters: Any, max_new_tokens: int, max_temperature: float
+    ) -> GenerationOptions:
+        """The request's ``parameters`` object -> options; RequestError naming the field when out of bounds."""
+        if parameters is None:
+            return cls(max_new_tokens)
+        if not isinstance(parameters, dict):
+            raise RequestError(
+                f"parameters must be a JSON object like {{'max_new_tokens': 64, 'temperature': 0}}, "
+                f"got {type(parameters).__name__}"
+            )
+        unknown = sorted(set(parameters) - {"max_new_tokens", "temperature"})
+        if unknown:
+            raise RequestError(
+                f"parameters has unknown field(s) {unknown}; allowed: ['max_new_tokens', 'temperature']"
+            )
+        tokens = parameters.get("max_new_tokens", max_new_tokens)
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= max_new_tokens:
+            raise RequestError(
+                f"parameters.max_new_tokens is {tokens!r}: it must be an integer from 1 to {max_new_tokens} "
+                "(serving.max_new_tokens)"
+            )
+        temperature = parameters.get("temperature", 0.0)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not 0 <= temperature <= max_temperature
+        ):
+            raise RequestError(
+                f"parameters.temperature is {temperature!r}: it must be a number from 0 (greedy) to "
+                f"{max_temperature} (serving.max_temperature)"
+            )
+        return cls(tokens, float(temperature))
+
+
+@dataclass(eq=False)
+class _Request:
+    items: list[Item]
+    options: GenerationOptions
+    future: asyncio.Future[list[str]]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+
+class _StopCancelled(StoppingCriteria):
+    """Marks the rows of cancelled requests as finished, so generation ends once only they remain."""
+
+    def __init__(self, rows: list[threading.Event]) -> None:
+        self.rows = rows
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        done = [event.is_set() for event in self.rows]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class MicroBatcher:
+    """Collects concurrent requests into batches of at most `max_batch_size` items for `run`."""
+
+    def __init__(self, run: RunBatch, max_batch_size: int, max_wait_s: float) -> None:
+        self.run = run
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._held: _Request | None = None  # did not fit in the previous batch
+
+    async def submit(self, items: list[Item], options: GenerationOptions, timeout_s: float) -> list[str]:
+        """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
+        self._ensure_worker()
+        assert self._queue is not None
+        request = _Request(list(items), options, asyncio.get_running_loop().create_future())
+        await self._queue.put(request)
+        try:
+            return await asyncio.wait_for(asyncio.shield(request.future), timeout_s)
+        except TimeoutError:
+            raise GenerationTimeout(
+                f"generation took longer than {timeout_s:g} s (serving.request_timeout_s); retry with a "
+                "smaller parameters.max_new_tokens or fewer instances, or raise the timeout"
+            ) from None
+        finally:
+            if not request.future.done():  # timed out or the client went away: free the slot
+                request.cancelled.set()
+                request.future.cancel()
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None or self._worker.done():  # first call, or a new event loop
+            self._queue, self._held = asyncio.Queue(), None
+            self._worker = asyncio.get_running_loop().create_task(self._work(), name="micro-batcher")
+
+    async def _next_batch(self) -> list[_Request]:
+        assert self._queue is not None
+        first = self._held or await self._queue.get()
+        self._held = None
+        batch, size = [first], len(first.items)
+        deadline = time.monotonic() + self.max_wait_s
+        while size < self.max_batch_size:
+            try:
+                request = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    request = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if size + len(request.items) > self.max_batch_size:
+                self._held = request
+                break
+            batch.append(request)
+            size += len(request.items)
+        return [r for r in batch if not r.future.done()]
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            groups: dict[GenerationOptions, list[_Request]] = {}
+            for request in batch:
+                groups.setdefault(request.options, []).append(request)
+            for options, requests in groups.items():
+                await self._run_group(options, requests)
+
+    async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
+        requests = [r for r in requests if not r.future.done()]
+        if not requests:
+            return
+        items = [item for r in requests for item in r.items]
+        rows = [r.cancelled for r in requests for _ in r.items]
+        stopping = StoppingCriteriaList([_StopCancelled(rows)])
+        metrics.BATCH_SIZE.observe(len(items))
+        try:
+            texts, counts = await asyncio.to_thread(self.run, items, options, stopping)
+        except Exception as exc:  # every waiting request gets the error
+            logger.exception("generation failed for a batch of %d item(s)", len(items))
+            for r in requests:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+            return
+        metrics.GENERATED_TOKENS.inc(sum(counts))
+        start = 0
+        for r in requests:
+            end = start + len(r.items)
+            if not r.future.done():
+                r.future.set_result(texts[start:end])
+            start = end
+
+    async def close(self) -> None:
+        """Stop the worker (pending requests are cancelled)."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
