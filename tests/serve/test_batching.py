@@ -1,0 +1,112 @@
+"""Micro-batching, generation options, timeouts and the GPU check, against `pathreasoner serve` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.serve.predictor_process import Served, predictor_server
+
+CAP = 1024  # serving.max_new_tokens: the tiny model always generates up to the limit (1024 tokens: ~30 s)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with predictor_server(
+        tiny_dir,
+        tmp_path_factory.mktemp("batching"),
+        max_new_tokens=CAP,
+        max_batch_size=8,
+        max_batch_wait_ms=300,
+        request_timeout_s=3,
+    ) as served:
+        yield served
+
+
+def body(image: str, **parameters: object) -> dict:
+    return {"instances": [{"image": image, "question": "What is the diagnosis?"}], "parameters": parameters}
+
+
+def test_concurrent_requests_share_a_batch(served: Served, jpeg_b64: str) -> None:
+    calls = served.metric("pathreasoner_batch_size_count")
+    items = served.metric("pathreasoner_batch_size_sum")
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: served.predict(body(jpeg_b64, max_new_tokens=4)), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8, responses[0].text
+    assert all(r.json()["predictions"][0]["text"] for r in responses)
+    calls = served.metric("pathreasoner_batch_size_count") - calls
+    assert served.metric("pathreasoner_batch_size_sum") - items == 8
+    assert 1 <= calls < 8, f"8 concurrent requests ran as {calls} generate() calls: no batching"
+
+
+def test_max_new_tokens_is_honoured(served: Served, jpeg_b64: str) -> None:
+    before = served.metric("pathreasoner_generated_tokens_total")
+    res = served.predict(body(jpeg_b64, max_new_tokens=3))
+    assert res.status_code == 200, res.text
+    assert served.metric("pathreasoner_generated_tokens_total") - before == 3
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({"max_new_tokens": 0}, "parameters.max_new_tokens"),
+        ({"max_new_tokens": CAP + 1}, "parameters.max_new_tokens"),
+        ({"max_new_tokens": "8"}, "parameters.max_new_tokens"),
+        ({"temperature": -0.5}, "parameters.temperature"),
+        ({"temperature": 2.5}, "parameters.temperature"),
+        ({"top_k": 3}, "unknown field(s) ['top_k']"),
+    ],
+)
+def test_out_of_bounds_parameters_are_400(
+    served: Served, jpeg_b64: str, parameters: dict, field: str
+) -> None:
+    res = served.predict(body(jpeg_b64, **parameters))
+    assert res.status_code == 400, res.text
+    assert field in res.json()["error"]
+
+
+def test_sampling_temperature_is_accepted(served: Served, jpeg_b64: str) -> None:
+    res = served.predict(body(jpeg_b64, max_new_tokens=4, temperature=0.7))
+    assert res.status_code == 200 and res.json()["predictions"][0]["text"], res.text
+
+
+def test_timeout_is_504_and_frees_the_slot(served: Served, jpeg_b64: str) -> None:
+    start = time.monotonic()
+    res = served.predict(body(jpeg_b64, max_new_tokens=CAP), headers={"X-Request-Id": "slow-1"})
+    waited = time.monotonic() - start
+    assert res.status_code == 504, res.text
+    assert "serving.request_timeout_s" in res.json()["error"] and waited < 15
+    assert res.headers["x-request-id"] == "slow-1"
+    # the timed-out rows stop at the next token: a short request does not wait ~30 s for 1024 tokens
+    start = time.monotonic()
+    quick = served.predict(body(jpeg_b64, max_new_tokens=1))
+    assert quick.status_code == 200, quick.text
+    assert time.monotonic() - start < 10
+    assert served.metric("pathreasoner_request_errors_total", type="timeout") >= 1
+    logged = [json.loads(line) for line in served.log.read_text().splitlines() if line.startswith("{")]
+    assert any(e["level"] == "WARNING" and e.get("request_id") == "slow-1" for e in logged)
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a GPU is visible: the CPU-fallback refusal cannot happen"
+)
+def test_absent_gpu_is_a_startup_error(tiny_dir: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pathreasoner.serve", "--model-uri", str(tiny_dir), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "no GPU is visible" in proc.stderr and "serving.allow_cpu=true" in proc.stderr
