@@ -16,6 +16,7 @@ from kfp import dsl
 from components.build_kg import build_kg
 from components.build_samples import build_samples
 from components.check_gate import check_gate
+from components.deploy import deploy
 from components.evaluate import evaluate
 from components.promote import promote
 from components.register import register
@@ -35,6 +36,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "register": register,
     "check-gate": check_gate,
     "promote": promote,
+    "deploy": deploy,
 }
 
 

@@ -447,6 +447,33 @@ def rollback_cmd(
     console.print(f"[bold green]✓[/] champion -> version {restored}")
 
 
+@app.command("deploy")
+def deploy_cmd(
+    alias: Annotated[str, typer.Option(help="registry alias to deploy")] = "champion",
+    version: Annotated[str | None, typer.Option(help="deploy this version instead of the alias")] = None,
+    canary: Annotated[int | None, typer.Option(help="send this % of traffic to it (0..100)")] = None,
+    runtime: Annotated[str, typer.Option(help="predictor (our image) or vllm (HF runtime)")] = "predictor",
+    apply: Annotated[bool, typer.Option("--apply", help="create or replace it in the cluster")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the YAML only (the default)")] = False,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    set_: SetOpt = None,
+) -> None:
+    """Render the InferenceService of a registered version (its s3:// checkpoint) and apply it with --apply.
+
+    After `rollback`, `deploy --apply` re-points serving to the restored champion (docs/serving.md "Deploy").
+    """
+    from pathreasoner.serve.deploy import deploy
+    from pathreasoner.serve.manifest import to_yaml
+
+    if apply and dry_run:
+        _fail("--apply and --dry-run exclude each other; pass one")
+    cfg = _config(config, set_)
+    result = _run(lambda: deploy(cfg, alias, version=version, runtime=runtime, canary=canary, apply=apply))
+    if not apply:
+        typer.echo("---\n".join(to_yaml(doc) for doc in result.objects), nl=False)
+    console.print(f"[bold green]✓[/] {result.line()}")
+
+
 @app.command("serve")
 def serve_cmd(
     model_uri: Annotated[

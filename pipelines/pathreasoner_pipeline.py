@@ -1,5 +1,5 @@
 """Pipeline DAG: shard-slides -> tile-slides (ParallelFor over shards), build-kg -> build-samples -> train-sft -> train-grpo
--> evaluate -> register -> check-gate -> (gate passed) promote.
+-> evaluate -> register -> check-gate -> (gate passed) promote [-> deploy, when serving.deploy_in_pipeline].
 
 Cluster terms (kfp-kubernetes, compiled into the platform spec; kfp.local ignores them): every step gets its environment
 from the ConfigMap and Secrets named in `pipeline.env_*`, CPU/memory requests and limits, a scratch emptyDir for its work
@@ -29,7 +29,15 @@ PIPELINE_NAME = "pathreasoner"
 GPU_STAGES = ("train-sft", "train-grpo", "evaluate")
 TRAIN_STAGES = ("train-sft", "train-grpo")
 CACHED_STAGES = ("tile-slides", "build-kg", "build-samples", "train-sft", "train-grpo", "evaluate")
-RETRIED_STAGES = ("shard-slides", "tile-slides", "build-samples", "register", "check-gate", "promote")
+RETRIED_STAGES = (
+    "shard-slides",
+    "tile-slides",
+    "build-samples",
+    "register",
+    "check-gate",
+    "promote",
+    "deploy",
+)
 SCRATCH_VOLUME = "scratch"
 
 
@@ -149,10 +157,14 @@ def build_pipeline(cfg: Config, config_json: str, cluster: bool = True) -> Calla
             promoted = comp["promote"](config_json=config_json, version=registered.output).set_display_name(
                 "promote"
             )
+            if cfg.serving.deploy_in_pipeline:  # the new champion's InferenceService (pathreasoner deploy)
+                deployed = comp["deploy"](config_json=config_json, version=registered.output)
+                deployed.set_display_name("deploy").after(promoted)
         tasks = {
             "shard-slides": shards, "tile-slides": tiles, "build-kg": kg, "build-samples": samples,
             "train-sft": sft, "train-grpo": grpo, "evaluate": evaluation, "register": registered,
             "check-gate": gate, "promote": promoted,
+            **({"deploy": deployed} if cfg.serving.deploy_in_pipeline else {}),
         }  # fmt: skip
         for name, task in tasks.items():
             task.set_caching_options(cfg.pipeline.caching and name in CACHED_STAGES)

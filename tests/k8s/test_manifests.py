@@ -249,7 +249,8 @@ def test_rbac_and_serving_identity(rendered: dict[str, list[Doc]], inference_ser
         for resource in rule["resources"]
     }
     crud = {"create", "get", "list", "watch", "patch", "delete"}
-    assert rules[("serving.kserve.io", "inferenceservices")] == crud
+    assert rules[("serving.kserve.io", "inferenceservices")] == crud | {"update"}  # deploy replaces (PUT)
+    assert rules[("gateway.networking.k8s.io", "httproutes")] == crud - {"patch"} | {"update"}  # canary split
     assert rules[("trainer.kubeflow.org", "trainjobs")] == crud
     assert rules[("", "pods/log")] == {"get"}
     binding = find(docs, "RoleBinding", "pathreasoner-pipeline")
