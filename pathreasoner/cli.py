@@ -436,15 +436,21 @@ def promote_cmd(
 @app.command("rollback")
 def rollback_cmd(
     reason: Annotated[str | None, typer.Option(help="why (kept in the audit log)")] = None,
+    deploy: Annotated[bool, typer.Option("--deploy", help="then re-point serving (deploy --apply)")] = False,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,
 ) -> None:
-    """Move alias 'champion' back to the previous champion."""
+    """Move alias 'champion' back to the previous champion (with --deploy, serving follows)."""
     from pathreasoner.registry.mlflow_registry import rollback
 
     cfg = _config(config, set_)
     restored = _run(lambda: rollback(cfg, reason))
     console.print(f"[bold green]✓[/] champion -> version {restored}")
+    if deploy:
+        from pathreasoner.serve.deploy import deploy as run_deploy
+
+        result = _run(lambda: run_deploy(cfg, "champion", version=restored, apply=True))
+        console.print(f"[bold green]✓[/] {result.line()}")
 
 
 @app.command("deploy")

@@ -217,5 +217,23 @@ def deploy(
     objects, remove = render_objects(cfg, target, runtime, canary)
     result = DeployResult(target, objects)
     if apply:
-        result.actions = apply_objects(objects, remove, cfg.serving.namespace)
+        api = _api()
+        if canary is not None and cfg.serving.deployment_mode == "Standard":
+            _require_stable(api, cfg.serving.namespace, service_name(cfg, runtime))
+        result.actions = apply_objects(objects, remove, cfg.serving.namespace, api)
     return result
+
+
+def _require_stable(api: Any, namespace: str, name: str) -> None:
+    """A Standard-mode canary splits traffic with the stable InferenceService: it must exist."""
+    from kubernetes.client.exceptions import ApiException
+
+    group, version, plural = _KINDS["InferenceService"]
+    try:
+        api.get_namespaced_custom_object(group, version, namespace, plural, name)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise ServingError(
+                f"no InferenceService {namespace}/{name} to split traffic with; deploy without --canary first"
+            ) from None
+        raise _api_error(exc, f"read InferenceService {namespace}/{name}") from None

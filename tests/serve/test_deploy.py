@@ -183,6 +183,9 @@ def test_apply_creates_replaces_and_ends_a_canary(work: Path, api: FakeApi) -> N
 
 
 def test_apply_errors_name_the_fix(work: Path, api: FakeApi) -> None:
+    with pytest.raises(ServingError, match="no InferenceService pathreasoner/pathreasoner to split traffic"):
+        deploy(make(work), canary=10, apply=True)  # Standard mode: a canary needs the stable service
+    assert api.objects == {}
     broken = render_inference_service(make(work), s3("1"), "img:1", name="broken")
     broken["spec"]["predictor"]["minReplicas"] = "one"
     with pytest.raises(ServingError, match=r"HTTP 422.*minReplicas.*rejected as invalid"):
@@ -222,7 +225,7 @@ def test_cli_bad_input_exits_2_with_the_fix(work: Path, args: list[str], message
     assert message in " ".join(result.output.split())
 
 
-def test_rollback_then_deploy_serves_the_previous_champion(work: Path) -> None:
+def test_rollback_deploy_re_points_serving(work: Path, api: FakeApi) -> None:
     cfg = make(work, model="pr-roll")
     client = configure(cfg).client
     client.create_registered_model("pr-roll")
@@ -234,9 +237,16 @@ def test_rollback_then_deploy_serves_the_previous_champion(work: Path) -> None:
         client.create_model_version("pr-roll", source=source, tags={**LINEAGE, **scores})
     R.promote(cfg, "1", force=True, reason="first champion")
     R.promote(cfg, "2", force=True, reason="second champion")
-    assert deploy(cfg).target.version == "2"
-    assert R.rollback(cfg, "bad canary") == "1"
-    (doc,) = deploy(cfg).objects
-    assert doc["spec"]["predictor"]["containers"][0]["env"][0]["value"] == s3("1")
+    sets = ["--set", f"project.work_dir={work}", "--set", "registry.model_name=pr-roll",
+            "--set", "registry.artifacts_destination=s3://mlflow/artifacts", "--config", str(PARAMS)]  # fmt: skip
+    key = ("inferenceservices", "pathreasoner", "pathreasoner")
+    assert runner.invoke(app, ["deploy", "--apply", *sets]).exit_code == 0
+    assert api.objects[key]["metadata"]["labels"]["pathreasoner.io/model-version"] == "2"
+    result = runner.invoke(app, ["rollback", "--reason", "bad canary", "--deploy", *sets])
+    assert result.exit_code == 0, result.output
+    assert "champion -> version 1" in result.output and "pathreasoner/pathreasoner replaced" in result.output
+    stored = api.objects[key]
+    assert stored["metadata"]["labels"]["pathreasoner.io/model-version"] == "1"
+    assert stored["spec"]["predictor"]["containers"][0]["env"][0]["value"] == s3("1")
     with pytest.raises(RegistryError):
         deploy(make(work, model="pr-absent"))
