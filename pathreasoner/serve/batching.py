@@ -1,7 +1,8 @@
 """Dynamic micro-batching: concurrent requests share one `generate` call, with a per-request timeout.
 
 `MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
-queued request, waits up to `max_wait_s` for others (up to `max_batch_size` items in all), groups them by
+queued request, waits up to `max_wait_s` for others (up to `max_batch_size` items in all; no wait when the
+worker had been idle for `max_wait_s`, so a lone request adds no delay), groups them by
 generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
 the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
 its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
@@ -110,6 +111,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._held: _Request | None = None  # did not fit in the previous batch
+        self._last_batch_end = float("-inf")
 
     async def submit(self, items: list[Item], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
@@ -139,7 +141,10 @@ class MicroBatcher:
         first = self._held or await self._queue.get()
         self._held = None
         batch, size = [first], len(first.items)
-        deadline = time.monotonic() + self.max_wait_s
+        # an idle server answers a lone request at once; a busy one waits for more requests to join
+        now = time.monotonic()
+        busy = now - self._last_batch_end < self.max_wait_s
+        deadline = now + self.max_wait_s if busy else now
         while size < self.max_batch_size:
             try:
                 request = self._queue.get_nowait()
@@ -166,6 +171,7 @@ class MicroBatcher:
                 groups.setdefault(request.options, []).append(request)
             for options, requests in groups.items():
                 await self._run_group(options, requests)
+            self._last_batch_end = time.monotonic()
 
     async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
         requests = [r for r in requests if not r.future.done()]
