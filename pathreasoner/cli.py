@@ -474,7 +474,8 @@ def deploy_cmd(
     if apply and dry_run:
         _fail("--apply and --dry-run exclude each other; pass one")
     cfg = _config(config, set_)
-    result = _run(lambda: deploy(cfg, alias, version=version, runtime=runtime, canary=canary, apply=apply))
+    label = None if version else alias  # an explicit version carries no alias label
+    result = _run(lambda: deploy(cfg, label, version=version, runtime=runtime, canary=canary, apply=apply))
     if not apply:
         typer.echo("---\n".join(to_yaml(doc) for doc in result.objects), nl=False)
     console.print(f"[bold green]✓[/] {result.line()}")

@@ -422,7 +422,7 @@ class ServingConfig(Section):
     max_images_per_instance: int = Field(4, ge=1)
     max_question_chars: int = Field(2000, ge=1)
     max_request_bytes: int = Field(64_000_000, ge=1)  # POST body cap (HTTP 413 above it)
-    # InferenceService (cluster): GPU resource name + node selector come from the pipeline section
+    # InferenceService (cluster): the GPU resource name comes from the pipeline section
     gpu_count: int = Field(1, ge=0)
     cpu: str = "4"
     memory: str = "32Gi"

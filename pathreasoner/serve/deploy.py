@@ -72,6 +72,8 @@ class DeployResult:
 
 def resolve_target(cfg: Config, alias: str | None = "champion", version: str | None = None) -> Target:
     """The version an alias (or an explicit version) points at, with its s3:// checkpoint prefix."""
+    if not alias and not version:
+        raise ServingError("deploy needs an alias or a version; pass --alias champion or --version N")
     from pathreasoner.registry.mlflow_registry import resolve_version, storage_uri
 
     name = cfg.registry.model_name
@@ -80,10 +82,10 @@ def resolve_target(cfg: Config, alias: str | None = "champion", version: str | N
     uri = storage_uri(pinned, cfg)
     tags = dict(getattr(mv, "tags", None) or {})
     lineage = {"model-name": mv.name, "model-version": str(mv.version), "storage-uri": uri}
-    if alias and not version:
+    if alias:  # with `version`, the caller's word that it is the alias's version (pipeline, rollback --deploy)
         lineage["model-alias"] = alias
     lineage.update({key.replace("_", "-"): tags[key] for key in _LINEAGE_TAGS if tags.get(key)})
-    return Target(mv.name, str(mv.version), alias if not version else None, uri, lineage)
+    return Target(mv.name, str(mv.version), alias, uri, lineage)
 
 
 def service_name(cfg: Config, runtime: str) -> str:

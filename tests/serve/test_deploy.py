@@ -205,6 +205,10 @@ def test_cli_dry_run_prints_the_yaml(work: Path, crds: CrdSchemas) -> None:
     assert crds.errors(docs[0]) == []
     assert docs[0]["spec"]["predictor"]["containers"][0]["env"][0]["value"] == s3("2")
     assert docs[0]["spec"]["predictor"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    pinned = runner.invoke(app, ["deploy", "--version", "1", *sets, "--config", str(PARAMS)])
+    assert pinned.exit_code == 0, pinned.output
+    labels = yaml.safe_load(pinned.stdout)["metadata"]["labels"]
+    assert labels["pathreasoner.io/model-version"] == "1" and "pathreasoner.io/model-alias" not in labels
 
 
 @pytest.mark.parametrize(
@@ -244,9 +248,11 @@ def test_rollback_deploy_re_points_serving(work: Path, api: FakeApi) -> None:
     assert api.objects[key]["metadata"]["labels"]["pathreasoner.io/model-version"] == "2"
     result = runner.invoke(app, ["rollback", "--reason", "bad canary", "--deploy", *sets])
     assert result.exit_code == 0, result.output
-    assert "champion -> version 1" in result.output and "pathreasoner/pathreasoner replaced" in result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "champion -> version 1" in said and "pathreasoner/pathreasoner replaced" in said
     stored = api.objects[key]
     assert stored["metadata"]["labels"]["pathreasoner.io/model-version"] == "1"
+    assert stored["metadata"]["labels"]["pathreasoner.io/model-alias"] == "champion"
     assert stored["spec"]["predictor"]["containers"][0]["env"][0]["value"] == s3("1")
     with pytest.raises(RegistryError):
         deploy(make(work, model="pr-absent"))
