@@ -224,6 +224,17 @@ def register(
     from pathreasoner.registry.mlflow_registry import register_model
 
     lineage = collect_lineage(cfg, samples_dir, **training_runs(Path(checkpoint)), **lineage_extra)
+    if samples_dir is not None:  # the KG slice the served answers are grounded with (docs/serving.md)
+        from pathreasoner.serve.grounding import write_grounding_bundle
+
+        bundle = write_grounding_bundle(
+            checkpoint_dir(checkpoint), Path(samples_dir), data_version=lineage.get("data_version", "unknown")
+        )
+        if bundle is None:
+            logger.warning(
+                "no grounding.json: no entity lexicon or no KG beside %s; answers list no entities",
+                samples_dir,
+            )
     return register_model(checkpoint_dir(checkpoint), Path(eval_dir), cfg, lineage)
 
 

@@ -20,12 +20,12 @@ try:
     from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
     from kserve.errors import InvalidInput
     from kserve.model_server import ModelServer
-    from kserve.protocol.infer_type import InferRequest
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
     from kserve.protocol.rest.server import RESTServer
 finally:
     sys.argv = _saved_argv
 
-__all__ = ["HostModelServer", "InferRequest", "InvalidInput", "kserve"]
+__all__ = ["HostModelServer", "InferOutput", "InferRequest", "InferResponse", "InvalidInput", "kserve"]
 
 
 class _HookedRESTServer(RESTServer):

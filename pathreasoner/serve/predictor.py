@@ -15,10 +15,13 @@ from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import PathReasonerError, RequestError, ServingError
-from pathreasoner.response import parse_response
+from pathreasoner.serve.answer import answer_instances
 from pathreasoner.serve.batching import GenerationOptions, Item, MicroBatcher
-from pathreasoner.serve.kserve_compat import InferRequest, InvalidInput, kserve
-from pathreasoner.serve.request import EXAMPLE, Limits, parse_request
+from pathreasoner.serve.grounding import GroundingKB
+from pathreasoner.serve.kserve_compat import InferRequest, InferResponse, InvalidInput, kserve
+from pathreasoner.serve.lineage import ModelLineage, lineage_headers
+from pathreasoner.serve.request import Limits, parse_request
+from pathreasoner.serve.v2 import parse_v2, v2_parameters, v2_response
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +74,14 @@ class PathReasonerModel(kserve.Model):
     """Serves the checkpoint behind `model_uri` (default cfg.serving.model_uri) under cfg.serving.model_name."""
 
     def __init__(self, cfg: Config, model_uri: str | None = None) -> None:
-        super().__init__(cfg.serving.model_name)
+        super().__init__(cfg.serving.model_name, return_response_headers=True)
         self.cfg = cfg
         self.model_uri = model_uri or cfg.serving.model_uri
         self.limits = Limits.from_config(cfg.serving)
         self.checkpoint: Path | None = None
         self.generator: Any = None
+        self.grounding: GroundingKB | None = None  # the KG slice it was trained with (grounding.json)
+        self.lineage = ModelLineage(cfg.serving.model_name)
         # concurrent requests share generate() calls; one batch runs at a time (the model is not re-entrant)
         self.batcher = MicroBatcher(
             self._run_batch, cfg.serving.max_batch_size, cfg.serving.max_batch_wait_ms / 1000
@@ -90,6 +95,11 @@ class PathReasonerModel(kserve.Model):
             device, dtype = _device_and_dtype(self.cfg)
             self.generator = Generator.from_checkpoint(
                 self.checkpoint, max_new_tokens=self.cfg.serving.max_new_tokens, device=device, dtype=dtype
+            )
+            self.grounding = GroundingKB.load(self.checkpoint)
+            kb = self.grounding
+            self.lineage = ModelLineage.resolve(
+                self.name, self.model_uri, *((kb.kg_version, kb.data_version) if kb else ())
             )
         except ServingError:
             raise
@@ -133,18 +143,21 @@ class PathReasonerModel(kserve.Model):
         payload: Any,
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
-    ) -> dict[str, list[dict[str, Any]]]:
-        """``{"instances": [{image, question}]}`` or a bare instance -> ``{"predictions": [...]}``."""
-        if isinstance(payload, InferRequest):
-            raise InvalidInput(
-                f"the v2 tensor protocol is not supported by {self.name!r}; POST JSON to "
-                f"/v1/models/{self.name}:predict, e.g. {EXAMPLE}"
-            )
+    ) -> dict[str, list[dict[str, Any]]] | InferResponse:
+        """v1 ``{"instances": [{image, question}]}`` (or a bare instance) -> ``{"predictions": [...]}``;
+        a v2 InferRequest of BYTES tensors -> an InferResponse (pathreasoner/serve/v2.py). Each answer
+        carries its entities and lineage; the lineage also goes into `response_headers`."""
         try:
-            instances = parse_request(payload, self.limits)
-            parameters = payload.get("parameters") if isinstance(payload, dict) else None
-            options = self.generation_options(parameters)
+            if isinstance(payload, InferRequest):
+                instances, parameters = parse_v2(payload, self.limits), v2_parameters(payload)
+            else:
+                instances = parse_request(payload, self.limits)
+                parameters = payload.get("parameters") if isinstance(payload, dict) else None
+            predictions, lineage = await answer_instances(self, instances, parameters, headers)
         except RequestError as exc:
             raise InvalidInput(str(exc)) from None
-        texts = await self.generate_batched([(i.images, i.question) for i in instances], options)
-        return {"predictions": [parse_response(text).to_dict() for text in texts]}
+        if response_headers is not None:
+            response_headers.update(lineage_headers(lineage))
+        if isinstance(payload, InferRequest):
+            return v2_response(payload, self.name, predictions)
+        return {"predictions": predictions}

@@ -118,6 +118,24 @@ def decode_image(data: Any, *, max_bytes: int = Limits.max_image_bytes, field: s
     return img.convert("RGB")
 
 
+def validate_question(question: Any, field: str, limits: Limits) -> str:
+    """The stripped question; RequestError when it is missing, not a string, empty or too long."""
+    if not isinstance(question, str):
+        raise RequestError(
+            f"{field} is {'missing' if question is None else type(question).__name__}; "
+            f"send a non-empty question string, e.g. {EXAMPLE}"
+        )
+    question = question.strip()
+    if not question:
+        raise RequestError(f"{field} is empty; send a non-empty question string")
+    if len(question) > limits.max_question_chars:
+        raise RequestError(
+            f"{field} has {len(question)} characters, limit {limits.max_question_chars} "
+            "(serving.max_question_chars); shorten it"
+        )
+    return question
+
+
 def _parse_instance(item: Any, where: str, limits: Limits) -> Instance:
     if not isinstance(item, dict):
         raise RequestError(
@@ -127,20 +145,7 @@ def _parse_instance(item: Any, where: str, limits: Limits) -> Instance:
     unknown = sorted(set(item) - set(INSTANCE_KEYS))
     if unknown:
         raise RequestError(f"{where} has unknown field(s) {unknown}; allowed: {list(INSTANCE_KEYS)}")
-    question = item.get("question")
-    if not isinstance(question, str):
-        raise RequestError(
-            f"{where}.question is {'missing' if question is None else type(question).__name__}; "
-            f"send a non-empty question string, e.g. {EXAMPLE}"
-        )
-    question = question.strip()
-    if not question:
-        raise RequestError(f"{where}.question is empty; send a non-empty question string")
-    if len(question) > limits.max_question_chars:
-        raise RequestError(
-            f"{where}.question has {len(question)} characters, limit {limits.max_question_chars} "
-            "(serving.max_question_chars); shorten it"
-        )
+    question = validate_question(item.get("question"), f"{where}.question", limits)
     if "image" in item and "images" in item:
         raise RequestError(f"{where} has both 'image' and 'images'; send one of them")
     if "images" in item:

@@ -14,7 +14,7 @@ from kserve.errors import InvalidInput
 from pathreasoner.errors import ServingError
 from pathreasoner.serve.predictor import PathReasonerModel, resolve_model_dir
 
-KEYS = {"text", "observe", "think", "answer", "well_formed"}
+KEYS = {"text", "observe", "think", "answer", "well_formed", "entities", "lineage"}
 
 
 @pytest.fixture(scope="module")
