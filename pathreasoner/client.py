@@ -74,4 +74,14 @@ def format_answer(prediction: dict[str, Any]) -> str:
         value = prediction.get(key)
         lines.append(f"{key:>8}: {value if value is not None else '(missing)'}")
     lines.append(f"well-formed: {prediction.get('well_formed')}")
+    if prediction.get("well_formed") is False and prediction.get("text"):
+        lines.append(f"raw text: {prediction['text'][:300]}")
+    for entity in prediction.get("entities") or []:
+        mark = "grounded" if entity.get("grounded") else f"UNGROUNDED ({entity.get('reason')})"
+        lines.append(
+            f"  entity [{entity.get('section')}] {entity.get('name')} {entity.get('kg_id') or '-'}: {mark}"
+        )
+    lineage = prediction.get("lineage")
+    if lineage:
+        lines.append("lineage: " + ", ".join(f"{k}={v}" for k, v in lineage.items()))
     return "\n".join(lines)

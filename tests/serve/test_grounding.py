@@ -144,3 +144,13 @@ def test_write_bundle_from_the_built_kg_grounds_a_rendered_kg_path(tmp_path: Pat
     records = kb.ground(parse_response(compose_response(src, think, dst)))
     assert records and all(r["grounded"] for r in records), records
     assert write_grounding_bundle(tmp_path / "ckpt", tmp_path / "nowhere") is None
+
+
+def test_ask_renders_entities_and_lineage(kb: GroundingKB) -> None:
+    from pathreasoner.client import format_answer
+
+    text = compose_response("x", "Keratin pearls is characteristic of adenocarcinoma.", "Adenocarcinoma.")
+    rendered = format_answer(shape_prediction(text, kb, {"model_version": "3", "request_id": "r9"}))
+    assert "entity [think] keratin pearls curated:kp: UNGROUNDED (the KG has no edge" in rendered
+    assert "entity [answer] adenocarcinoma curated:adeno: grounded" in rendered
+    assert "lineage: model_version=3, request_id=r9" in rendered
