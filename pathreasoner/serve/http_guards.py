@@ -1,10 +1,10 @@
 """ASGI guard in front of the inference routes: body size cap and content type, as 4xx JSON.
 
-A POST to ``/v1/``, ``/v2/`` or ``/openai/`` over ``serving.max_request_bytes`` gets 413, and one whose
-``Content-Type`` is not JSON (or, on v2, ``application/octet-stream`` for binary tensors) gets 415;
-a JSON body that does not parse gets 400. A v2 body in the binary tensor extension is rewritten as
-plain JSON (`v2.binary_to_json`: raw image bytes become base64) before KServe parses it. All name the field and the fix; the body is read (up to the
-cap) before KServe sees it.
+A POST to an inference route (v1 ``:predict``, v2 ``/infer``, ``/openai/``) over
+``serving.max_request_bytes`` gets 413 (chunked bodies included), one whose ``Content-Type`` is not JSON
+(or, on v2, ``application/octet-stream`` for binary tensors) gets 415, and a JSON body that does not
+parse gets 400; each names the field and the fix. A v2 body in the binary tensor extension is rewritten
+as plain JSON (`v2.binary_to_json`: raw image bytes become base64) before KServe parses it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,16 @@ from pathreasoner.errors import RequestError
 from pathreasoner.serve.metrics import record_error
 from pathreasoner.serve.v2 import binary_to_json
 
-GUARDED_PREFIXES = ("/v1/", "/v2/", "/openai/")
 Scope = dict[str, Any]
+
+
+def guarded(path: str) -> bool:
+    """The inference routes: v1 :predict/:explain, v2 .../infer, and everything under /openai/."""
+    if path.startswith("/openai/"):
+        return True
+    if path.startswith("/v1/models/"):
+        return ":" in path.rsplit("/", 1)[-1]
+    return path.startswith("/v2/models/") and path.endswith("/infer")
 
 
 async def _send_error(send: Any, status: int, message: str, field: str) -> None:
@@ -56,7 +64,7 @@ class RequestGuard:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or scope.get("method") != "POST" or not path.startswith(GUARDED_PREFIXES):
+        if scope["type"] != "http" or scope.get("method") != "POST" or not guarded(path):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
