@@ -22,6 +22,7 @@ import yaml
 
 from pathreasoner.config import Config
 from pathreasoner.errors import ServingError
+from pathreasoner.serve.lineage import MODEL_ALIAS_ENV, MODEL_VERSION_ENV
 
 MODEL_DIR = "/mnt/models"
 CONTAINER_NAME = "kserve-container"  # the name KServe expects for a custom predictor container
@@ -164,6 +165,13 @@ def _service(metadata: dict[str, Any], predictor: dict[str, Any]) -> dict[str, A
     }
 
 
+def _lineage_env(lineage: dict[str, str] | None) -> list[dict[str, str]]:
+    """The model version and alias the predictor reports in its answers' lineage (serve/lineage.py)."""
+    lineage = lineage or {}
+    pairs = ((MODEL_VERSION_ENV, lineage.get("model-version")), (MODEL_ALIAS_ENV, lineage.get("model-alias")))
+    return [{"name": env, "value": str(value)} for env, value in pairs if value]
+
+
 def render_inference_service(
     cfg: Config,
     storage_uri: str,
@@ -204,6 +212,7 @@ def render_inference_service(
             {"name": "STORAGE_URI", "value": storage_uri},
             {"name": "HF_HUB_OFFLINE", "value": "1"},
             {"name": "PATHREASONER_LOG_LEVEL", "value": cfg.project.log_level},
+            *_lineage_env(lineage),
         ],
         "ports": [{"name": "http1", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
         **_probes(cfg),

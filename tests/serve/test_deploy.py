@@ -81,6 +81,8 @@ def test_predictor_render_is_valid_and_carries_the_champion(work: Path, crds: Cr
     assert meta["annotations"]["pathreasoner.io/storage-uri"] == s3("2")
     (container,) = predictor["containers"]
     assert {"name": "STORAGE_URI", "value": s3("2")} in container["env"]
+    assert {"name": "PATHREASONER_MODEL_VERSION", "value": "2"} in container["env"]
+    assert {"name": "PATHREASONER_MODEL_ALIAS", "value": "champion"} in container["env"]
     assert "model.torch_dtype=bfloat16" in container["args"]
     assert predictor["serviceAccountName"] == "pathreasoner-serving"
     assert predictor["nodeSelector"] == H200
