@@ -40,6 +40,8 @@ from pathreasoner.samples.recovery import check_answer_recovery
 from pathreasoner.samples.reports import Report, load_reports
 from pathreasoner.samples.split import SPLITS, assign_splits
 from pathreasoner.samples.writer import render_path, write_response
+from pathreasoner.serve.grounding import BUNDLE_FILE as GROUNDING_FILE
+from pathreasoner.serve.grounding import bundle_from_kg
 
 logger = logging.getLogger(__name__)
 
@@ -303,6 +305,8 @@ def build_samples(
         types = entity_types(kg, lexicon)
         atomic_write_json(tmp / TYPES_FILE, types)
         atomic_write_json(tmp / ANCESTORS_FILE, diagnosis_ancestors(kg, lexicon, types))
+        # the KG slice served answers are grounded with; register puts it into the checkpoint
+        atomic_write_json(tmp / GROUNDING_FILE, bundle_from_kg(kg, lexicon))
         card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
         card["checks"] = checks
         card["check_failures"] = check_failures[:50]

@@ -181,15 +181,25 @@ def write_grounding_bundle(
     checkpoint: Path, samples_dir: Path, kg_dir: Path | None = None, data_version: str = "unknown"
 ) -> Path | None:
     """Write `grounding.json` into `checkpoint` from the samples' lexicon and the KG (default
-    `<samples_dir>/../kg`); None (nothing written) when the samples dir has no lexicon or no KG is found."""
+    `<samples_dir>/../kg`), else from the samples dir's own `grounding.json` (written by build-samples);
+    None (nothing written) when neither is there."""
     from pathreasoner.dataset import load_lexicon
     from pathreasoner.kg.graph import KnowledgeGraph
 
     samples_dir = Path(samples_dir)
     kg_dir = Path(kg_dir) if kg_dir else samples_dir.parent / "kg"
-    if not (samples_dir / "entity_lexicon.json").exists() or not (kg_dir / "nodes.parquet").exists():
+    if (samples_dir / BUNDLE_FILE).exists() and not kg_dir.joinpath("nodes.parquet").exists():
+        # the slice build-samples wrote (a pipeline step sees the samples artifact, not the KG)
+        bundle = {
+            **json.loads((samples_dir / BUNDLE_FILE).read_text(encoding="utf-8")),
+            "data_version": data_version,
+        }
+    elif (samples_dir / "entity_lexicon.json").exists() and (kg_dir / "nodes.parquet").exists():
+        bundle = bundle_from_kg(
+            KnowledgeGraph.load(kg_dir), load_lexicon(samples_dir), data_version=data_version
+        )
+    else:
         return None
-    bundle = bundle_from_kg(KnowledgeGraph.load(kg_dir), load_lexicon(samples_dir), data_version=data_version)
     out = Path(checkpoint) / BUNDLE_FILE
     atomic_write_json(out, bundle)
     return out

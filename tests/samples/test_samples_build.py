@@ -87,10 +87,16 @@ def test_outputs_and_records_follow_the_contract(built) -> None:
         "val.jsonl",
         "test.jsonl",
         "entity_lexicon.json",
+        "entity_types.json",
+        "entity_ancestors.json",
+        "grounding.json",
         "card.json",
         "summary.json",
     ):
         assert (out / name).is_file(), name
+    grounding = json.loads((out / "grounding.json").read_text())
+    lexicon_names = set(json.loads((out / "entity_lexicon.json").read_text()))
+    assert grounding["entities"] and set(grounding["entities"]) <= lexicon_names
     records = read_jsonl(out / "samples.jsonl")
     assert len(records) == summary.n_records and summary.n_reports == 13 and summary.n_quarantined == 1
     assert "build-samples:" in summary.line() and "reports/s" in summary.line()

@@ -144,6 +144,13 @@ def test_write_bundle_from_the_built_kg_grounds_a_rendered_kg_path(tmp_path: Pat
     records = kb.ground(parse_response(compose_response(src, think, dst)))
     assert records and all(r["grounded"] for r in records), records
     assert write_grounding_bundle(tmp_path / "ckpt", tmp_path / "nowhere") is None
+    # a pipeline step sees the samples artifact only: the slice build-samples wrote into it is used
+    pipeline_samples = tmp_path / "artifact" / "samples"
+    pipeline_samples.mkdir(parents=True)
+    (tmp_path / "ckpt" / "grounding.json").rename(pipeline_samples / "grounding.json")
+    assert write_grounding_bundle(tmp_path / "ckpt", pipeline_samples, data_version="md5-y") is not None
+    copied = GroundingKB.load(tmp_path / "ckpt")
+    assert copied is not None and copied.data_version == "md5-y" and copied.edges == kb.edges
 
 
 def test_ask_renders_entities_and_lineage(kb: GroundingKB) -> None:
