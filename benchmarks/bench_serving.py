@@ -80,6 +80,16 @@ async def concurrent_load(url: str, body: dict, n_requests: int, clients: int) -
         return time.perf_counter() - start, latencies
 
 
+def batch_stats(url: str) -> float:
+    """Mean instances per generate() call so far (pathreasoner_batch_size on /metrics)."""
+    samples = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(("pathreasoner_batch_size_sum ", "pathreasoner_batch_size_count ")):
+            name, value = line.split()
+            samples[name] = float(value)
+    return samples["pathreasoner_batch_size_sum"] / max(samples["pathreasoner_batch_size_count"], 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -87,6 +97,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64, help="requests in the throughput comparison")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--new-tokens", type=int, default=16, help="new tokens per request (throughput)")
+    parser.add_argument("--max-batch", type=int, default=8, help="serving.max_batch_size (default as config)")
     parser.add_argument("--overhead-requests", type=int, default=60, help="sequential 1-token requests")
     args = parser.parse_args()
 
@@ -113,7 +124,7 @@ def main() -> None:
                 "serving": {
                     "model_uri": str(model_dir),
                     "max_new_tokens": args.new_tokens,
-                    "max_batch_size": args.clients,
+                    "max_batch_size": args.max_batch,
                     "allow_cpu": True,
                 },
             },
@@ -129,6 +140,7 @@ def main() -> None:
             anchors = [anchor_rate()]  # before and after ours: the host is shared, take the faster
             wall, latencies = asyncio.run(concurrent_load(url, body, args.requests, args.clients))
             anchors.append(anchor_rate())
+            batches = batch_stats(url)
             anchor, ours = max(anchors), args.requests / wall
             # overhead: HTTP and in-process at 1 new token, interleaved so both see the same host load
             generator.max_new_tokens = 1
@@ -155,7 +167,8 @@ def main() -> None:
     print(
         f"serving ours={ours:.1f}req/s anchor={anchor:.1f}req/s ratio={ours / anchor:.1f}x target>=4x "
         f"p50={percentile(latencies, 50) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
-        f"({args.requests} requests, {args.clients} clients, {args.new_tokens} new tokens, tiny model, CPU)"
+        f"mean_batch={batches:.1f} ({args.requests} requests, {args.clients} clients, {args.new_tokens} new "
+        "tokens, tiny model, CPU)"
     )
     print(
         f"serving_overhead p50={percentile(over, 50):.1f}ms p99={percentile(over, 99):.1f}ms target p50<=5ms "

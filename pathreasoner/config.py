@@ -450,7 +450,7 @@ class ServingConfig(Section):
     # the predictor's throughput and operations (docs/serving.md "Throughput and operations")
     allow_cpu: bool = False  # gpu_count > 0 and no GPU visible: a startup error unless this is true
     max_batch_size: int = Field(8, ge=1)  # instances generated together across concurrent requests
-    max_batch_wait_ms: float = Field(5.0, ge=0)  # how long a batch waits for more requests to join
+    max_batch_wait_ms: float = Field(20.0, ge=0)  # under concurrent traffic: wait for more requests to join
     request_timeout_s: float = Field(120.0, gt=0)  # per request; then HTTP 504 and its batch slot freed
     max_temperature: float = Field(2.0, ge=0)  # request parameters.temperature in [0, this]; 0 = greedy
     log_format: Literal["json", "text"] = "json"  # server logs: one JSON object per line with request_id

@@ -1,8 +1,9 @@
 """Dynamic micro-batching: concurrent requests share one `generate` call, with a per-request timeout.
 
 `MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
-queued request, waits up to `max_wait_s` for others (up to `max_batch_size` items in all; no wait when the
-worker had been idle for `max_wait_s`, so a lone request adds no delay), groups them by
+queued request, takes every request already queued and, when the previous batch held several requests
+(concurrent traffic), waits up to `max_wait_s` for more (up to `max_batch_size` items in all; a single
+client's requests never wait), groups them by
 generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
 the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
 its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -111,7 +113,7 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._held: _Request | None = None  # did not fit in the previous batch
-        self._last_batch_end = float("-inf")
+        self._last_batch_requests = 0  # requests in the previous batch: > 1 means concurrent traffic
 
     async def submit(self, items: list[Item], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
@@ -134,17 +136,19 @@ class MicroBatcher:
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():  # first call, or a new event loop
             self._queue, self._held = asyncio.Queue(), None
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name="micro-batcher")
+            # a fresh context: the worker serves every request, it must not carry the first one's request id
+            self._worker = asyncio.get_running_loop().create_task(
+                self._work(), name="micro-batcher", context=contextvars.Context()
+            )
 
     async def _next_batch(self) -> list[_Request]:
         assert self._queue is not None
         first = self._held or await self._queue.get()
         self._held = None
         batch, size = [first], len(first.items)
-        # an idle server answers a lone request at once; a busy one waits for more requests to join
+        # one client at a time: answer at once; concurrent clients: wait for more requests to join
         now = time.monotonic()
-        busy = now - self._last_batch_end < self.max_wait_s
-        deadline = now + self.max_wait_s if busy else now
+        deadline = now + self.max_wait_s if self._last_batch_requests > 1 else now
         while size < self.max_batch_size:
             try:
                 request = self._queue.get_nowait()
@@ -171,7 +175,7 @@ class MicroBatcher:
                 groups.setdefault(request.options, []).append(request)
             for options, requests in groups.items():
                 await self._run_group(options, requests)
-            self._last_batch_end = time.monotonic()
+            self._last_batch_requests = len(batch)
 
     async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
         requests = [r for r in requests if not r.future.done()]
