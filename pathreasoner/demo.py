@@ -210,9 +210,12 @@ def evaluation_line(eval_dir: Path | None) -> str:
     m = json.loads(metrics_path.read_text())
     if "diagnosis_accuracy" not in m:
         return ""
+    ci_path = metrics_path.with_name("metrics_ci.json")
+    low_high = json.loads(ci_path.read_text()).get("diagnosis_accuracy") if ci_path.exists() else None
+    ci = f", 95 % CI {low_high[0]:.2f}-{low_high[1]:.2f}" if low_high else ""
     return (
         f"evaluated diagnosis accuracy on {int(m['diagnosis_items'])} held-out patients: "
-        f"{m['diagnosis_accuracy']:.2f} (chance {m['diagnosis_chance']:.2f} = 1/{round(1 / m['diagnosis_chance'])} "
+        f"{m['diagnosis_accuracy']:.2f}{ci} (chance {m['diagnosis_chance']:.2f} = 1/{round(1 / m['diagnosis_chance'])} "
         f"diagnoses; majority class {m['diagnosis_majority']:.2f}); format compliance "
         f"{m.get('format_compliance', float('nan')):.2f}"
     )

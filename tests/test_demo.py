@@ -79,3 +79,6 @@ def test_evaluation_line_reports_accuracy_against_chance(tmp_path: Path) -> None
     )
     line = evaluation_line(tmp_path)
     assert "0.75" in line and "24 held-out patients" in line and "chance 0.05 = 1/20" in line
+    assert "CI" not in line
+    (tmp_path / "metrics_ci.json").write_text(json.dumps({"diagnosis_accuracy": [0.54, 0.875]}))
+    assert "0.75, 95 % CI 0.54-0.88 (chance" in evaluation_line(tmp_path)
