@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import ServingError
+from pathreasoner.kube_errors import api_error_message
 from pathreasoner.serve.manifest import (
     check_canary,
     render_inference_service,
@@ -82,7 +82,9 @@ def resolve_target(cfg: Config, alias: str | None = "champion", version: str | N
     uri = storage_uri(pinned, cfg)
     tags = dict(getattr(mv, "tags", None) or {})
     lineage = {"model-name": mv.name, "model-version": str(mv.version), "storage-uri": uri}
-    if alias:  # with `version`, the caller's word that it is the alias's version (pipeline, rollback --deploy)
+    if (
+        alias
+    ):  # with `version`, the caller's word that it is the alias's version (pipeline, rollback --deploy)
         lineage["model-alias"] = alias
     lineage.update({key.replace("_", "-"): tags[key] for key in _LINEAGE_TAGS if tags.get(key)})
     return Target(mv.name, str(mv.version), alias, uri, lineage)
@@ -145,17 +147,12 @@ def _api() -> Any:
 
 
 def _api_error(exc: Any, what: str) -> ServingError:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except (TypeError, ValueError):
-        message = exc.body or exc.reason
-    hint = {
-        401: "the credentials were refused; check the kubeconfig or the pod's ServiceAccount token",
+    hints = {
         403: "the identity may not do this; apply k8s/base/rbac.yaml (Role pathreasoner-pipeline)",
         404: "is KServe installed (InferenceService CRD) and, for a Standard-mode canary, the Gateway API?",
         422: "the object was rejected as invalid against the CRD; check the serving.* settings",
-    }.get(exc.status, "check the cluster and serving.namespace")
-    return ServingError(f"{what} failed (HTTP {exc.status}): {message}; {hint}")
+    }
+    return ServingError(api_error_message(exc, what, hints, "check the cluster and serving.namespace"))
 
 
 def apply_objects(

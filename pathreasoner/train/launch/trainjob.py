@@ -33,6 +33,7 @@ from typing import Any
 from pathreasoner.config import Config
 from pathreasoner.errors import ConfigError, TrainingError
 from pathreasoner.io_utils import atomic_write_json
+from pathreasoner.kube_errors import api_error_message
 from pathreasoner.portable import ENDPOINT_KEYS, MLFLOW_KEYS, S3_KEYS, portable_config
 from pathreasoner.train.launch import storage
 from pathreasoner.train.launch.base import LaunchResult, TrainArgs
@@ -157,17 +158,12 @@ def terminal_condition(job: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _api_error(exc: Any, what: str) -> TrainingError:
-    try:
-        message = json.loads(exc.body or "{}").get("message") or exc.reason
-    except (TypeError, ValueError):
-        message = exc.body or exc.reason
-    hint = {
-        401: "the credentials were refused; check the kubeconfig or the pod's ServiceAccount token",
+    hints = {
         403: "the ServiceAccount may not do this; apply k8s/base/rbac.yaml (Role pathreasoner-pipeline)",
         404: "is Kubeflow Trainer v2 installed (TrainJob CRD, trainer.kubeflow.org/v1alpha1)?",
         422: "the TrainJob was rejected as invalid; check launcher.* and the runtime name",
-    }.get(exc.status, "check the cluster and launcher.namespace")
-    return TrainingError(f"{what} failed (HTTP {exc.status}): {message}; {hint}")
+    }
+    return TrainingError(api_error_message(exc, what, hints, "check the cluster and launcher.namespace"))
 
 
 class TrainJobLauncher:
