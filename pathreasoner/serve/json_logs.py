@@ -63,6 +63,7 @@ def configure_server_logging(level: str, fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # Python warnings as log lines too (logger py.warnings), not raw stderr
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = []

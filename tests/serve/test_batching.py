@@ -16,7 +16,7 @@ import torch
 
 from tests.serve.predictor_process import Served, predictor_server
 
-CAP = 1024  # serving.max_new_tokens: the tiny model always generates up to the limit (1024 tokens: ~30 s)
+CAP = 4096  # serving.max_new_tokens: the tiny model always generates up to the limit (4096 tokens: minutes)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def test_concurrent_requests_share_a_batch(served: Served, jpeg_b64: str) -> Non
     calls = served.metric("pathreasoner_batch_size_count")
     items = served.metric("pathreasoner_batch_size_sum")
     with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(lambda _: served.predict(body(jpeg_b64, max_new_tokens=4)), range(8)))
+        # 32 tokens: the other requests arrive while the first (alone: the server was idle) generates
+        responses = list(pool.map(lambda _: served.predict(body(jpeg_b64, max_new_tokens=32)), range(8)))
     assert [r.status_code for r in responses] == [200] * 8, responses[0].text
     assert all(r.json()["predictions"][0]["text"] for r in responses)
     calls = served.metric("pathreasoner_batch_size_count") - calls
@@ -86,7 +87,7 @@ def test_timeout_is_504_and_frees_the_slot(served: Served, jpeg_b64: str) -> Non
     assert res.status_code == 504, res.text
     assert "serving.request_timeout_s" in res.json()["error"] and waited < 15
     assert res.headers["x-request-id"] == "slow-1"
-    # the timed-out rows stop at the next token: a short request does not wait ~30 s for 1024 tokens
+    # the timed-out rows stop at the next token: a short request does not wait for the 4096 tokens
     start = time.monotonic()
     quick = served.predict(body(jpeg_b64, max_new_tokens=1))
     assert quick.status_code == 200, quick.text
