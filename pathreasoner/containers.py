@@ -118,7 +118,17 @@ def start_predictor(
 
     container = client.containers.run(
         image,
-        command=["--model-uri", MODEL_MOUNT, "--host", "127.0.0.1", "--port", str(port)],
+        # local runs: serve on CPU when this machine has no GPU (a KServe pod on a GPU node keeps the check)
+        command=[
+            "--model-uri",
+            MODEL_MOUNT,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--set",
+            "serving.allow_cpu=true",
+        ],
         environment=env,
         network_mode="host",
         volumes={str(model_dir): {"bind": MODEL_MOUNT, "mode": "ro"}},
