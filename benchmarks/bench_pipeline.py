@@ -40,7 +40,9 @@ def chain(component):
 
 
 def seconds_per_step(component, root: str, runner=None) -> float:
-    local.init(runner=runner or local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True)
+    local.init(
+        runner=runner or local.SubprocessRunner(use_venv=False), pipeline_root=root, raise_on_error=True
+    )
     start = time.perf_counter()
     result = chain(component)()
     assert result.output == 1 + STEPS
@@ -108,7 +110,11 @@ def full_rerun() -> None:
     from tests.e2e.test_containers import _cohort
     from tests.servers import mlflow_server, moto_s3
 
-    with tempfile.TemporaryDirectory() as tmp, moto_s3() as s3, mlflow_server(Path(tmp) / "mlflow", s3) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        moto_s3() as s3,
+        mlflow_server(Path(tmp) / "mlflow", s3) as server,
+    ):
         os.environ.update({**s3.env, "MLFLOW_TRACKING_URI": server.url})
         cfg, slides, reports = _cohort(Path(tmp), s3)
         first = run_local(cfg, slides, reports, containers=True)
@@ -124,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--containers", action="store_true", help="also time steps in containers")
-    parser.add_argument("--full", action="store_true", help="with --containers: whole pipeline, first vs cached rerun")
+    parser.add_argument(
+        "--full", action="store_true", help="with --containers: whole pipeline, first vs cached rerun"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     anchor_c = dsl.component(base_image="python:3.11")(add)

@@ -151,7 +151,9 @@ def demo_data_cmd(
 
 @app.command("tile-slides")
 def tile_slides_cmd(
-    slides: Annotated[list[str], typer.Argument(help="slide files, folders, or s3://bucket/key or s3://bucket/prefix/ URIs")],
+    slides: Annotated[
+        list[str], typer.Argument(help="slide files, folders, or s3://bucket/key or s3://bucket/prefix/ URIs")
+    ],
     out: OutOpt = None,
     config: ConfigOpt = DEFAULT_CONFIG,
     set_: SetOpt = None,

@@ -52,7 +52,9 @@ class TilingConfig(Section):
     min_tissue_frac: float = Field(0.5, ge=0, le=1)
     thumbnail_px: int = Field(1024, ge=64)  # longest side of the thumbnail used for the tissue mask
     remove_pen: bool = True  # drop green/blue pen ink from the tissue mask
-    tissue_background: Literal["auto", "bright", "dark"] = "auto"  # dark = fluorescence; auto: from the border
+    tissue_background: Literal["auto", "bright", "dark"] = (
+        "auto"  # dark = fluorescence; auto: from the border
+    )
     default_mpp: float = Field(0.5, gt=0)  # used when the slide has neither MPP nor objective power
     top_k_tiles: int = Field(8, ge=1)
     roi_views: int = Field(2, ge=0)  # crops of the largest tissue regions, between thumbnail and tiles
@@ -60,7 +62,9 @@ class TilingConfig(Section):
     jpeg_quality: int = Field(90, ge=30, le=100)
     shard_max_tiles: int = Field(2048, ge=1)
     workers: int = Field(1, ge=1)
-    band_tiles: int = Field(20_000, ge=1)  # slides with more candidate tiles are split into row bands across workers
+    band_tiles: int = Field(
+        20_000, ge=1
+    )  # slides with more candidate tiles are split into row bands across workers
     s3_cache_dir: str | None = None  # local copies of s3:// slides; default $PATHREASONER_CACHE/s3-slides
     s3_cache_max_bytes: int = Field(50 * 2**30, ge=1)  # least recently used slides evicted above this
 
@@ -86,9 +90,13 @@ class KGConfig(Section):
 
 
 class SamplesConfig(Section):
-    extractor: Literal["rules", "llm"] = "rules"  # llm: findings/diagnosis/facts by the samples.llm_* endpoint
+    extractor: Literal["rules", "llm"] = (
+        "rules"  # llm: findings/diagnosis/facts by the samples.llm_* endpoint
+    )
     writer: Literal["template", "llm"] = "template"  # llm: observe/think written by samples.llm_* endpoint
-    answer_recovery: bool = True  # with an LLM configured: keep a sample only if its reasoning recovers the answer
+    answer_recovery: bool = (
+        True  # with an LLM configured: keep a sample only if its reasoning recovers the answer
+    )
     question_types: list[str] = Field(default_factory=lambda: list(QUESTION_TYPES))
     split_fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})
     views_per_sample: int = Field(2, ge=1)  # thumbnail + top tiles handed to the model
@@ -97,9 +105,13 @@ class SamplesConfig(Section):
     link_embedding_threshold: float = Field(0.95, ge=0, le=1)  # MiniLM cosine to accept an embedding link
     link_embedding: bool = True  # use the offline MiniLM stage of entity linking
     trajectory_variants: int = Field(10, ge=1)  # SFT variants per sample (step prefixes + full trajectory)
-    llm_base_url: str | None = None  # OpenAI-compatible endpoint for writer=llm, e.g. http://127.0.0.1:8000/v1
+    llm_base_url: str | None = (
+        None  # OpenAI-compatible endpoint for writer=llm, e.g. http://127.0.0.1:8000/v1
+    )
     llm_model: str = ""  # model name sent to the endpoint
-    llm_api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    llm_api_key_env: str = (
+        "OPENAI_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    )
     llm_cache_dir: str | None = None  # on-disk response cache; default <samples out>/../llm_cache
     llm_max_concurrency: int = Field(4, ge=1)
     llm_max_retries: int = Field(3, ge=0)
@@ -130,7 +142,9 @@ class ModelConfig(Section):
     image_max_pixels: int = Field(12544, ge=784)
     # auto: bfloat16 on a CUDA GPU that supports it, else float32 (training, evaluation and serving loaders)
     torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    freeze_vision_tower: bool = True  # SFT/GRPO train the merger (projector) and the LM; the ViT stays as loaded
+    freeze_vision_tower: bool = (
+        True  # SFT/GRPO train the merger (projector) and the LM; the ViT stays as loaded
+    )
 
 
 class SFTConfig(Section):
@@ -147,7 +161,9 @@ class SFTConfig(Section):
     lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
     lora_alpha: int = Field(32, ge=1)
     logging_steps: int = Field(5, ge=1)
-    gradient_checkpointing: bool = False  # recompute activations in backward: needed for a 7B, slower on the demo
+    gradient_checkpointing: bool = (
+        False  # recompute activations in backward: needed for a 7B, slower on the demo
+    )
     group_by_length: bool = False  # batches of similar token length (less padding; VLM data cannot be packed)
 
 
@@ -165,12 +181,16 @@ class GRPOConfig(Section):
     # hold whole groups of num_generations (checked when the trainer is built, where the world size is known)
     gradient_accumulation_steps: int = Field(1, ge=1)
     gradient_checkpointing: bool = False
-    max_prompt_length: int | None = Field(2048, ge=16)  # tokens incl. image tokens; longer prompts are an error
+    max_prompt_length: int | None = Field(
+        2048, ge=16
+    )  # tokens incl. image tokens; longer prompts are an error
     lora: bool = False
     lora_r: int = Field(16, ge=1)  # LoRA rank (when lora: true); adapters are merged before saving
     lora_alpha: int = Field(32, ge=1)
     use_vllm: bool = False  # vLLM rollouts: needs a CUDA GPU and the vllm package (trainer image)
-    vllm_mode: Literal["colocate", "server"] = "colocate"  # server: a `trl vllm-serve` at vllm_server_base_url
+    vllm_mode: Literal["colocate", "server"] = (
+        "colocate"  # server: a `trl vllm-serve` at vllm_server_base_url
+    )
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)  # colocate: share of GPU memory for vLLM
     vllm_tensor_parallel_size: int = Field(1, ge=1)  # colocate
     vllm_max_model_length: int | None = Field(None, ge=64)  # None: max_prompt_length + max_completion_length
@@ -197,9 +217,15 @@ RESUME_MODES = ("auto", "never")
 class TrainingConfig(Section):
     """Run settings shared by SFT and GRPO: trainer checkpoints, resume, live MLflow tracking."""
 
-    save_steps: int = Field(100, ge=1)  # trainer checkpoint (weights, optimizer, RNG) every N steps and at the end
-    save_total_limit: int = Field(2, ge=1)  # trainer checkpoints kept under <out>/trainer while the run is going
-    resume: str = "auto"  # auto: last <out>/trainer/checkpoint-N of the same run | never | path to a checkpoint-N
+    save_steps: int = Field(
+        100, ge=1
+    )  # trainer checkpoint (weights, optimizer, RNG) every N steps and at the end
+    save_total_limit: int = Field(
+        2, ge=1
+    )  # trainer checkpoints kept under <out>/trainer while the run is going
+    resume: str = (
+        "auto"  # auto: last <out>/trainer/checkpoint-N of the same run | never | path to a checkpoint-N
+    )
     mlflow: bool = True  # log curves (loss, rewards, KL, lr, grad norm) to cfg.tracking_uri while training
     log_completions_steps: int = Field(10, ge=1)  # GRPO: a table of sample completions every N steps
 
@@ -238,7 +264,13 @@ class LauncherConfig(Section):
         return value
 
 
-REWARD_NAMES = ("format", "semantic", "entity", "kg_path", "diagnosis")  # built in (pathreasoner.train.rewards.registry)
+REWARD_NAMES = (
+    "format",
+    "semantic",
+    "entity",
+    "kg_path",
+    "diagnosis",
+)  # built in (pathreasoner.train.rewards.registry)
 
 
 def import_reward(name: str) -> Any:
@@ -278,10 +310,16 @@ class RewardConfig(Section):
     )
     semantic_backend: Literal["embedding", "judge"] = "embedding"  # embedding: offline MiniLM cosine
     entity_beta: float = Field(0.5, gt=0)  # entity F-beta; < 1 weighs precision above recall
-    entity_soft_cap: float = Field(0.5, ge=0, lt=1)  # most credit a near-miss entity earns (never a full match)
-    judge_base_url: str | None = None  # OpenAI-compatible endpoint for semantic_backend=judge, e.g. http://h:8000/v1
+    entity_soft_cap: float = Field(
+        0.5, ge=0, lt=1
+    )  # most credit a near-miss entity earns (never a full match)
+    judge_base_url: str | None = (
+        None  # OpenAI-compatible endpoint for semantic_backend=judge, e.g. http://h:8000/v1
+    )
     judge_model: str | None = None
-    judge_api_key_env: str = "JUDGE_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    judge_api_key_env: str = (
+        "JUDGE_API_KEY"  # environment variable holding the endpoint's API key (may be unset)
+    )
     judge_concurrency: int = Field(32, ge=1)  # requests in flight (the paper: 8; a vLLM judge batches them)
     judge_timeout_s: float = Field(30.0, gt=0)  # per request
     judge_max_retries: int = Field(1, ge=0)
@@ -314,7 +352,9 @@ class RewardConfig(Section):
 class EvalConfig(Section):
     split: Literal["train", "val", "test"] = "test"
     max_samples: int = Field(24, ge=1)
-    first_types: list[str] = Field(default_factory=lambda: ["diagnosis"])  # evaluated in full, before the rest
+    first_types: list[str] = Field(
+        default_factory=lambda: ["diagnosis"]
+    )  # evaluated in full, before the rest
     max_new_tokens: int = Field(384, ge=1)
     batch_size: int = Field(4, ge=1)  # prompts per generate() call
     # open diagnosis answers: exact = the reference's KG diagnosis; child = also a more specific is_a child of
@@ -324,7 +364,9 @@ class EvalConfig(Section):
     report_examples: int = Field(10, ge=0)  # sample predictions shown in report.md
     judge_base_url: str | None = None  # optional LLM judge (OpenAI-compatible), e.g. http://h:8000/v1
     judge_model: str | None = None
-    judge_api_key_env: str = "JUDGE_API_KEY"  # environment variable holding the judge's API key (may be unset)
+    judge_api_key_env: str = (
+        "JUDGE_API_KEY"  # environment variable holding the judge's API key (may be unset)
+    )
     judge_concurrency: int = Field(8, ge=1)
     judge_timeout_s: float = Field(30.0, gt=0)
     judge_max_retries: int = Field(1, ge=0)
@@ -385,7 +427,9 @@ class GateConfig(Section):
 
 
 class RegistryConfig(Section):
-    tracking_uri: str | None = None  # default: $MLFLOW_TRACKING_URI, else sqlite:///<work_dir>/mlflow/mlflow.db
+    tracking_uri: str | None = (
+        None  # default: $MLFLOW_TRACKING_URI, else sqlite:///<work_dir>/mlflow/mlflow.db
+    )
     # local path | s3://bucket/prefix | mlflow-artifacts:/prefix; default: <work_dir>/mlflow/artifacts for a
     # local store, the server's own default (its --artifacts-destination) for an http(s) tracking server
     artifact_root: str | None = None
@@ -431,20 +475,30 @@ class ServingConfig(Section):
     # `pathreasoner deploy` (pathreasoner/serve/deploy.py, docs/serving.md "Deploy")
     namespace: str = "pathreasoner"
     service_account: str | None = "pathreasoner-serving"  # k8s/base/rbac.yaml: S3 settings + Secret
-    deployment_mode: Literal["Standard", "Knative"] = "Standard"  # Knative (ex Serverless): canaryTrafficPercent
-    dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"  # weights on the GPU (both runtimes)
+    deployment_mode: Literal["Standard", "Knative"] = (
+        "Standard"  # Knative (ex Serverless): canaryTrafficPercent
+    )
+    dtype: Literal["bfloat16", "float16", "float32", "auto"] = (
+        "bfloat16"  # weights on the GPU (both runtimes)
+    )
     gpu_node_selector: dict[str, str] = Field(
         default_factory=lambda: {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     )
     gpu_tolerations: list[dict[str, str]] = Field(
         default_factory=lambda: [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     )
-    scale_metric: Literal["cpu", "memory", "concurrency", "rps"] | None = "cpu"  # concurrency/rps: Knative only
+    scale_metric: Literal["cpu", "memory", "concurrency", "rps"] | None = (
+        "cpu"  # concurrency/rps: Knative only
+    )
     scale_target: int | None = Field(70, ge=1)  # % for cpu/memory, requests per replica for concurrency/rps
     startup_seconds: int = Field(900, ge=10)  # time to load the checkpoint before liveness applies
     vllm_max_model_len: int = Field(8192, ge=1)  # `deploy --runtime vllm`: KServe Hugging Face runtime
-    vllm_args: list[str] = Field(default_factory=list)  # extra vLLM engine flags, e.g. --gpu_memory_utilization=0.9
-    gateway: str = "kserve/kserve-ingress-gateway"  # Standard-mode canary: the HTTPRoute's Gateway (namespace/name)
+    vllm_args: list[str] = Field(
+        default_factory=list
+    )  # extra vLLM engine flags, e.g. --gpu_memory_utilization=0.9
+    gateway: str = (
+        "kserve/kserve-ingress-gateway"  # Standard-mode canary: the HTTPRoute's Gateway (namespace/name)
+    )
     ingress_host: str = "pathreasoner.example.com"  # Standard-mode canary: host the split HTTPRoute serves
     deploy_in_pipeline: bool = False  # the pipeline's optional deploy step after promote
     # the predictor's throughput and operations (docs/serving.md "Throughput and operations")
@@ -470,9 +524,13 @@ class PipelineConfig(Section):
     tile_shards: int = Field(2, ge=1)  # tile-slides fans out over this many parallel tasks
     images: ImagesConfig = ImagesConfig()
     container_work_dir: str = "/tmp/pathreasoner"  # project.work_dir inside every step's container
-    env_config_map: str | None = "pathreasoner-endpoints"  # ConfigMap -> env: MLFLOW_TRACKING_URI, AWS_ENDPOINT_URL, ...
+    env_config_map: str | None = (
+        "pathreasoner-endpoints"  # ConfigMap -> env: MLFLOW_TRACKING_URI, AWS_ENDPOINT_URL, ...
+    )
     s3_secret: str | None = "s3-credentials"  # Secret -> AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
-    mlflow_secret: str | None = "mlflow-client-credentials"  # Secret -> MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD
+    mlflow_secret: str | None = (
+        "mlflow-client-credentials"  # Secret -> MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD
+    )
     service_account: str | None = "pathreasoner-pipeline"
     caching: bool = True  # content-keyed task caching (tiles, KG, samples, training, eval)
     retries: int = Field(2, ge=0)  # retries of the steps that talk to S3 / MLflow
@@ -482,7 +540,9 @@ class PipelineConfig(Section):
     memory_limit: str = "16Gi"
     scratch_size: str = "20Gi"  # emptyDir for project.work_dir of CPU steps
     expected_slides: int = Field(100, ge=1)  # cohort size the tiling resources are sized for
-    tiling_gib_per_slide: float = Field(2.0, gt=0)  # scratch per slide (S3 copy + tiles) of a tile-slides task
+    tiling_gib_per_slide: float = Field(
+        2.0, gt=0
+    )  # scratch per slide (S3 copy + tiles) of a tile-slides task
     tiling_memory_gib_per_worker: float = Field(2.0, gt=0)
     gpu_resource: str = "nvidia.com/gpu"
     gpu_count: int = Field(1, ge=0)
@@ -601,7 +661,10 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 
 DEEPSPEED_DIR = Path(__file__).resolve().parent / "train" / "deepspeed"
-DEEPSPEED_BUILTINS = {"zero2": "ds_zero2.json", "zero3": "ds_zero3.json"}  # sft/grpo.deepspeed: a name or a path
+DEEPSPEED_BUILTINS = {
+    "zero2": "ds_zero2.json",
+    "zero3": "ds_zero3.json",
+}  # sft/grpo.deepspeed: a name or a path
 
 
 def builtin_deepspeed(value: str) -> str | None:
@@ -630,7 +693,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         items = raw.get("kg", {}).get(key)
         if items:
             raw["kg"][key] = [
-                str(p) if ":/" in str(p) or Path(p).is_absolute() else str((base / p).resolve()) for p in items
+                str(p) if ":/" in str(p) or Path(p).is_absolute() else str((base / p).resolve())
+                for p in items
             ]
     uri = raw.get("registry", {}).get("tracking_uri")
     if uri and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):

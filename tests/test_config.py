@@ -28,7 +28,8 @@ def test_params_yaml_sets_every_key_of_every_section() -> None:
 
 def test_override_with_set() -> None:
     cfg = load_config(
-        REPO / "params.yaml", ["sft.max_steps=7", "registry.gate.minimums.entity_f1=0.3", "kg.obo_paths=[a.obo]"]
+        REPO / "params.yaml",
+        ["sft.max_steps=7", "registry.gate.minimums.entity_f1=0.3", "kg.obo_paths=[a.obo]"],
     )
     assert cfg.sft.max_steps == 7
     assert cfg.registry.gate.minimums == {"answer_accuracy": 0.4, "format_compliance": 0.8, "entity_f1": 0.3}
@@ -52,7 +53,9 @@ def test_unknown_section_and_bad_values() -> None:
         load_config(REPO / "params.yaml", ["tiling.overlap_px=256"])
     with pytest.raises(ConfigError, match=r"grpo\.num_generations.*at least 2 completions per prompt"):
         load_config(REPO / "params.yaml", ["grpo.num_generations=1"])
-    assert load_config(REPO / "params.yaml", ["grpo.per_device_batch_size=3"])  # global batch: checked at build
+    assert load_config(
+        REPO / "params.yaml", ["grpo.per_device_batch_size=3"]
+    )  # global batch: checked at build
     with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_config(REPO / "params.yaml", ["tiling"])
 

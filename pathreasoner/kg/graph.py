@@ -36,7 +36,9 @@ class KnowledgeGraph:
             if current is None or relation_weight(rel) > relation_weight(current["relation"]):
                 self.undirected.add_edge(src, dst, relation=rel, src=src)
         self._ids_by_name: dict[str, list[str]] = {}
-        self._paths: dict[tuple[str, str, int, int], list[list[str]]] = {}  # the graph never changes after load
+        self._paths: dict[
+            tuple[str, str, int, int], list[list[str]]
+        ] = {}  # the graph never changes after load
         self._successors: dict[tuple[str, str | None], list[str]] = {}
         for node in sorted(self.nodes.values(), key=_priority):
             self._ids_by_name.setdefault(normalise_name(node.name), []).append(node.id)

@@ -122,9 +122,7 @@ _SYNONYM = re.compile(r'^"((?:[^"\\]|\\.)*)"\s+(\w+)')
 def load_obo(path: Path) -> SourceTables:
     """An OBO ontology (e.g. the Disease Ontology cancer slim): terms → diagnosis nodes, `is_a` → edges."""
     path = Path(path)
-    _require_file(
-        path, "OBO", "check kg.obo_paths (a Disease Ontology OBO file such as DO_cancer_slim.obo)"
-    )
+    _require_file(path, "OBO", "check kg.obo_paths (a Disease Ontology OBO file such as DO_cancer_slim.obo)")
     try:
         graph = obonet.read_obo(str(path))
     except (ValueError, UnicodeDecodeError, OSError) as exc:
@@ -168,9 +166,7 @@ def load_oncotree(path: Path) -> SourceTables:
     parent type and `occurs_in` edges to their tissue.
     """
     path = Path(path)
-    _require_file(
-        path, "OncoTree", "check kg.oncotree_path (the OncoTree tumour-types TSV)"
-    )
+    _require_file(path, "OncoTree", "check kg.oncotree_path (the OncoTree tumour-types TSV)")
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, on_bad_lines="error")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

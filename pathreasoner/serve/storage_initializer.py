@@ -25,7 +25,9 @@ def copy_prefix(uri: str, dest: Path) -> int:
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     prefix = prefix.rstrip("/")
     if not uri.startswith("s3://") or not bucket or not prefix:
-        raise ServingError(f"STORAGE_URI {uri!r} is not s3://<bucket>/<prefix>; pass the champion's storage_uri")
+        raise ServingError(
+            f"STORAGE_URI {uri!r} is not s3://<bucket>/<prefix>; pass the champion's storage_uri"
+        )
     client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
     count = 0
     try:

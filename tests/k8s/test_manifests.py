@@ -276,7 +276,9 @@ def test_trainjob_pods_identity_has_no_api_access(rendered: dict[str, list[Doc]]
     name = Config().launcher.service_account  # what TrainJobLauncher puts in its runtime patch
     trainer = find(docs, "ServiceAccount", name)
     assert trainer["automountServiceAccountToken"] is False
-    bound = {s["name"] for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding") for s in d["subjects"]}
+    bound = {
+        s["name"] for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding") for s in d["subjects"]
+    }
     assert name not in bound
 
 

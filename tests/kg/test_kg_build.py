@@ -149,7 +149,7 @@ def test_kg_sources_on_s3_build_the_same_kg_as_local_files(tmp_path: Path) -> No
     obo = tmp_path / "mini.obo"
     obo.write_text(
         "format-version: 1.2\nontology: doid\n\n"
-        "[Term]\nid: DOID:1749\nname: squamous cell carcinoma\nsynonym: \"epidermoid carcinoma\" EXACT []\n\n"
+        '[Term]\nid: DOID:1749\nname: squamous cell carcinoma\nsynonym: "epidermoid carcinoma" EXACT []\n\n'
         "[Term]\nid: DOID:3907\nname: lung squamous cell carcinoma\nis_a: DOID:1749 ! squamous cell carcinoma\n"
     )
     local = build_kg(tmp_path / "kg-local", KGConfig(obo_paths=[str(obo)]))

@@ -132,7 +132,9 @@ def test_compiled_yaml_holds_no_path_of_this_machine(tmp_path: Path) -> None:
     spec, _ = list(yaml.safe_load_all(text))
     config = json.loads(spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"])
     assert config["project"]["work_dir"] == "/tmp/pathreasoner"
-    assert config["registry"]["tracking_uri"] is None  # each step reads MLFLOW_TRACKING_URI from the ConfigMap
+    assert (
+        config["registry"]["tracking_uri"] is None
+    )  # each step reads MLFLOW_TRACKING_URI from the ConfigMap
 
 
 def test_packaged_deepspeed_config_travels_by_name(tmp_path: Path) -> None:

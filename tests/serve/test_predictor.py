@@ -22,7 +22,8 @@ def loaded(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PathReas
     from pathreasoner.config import config_from_dict
 
     cfg = config_from_dict(
-        {"serving": {"max_new_tokens": 8, "model_name": "pr-test", "allow_cpu": True}}, tmp_path_factory.mktemp("work")
+        {"serving": {"max_new_tokens": 8, "model_name": "pr-test", "allow_cpu": True}},
+        tmp_path_factory.mktemp("work"),
     )
     model = PathReasonerModel(cfg, model_uri=str(tiny_dir))
     assert model.load() is True

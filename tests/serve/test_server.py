@@ -108,7 +108,10 @@ def test_predict_v1_and_bare(server: str, jpeg_b64: str) -> None:
     assert res.status_code == 200, res.text
     preds = res.json()["predictions"]
     assert len(preds) == 1
-    assert set(preds[0]) == {"text", "observe", "think", "answer", "well_formed", "entities", "lineage"} and preds[0]["text"]
+    assert (
+        set(preds[0]) == {"text", "observe", "think", "answer", "well_formed", "entities", "lineage"}
+        and preds[0]["text"]
+    )
     bare = post(server, {"image": jpeg_b64, "question": "What is the diagnosis?"})
     assert bare.status_code == 200 and bare.json()["predictions"][0]["text"] == preds[0]["text"]
 

@@ -118,7 +118,11 @@ def test_sft_killed_run_resumes_to_the_same_weights(
     assert sum(not torch.equal(a[k], load_file(tiny_dir / "model.safetensors")[k]) for k in a) > 10
     # success removes the trainer checkpoints: only the final checkpoint and the summaries stay
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint", "sft_loss.png", "summary.json", "train_log.json", "train_report.md"
+        "checkpoint",
+        "sft_loss.png",
+        "summary.json",
+        "train_log.json",
+        "train_report.md",
     ]  # trainer/ is gone once the run succeeded
     assert json.loads((out / "summary.json").read_text())["extra"]["resumed_from"].endswith("checkpoint-2")
 

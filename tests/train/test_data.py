@@ -124,7 +124,9 @@ def test_grpo_rows_carry_reward_columns(samples_dir: Path) -> None:
 
 
 def test_grpo_question_types_select_prompts() -> None:
-    loaded = LoadedSplit([{"id": str(i), "question_type": t} for i, t in enumerate(["diagnosis", "grade"] * 3)])
+    loaded = LoadedSplit(
+        [{"id": str(i), "question_type": t} for i, t in enumerate(["diagnosis", "grade"] * 3)]
+    )
     kept = select_question_types(loaded, ["diagnosis"])
     assert [r["id"] for r in kept.records] == ["0", "2", "4"]
     assert select_question_types(loaded, None) is loaded

@@ -80,7 +80,11 @@ def test_train_sft_logs_loss_and_changes_weights(sft_run, tiny_dir: Path, images
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["final_loss"] == result.final_loss
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint", "sft_loss.png", "summary.json", "train_log.json", "train_report.md"
+        "checkpoint",
+        "sft_loss.png",
+        "summary.json",
+        "train_log.json",
+        "train_report.md",
     ]
     assert "## SFT" in (out / "train_report.md").read_text()
     assert _changed(tiny_dir, out / "checkpoint") > 10
@@ -128,7 +132,9 @@ def test_deepspeed_zero_single_process(
         "DS_ACCELERATOR": "cpu",
     }.items():
         monkeypatch.setenv(key, value)
-    sft = train_cfg.sft.model_copy(update={"deepspeed": str(REPO / "pathreasoner" / "train" / "deepspeed" / ds_config), "max_steps": 2})
+    sft = train_cfg.sft.model_copy(
+        update={"deepspeed": str(REPO / "pathreasoner" / "train" / "deepspeed" / ds_config), "max_steps": 2}
+    )
     result = train_sft(samples_dir, tmp_path, train_cfg.model_copy(update={"sft": sft}))
     assert result.steps == 2 and len(result.loss_history) == 2
     assert result.extra["deepspeed"].endswith(ds_config)
@@ -138,7 +144,9 @@ def test_deepspeed_zero_single_process(
     assert not torch.distributed.is_initialized()
 
 
-def test_trajectory_masking_is_the_default_and_reads_the_variant_file(train_cfg: Config, tmp_path: Path) -> None:
+def test_trajectory_masking_is_the_default_and_reads_the_variant_file(
+    train_cfg: Config, tmp_path: Path
+) -> None:
     from pathreasoner.train.sft import sft_split
 
     assert train_cfg.sft.trajectory_masking  # the paper's SFT is the default
