@@ -9,7 +9,6 @@ that answers none of the calls is an error (unreachable or misconfigured endpoin
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,6 @@ import numpy as np
 
 from pathreasoner.config import EvalConfig
 from pathreasoner.errors import LLMError
-from pathreasoner.llm_client import LLMSettings
 
 if TYPE_CHECKING:
     from pathreasoner.train.rewards.judge import LLMJudge
@@ -30,18 +28,9 @@ def eval_judge(cfg: EvalConfig, cache_dir: Path | str | None = None) -> LLMJudge
     """The judge of `eval.judge_*`, or None when no judge is configured."""
     if not cfg.judge_base_url or not cfg.judge_model:
         return None
-    from pathreasoner.train.rewards.judge import LLMJudge
+    from pathreasoner.train.rewards.judge import LLMJudge, judge_settings
 
-    settings = LLMSettings(
-        base_url=cfg.judge_base_url,
-        model=cfg.judge_model,
-        api_key=os.environ.get(cfg.judge_api_key_env, ""),
-        timeout_s=cfg.judge_timeout_s,
-        max_retries=cfg.judge_max_retries,
-        backoff_s=0.5,
-        max_concurrency=cfg.judge_concurrency,
-        cache_dir=str(cache_dir) if cache_dir else None,
-    )
+    settings = judge_settings(cfg, str(cache_dir) if cache_dir else None)
     return LLMJudge(settings, rubric=RUBRIC_PATH.read_text(encoding="utf-8"))
 
 

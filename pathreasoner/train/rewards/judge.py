@@ -43,6 +43,20 @@ def _score_of(value: Any) -> float | None:
     return min(1.0, max(0.0, float(score)))
 
 
+def judge_settings(cfg: Any, cache_dir: str | None) -> LLMSettings:
+    """LLM client settings from a config section's `judge_*` fields (reward or eval)."""
+    return LLMSettings(
+        base_url=cfg.judge_base_url,
+        model=cfg.judge_model,
+        api_key=os.environ.get(cfg.judge_api_key_env, ""),
+        timeout_s=cfg.judge_timeout_s,
+        max_retries=cfg.judge_max_retries,
+        backoff_s=0.5,
+        max_concurrency=cfg.judge_concurrency,
+        cache_dir=cache_dir,
+    )
+
+
 class LLMJudge:
     """Scores candidate answers against reference answers with an LLM; counts the calls that failed."""
 
@@ -61,16 +75,7 @@ class LLMJudge:
                 "set them or use semantic_backend=embedding"
             )
         cache = cfg.judge_cache_dir or (str(Path(work_dir) / "judge_cache") if work_dir else None)
-        settings = LLMSettings(
-            base_url=cfg.judge_base_url,
-            model=cfg.judge_model,
-            api_key=os.environ.get(cfg.judge_api_key_env, ""),
-            timeout_s=cfg.judge_timeout_s,
-            max_retries=cfg.judge_max_retries,
-            backoff_s=0.5,
-            max_concurrency=cfg.judge_concurrency,
-            cache_dir=cache,
-        )
+        settings = judge_settings(cfg, cache)
         return cls(settings)
 
     def messages(self, candidate: str, reference: str, question: str | None = None) -> Messages:
