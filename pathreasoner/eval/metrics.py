@@ -22,8 +22,6 @@ Per-item building blocks for the bootstrap (``eval.scores``): ``entity_counts``,
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,9 +32,7 @@ from sacrebleu.metrics import BLEU
 
 from pathreasoner.response import is_well_formed, parse_response
 from pathreasoner.samples.negation import has_negation_trigger, is_negated
-
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
-_ARTICLES = frozenset({"a", "an", "the"})
+from pathreasoner.text_norm import normalize_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +107,6 @@ def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     if n == 0:
         return 0.0
     return sacrebleu.corpus_bleu(list(predictions), [list(references)]).score / 100.0
-
-
-def normalize_answer(text: str) -> str:
-    """Unicode NFKC, lower-case, every run of non-[0-9a-z] characters -> one space, drop a/an/the tokens.
-
-    ``"The tumour is pT2 (N0)."`` -> ``"tumour is pt2 n0"``.
-    """
-    folded = unicodedata.normalize("NFKC", text).lower()
-    tokens = [t for t in _NON_ALNUM.split(folded) if t and t not in _ARTICLES]
-    return " ".join(tokens)
 
 
 def answer_matches(prediction: str, reference_answer: str, exact: bool = False) -> bool:

@@ -19,8 +19,8 @@ from typing import Any
 from pathreasoner.config import Config
 from pathreasoner.dataset import TYPES_FILE
 from pathreasoner.errors import ConfigError, DatasetError, ReportError
-from pathreasoner.eval.hierarchy import ANCESTORS_FILE, diagnosis_ancestors
 from pathreasoner.io_utils import atomic_dir, atomic_write_json, atomic_write_text, write_jsonl
+from pathreasoner.kg.ancestors import ANCESTORS_FILE, diagnosis_ancestors
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.lexicon import EntityMatcher, entity_types, lexicon_from_kg
 from pathreasoner.kg.linking import LinkSettings

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pathreasoner.eval.metrics import normalize_answer
 from pathreasoner.kg.lexicon import EntityMatcher
 from pathreasoner.response import parse_response
 from pathreasoner.samples.llm import LLMBackendError, LLMClient
+from pathreasoner.text_norm import normalize_answer
 
 CHECK = "answer_recovered"
 RECOVERY_SCHEMA: dict[str, Any] = {
