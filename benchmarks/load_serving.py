@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import io
+import contextlib
 import sys
 import tempfile
 import time
@@ -24,25 +23,9 @@ from pathlib import Path
 
 import httpx
 import psutil
-from PIL import Image
-
-from pathreasoner.config import ModelConfig, config_from_dict
-from pathreasoner.demo import free_port, start_server
-from pathreasoner.model.factory import tiny_checkpoint
+from serving_common import PREDICT, percentile, request_image, served, tiny_model
 
 KEYS = {"text", "observe", "think", "answer", "well_formed"}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-def jpeg_b64() -> str:
-    img = Image.new("RGB", (224, 224), (190, 80, 150))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
-    return base64.b64encode(buf.getvalue()).decode()
 
 
 def rss_mb(proc: psutil.Process) -> float:
@@ -63,7 +46,7 @@ async def run_load(
         while time.monotonic() < deadline:
             start = time.perf_counter()
             try:
-                res = await http.post(f"{url}/v1/models/pathreasoner:predict", json=body, timeout=120)
+                res = await http.post(f"{url}{PREDICT}", json=body, timeout=120)
             except httpx.HTTPError as exc:
                 errors[type(exc).__name__] += 1
                 continue
@@ -100,50 +83,20 @@ def main() -> int:
     args = parser.parse_args()
 
     body = {
-        "instances": [{"image": jpeg_b64(), "question": "What is the diagnosis?"}],
+        "instances": [{"image": request_image()[1], "question": "What is the diagnosis?"}],
         "parameters": {"max_new_tokens": args.new_tokens},
     }
-    with tempfile.TemporaryDirectory(prefix="load-serving-") as tmp:
-        server = None
+    with tempfile.TemporaryDirectory(prefix="load-serving-") as tmp, contextlib.ExitStack() as stack:
         if args.url:
             url, pid = args.url.rstrip("/"), args.pid
         else:
             work = Path(tmp)
-            model_dir = tiny_checkpoint(ModelConfig(cache_dir=str(work / "model-cache")))
-            cfg = config_from_dict(
-                {
-                    "project": {"log_level": "WARNING"},
-                    "serving": {
-                        "model_uri": str(model_dir),
-                        "max_new_tokens": args.new_tokens,
-                        "max_batch_size": args.clients,
-                        "allow_cpu": True,
-                    },
-                },
-                work,
+            url, pid = stack.enter_context(
+                served(work, tiny_model(work), max_new_tokens=args.new_tokens, max_batch_size=args.clients)
             )
-            port = free_port()
-            server = start_server(cfg, port, work / "serve.log")
-            url, pid = f"http://127.0.0.1:{port}", server.pid
-            deadline = time.monotonic() + 180
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    print((work / "serve.log").read_text()[-3000:], file=sys.stderr)
-                    return 2
-                try:
-                    if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.3)
         proc = psutil.Process(pid) if pid else None
-        try:
-            asyncio.run(run_load(url, body, args.clients, args.warmup, None))
-            latencies, errors, rss = asyncio.run(run_load(url, body, args.clients, args.seconds, proc))
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
+        asyncio.run(run_load(url, body, args.clients, args.warmup, None))
+        latencies, errors, rss = asyncio.run(run_load(url, body, args.clients, args.seconds, proc))
 
     n_errors = sum(errors.values())
     growth = (rss[-1] / rss[0] - 1) * 100 if len(rss) >= 2 else float("nan")

@@ -2,8 +2,9 @@
 
 `MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
 queued request, takes every request already queued and, when the previous batch held several requests
-(concurrent traffic), waits up to `max_wait_s` for more (up to `max_batch_size` items in all; a single
-client's requests never wait), groups them by
+(concurrent traffic), waits up to `max_wait_s` until about as many items as that batch held have arrived
+(the same clients coming back; never over `max_batch_size` items in all; a single client's requests never
+wait), groups them by
 generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
 the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
 its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
@@ -114,6 +115,7 @@ class MicroBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._held: _Request | None = None  # did not fit in the previous batch
         self._last_batch_requests = 0  # requests in the previous batch: > 1 means concurrent traffic
+        self._last_batch_items = 0  # items in it: the next batch waits for about as many to come back
 
     async def submit(self, items: list[Item], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
@@ -146,15 +148,17 @@ class MicroBatcher:
         first = self._held or await self._queue.get()
         self._held = None
         batch, size = [first], len(first.items)
-        # one client at a time: answer at once; concurrent clients: wait for more requests to join
+        # one client at a time: answer at once. Concurrent clients: wait (at most max_wait) until as many
+        # items as the previous batch held are back, then take whatever else is already queued
         now = time.monotonic()
         deadline = now + self.max_wait_s if self._last_batch_requests > 1 else now
+        expected = min(self._last_batch_items, self.max_batch_size)
         while size < self.max_batch_size:
             try:
                 request = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or size >= expected:
                     break
                 try:
                     request = await asyncio.wait_for(self._queue.get(), remaining)
@@ -176,6 +180,7 @@ class MicroBatcher:
             for options, requests in groups.items():
                 await self._run_group(options, requests)
             self._last_batch_requests = len(batch)
+            self._last_batch_items = sum(len(r.items) for r in batch)
 
     async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
         requests = [r for r in requests if not r.future.done()]

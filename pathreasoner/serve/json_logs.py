@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 # kserve and uvicorn install their own handlers (kserve.logging.KSERVE_LOG_CONFIG): route them to the root
@@ -64,6 +65,8 @@ def configure_server_logging(level: str, fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.captureWarnings(True)  # Python warnings as log lines too (logger py.warnings), not raw stderr
+    # kserve's v1/v2 routes use FastAPI's deprecated ORJSONResponse: one warning per request otherwise
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -3,6 +3,8 @@
 The collectors live in prometheus_client's default registry, which kserve already serves on ``GET /metrics``
 (next to its own ``request_predict_seconds`` etc.). `install(app)` runs after kserve registered its handlers:
 
+- a request whose client disconnects before its response is cancelled (`disconnect.py`): status 499 in the
+  histogram, ``client_disconnected`` in the error counter, one INFO line;
 - every request gets an id (``X-Request-Id`` or a new one), echoed in the ``x-request-id`` header and put on
   its log lines; its latency goes to ``pathreasoner_request_seconds{route,status}``;
 - client errors (4xx) are one WARNING line without a traceback and count in
@@ -20,6 +22,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from pathreasoner.serve.disconnect import call_cancelling_on_disconnect
 from pathreasoner.serve.json_logs import reset_request_id, set_request_id
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ def record_error(kind: str) -> None:
 
 
 class RequestMiddleware:
-    """Pure ASGI middleware (no per-request task): request id in and out, latency by route and status."""
+    """Pure ASGI middleware: request id in and out, latency by route and status, cancel on disconnect."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -74,7 +77,10 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if await call_cancelling_on_disconnect(self.app, scope, receive, send_with_id):
+                status = 499  # client closed request (nginx's code): counted, not an error of ours
+                record_error("client_disconnected")
+                logger.info("%s %s: client disconnected, request cancelled", scope["method"], scope["path"])
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -70,6 +70,29 @@ def _device_and_dtype(cfg: Config) -> tuple[str, str]:
     return "cpu", "float32"
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; a container's cpuset)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(cfg: Config) -> int:
+    """torch intra-op threads for CPU serving: serving.cpu_threads, or (0) the usable cores minus one.
+
+    One core stays free for the event loop (HTTP, JSON, base64 and image decoding) while a batch generates;
+    with every core in torch, the two fight and throughput drops (docs/serving.md "Throughput").
+    """
+    import torch
+
+    threads = cfg.serving.cpu_threads or max(1, usable_cores() - 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
 class PathReasonerModel(kserve.Model):
     """Serves the checkpoint behind `model_uri` (default cfg.serving.model_uri) under cfg.serving.model_name."""
 
@@ -93,6 +116,8 @@ class PathReasonerModel(kserve.Model):
         try:
             self.checkpoint = resolve_model_dir(self.model_uri, self.cfg)
             device, dtype = _device_and_dtype(self.cfg)
+            if device == "cpu":
+                logger.info("CPU serving with %d torch thread(s)", set_cpu_threads(self.cfg))
             self.generator = Generator.from_checkpoint(
                 self.checkpoint, max_new_tokens=self.cfg.serving.max_new_tokens, device=device, dtype=dtype
             )

@@ -196,8 +196,9 @@ def parse_request(payload: Any, limits: Limits = Limits()) -> list[Instance]:
                 "(serving.max_instances); split it into several requests"
             )
         return [_parse_instance(item, f"instances[{i}]", limits) for i, item in enumerate(instances)]
-    if any(k in payload for k in INSTANCE_KEYS):
-        return [_parse_instance(payload, "request", limits)]
+    if any(k in payload for k in INSTANCE_KEYS):  # a bare instance; its options may sit beside it
+        bare = {k: v for k, v in payload.items() if k != "parameters"}
+        return [_parse_instance(bare, "request", limits)]
     raise RequestError(
         f"request has neither 'instances' nor 'image'/'question' (got keys {sorted(payload)[:10]}); "
         f"send {EXAMPLE}"

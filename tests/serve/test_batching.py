@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from pathreasoner.serve.batching import GenerationOptions, MicroBatcher
 from tests.serve.predictor_process import Served, predictor_server
 
 CAP = 4096  # serving.max_new_tokens: the tiny model always generates up to the limit (4096 tokens: minutes)
@@ -111,3 +114,67 @@ def test_absent_gpu_is_a_startup_error(tiny_dir: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "no GPU is visible" in proc.stderr and "serving.allow_cpu=true" in proc.stderr
+
+
+def test_bare_instance_carries_its_parameters(served: Served, jpeg_b64: str) -> None:
+    before = served.metric("pathreasoner_generated_tokens_total")
+    bare = {"image": jpeg_b64, "question": "What is the diagnosis?", "parameters": {"max_new_tokens": 2}}
+    res = served.predict(bare)
+    assert res.status_code == 200, res.text
+    assert served.metric("pathreasoner_generated_tokens_total") - before == 2
+    bad = served.predict({**bare, "parameters": {"max_new_tokens": 0}})
+    assert bad.status_code == 400 and "parameters.max_new_tokens" in bad.json()["error"]
+
+
+def test_client_disconnect_cancels_the_request(served: Served, jpeg_b64: str) -> None:
+    before = served.metric("pathreasoner_request_errors_total", type="client_disconnected")
+    timeouts = served.metric("pathreasoner_request_errors_total", type="timeout")
+    payload = json.dumps(body(jpeg_b64, max_new_tokens=CAP)).encode()
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:  # a client that gives up
+        sock.sendall(
+            f"POST /v1/models/pathreasoner:predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+            f"\r\nX-Request-Id: gone-1\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        time.sleep(0.5)  # in its batch, generating 4096 tokens
+    deadline = time.monotonic() + 2.0  # well before serving.request_timeout_s (3 s) could end it
+    while served.metric("pathreasoner_request_errors_total", type="client_disconnected") == before:
+        assert time.monotonic() < deadline, "the abandoned request was not cancelled"
+        time.sleep(0.05)
+    quick = served.predict(body(jpeg_b64, max_new_tokens=1))  # its rows stopped: no 4096-token wait
+    assert quick.status_code == 200, quick.text
+    assert served.metric("pathreasoner_request_errors_total", type="timeout") == timeouts
+    logged = [json.loads(line) for line in served.log.read_text().splitlines() if line.startswith("{")]
+    assert any(
+        e["level"] == "INFO" and e.get("request_id") == "gone-1" and "client disconnected" in e["message"]
+        for e in logged
+    )
+
+
+def test_batch_stops_waiting_once_the_last_batchs_clients_are_back() -> None:
+    """max_wait is a cap: when as many items as the previous batch held have arrived, the batch starts."""
+    batches: list[int] = []
+
+    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
+        batches.append(len(items))
+        return [question for _, question in items], [1] * len(items)
+
+    async def scenario() -> float:
+        batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=5.0)
+        options = GenerationOptions(max_new_tokens=4)
+
+        async def client(i: int) -> list[str]:
+            return await batcher.submit([([], f"q{i}")], options, timeout_s=30)
+
+        first = await asyncio.gather(*(client(i) for i in range(4)))  # 4 concurrent clients
+        start = time.monotonic()
+        second = await asyncio.gather(*(client(i) for i in range(4, 8)))  # the same 4 come back
+        elapsed = time.monotonic() - start
+        await batcher.close()
+        assert [t[0] for t in first + second] == [f"q{i}" for i in range(8)]
+        return elapsed
+
+    elapsed = asyncio.run(scenario())
+    assert batches[-1] == 4 and sum(batches) == 8
+    assert elapsed < 2.0, f"the batch waited {elapsed:.1f} s for clients that were all back (cap 5 s)"
