@@ -6,7 +6,10 @@ Otsu on a smoothed saturation map, never below the background's own noise level.
 blue hues that H&E never has) is excluded when asked; closing + small-object/hole removal clean up the
 mask. A dark background (fluorescence scans) is recognised from the thumbnail's border, or forced by
 configuration: tissue is then what is brighter than the background (Otsu on the background-subtracted
-intensity, again never below the background's noise).
+intensity, again never below the background's noise). A sparse nuclear stain (DAPI-like: scattered
+nuclei on black, nothing between them) gives a mask of dots; the section is then recovered at the scale
+of the nuclear spacing (median nearest-neighbour distance): dilate by that spacing, fill holes, erode
+back to half a spacing beyond the outermost nuclei (the section edge lies about there).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skimage import filters, morphology
 
 from pathreasoner.wsi.reader import Slide
@@ -31,6 +35,10 @@ PEN_MAX_SHARE = 0.5  # a pen hue band holding more of the stained pixels than th
 DARK_BORDER_LUMINANCE = 80.0  # median border luminance below this: a dark (fluorescence) background
 BORDER_SHARE = 0.05  # the border frame used to judge the background is this share of each side
 BACKGROUNDS = ("auto", "bright", "dark")
+SPARSE_MIN_OBJECTS = 30  # fewer separate signal objects than this: not a scatter of nuclei
+SPARSE_OBJECT_SHARE = 5e-4  # an object up to this share of the thumbnail is nucleus-sized
+SPARSE_AREA_SHARE = 0.5  # nucleus-sized objects hold at least this share of the signal: a sparse stain
+SPARSE_MAX_SPACING = 0.05  # nuclear spacing above this share of the longest side is not one section
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ def tissue_mask_from_rgb(
     dark = is_dark_background(rgb) if background == "auto" else background == "dark"
     if dark:
         background_rgb, signal, smooth, threshold = _dark_signal(rgb)
-        mask = smooth > threshold
+        mask = section_from_sparse_nuclei(smooth > threshold)
     else:
         background_rgb = estimate_background(rgb)
         signal, hue = balanced_saturation(rgb, background_rgb)
@@ -158,6 +166,38 @@ def _dark_signal(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, f
     otsu = float(filters.threshold_otsu(smooth)) if smooth.max() > smooth.min() else 1.0
     threshold = max(OTSU_FACTOR * otsu, noise_floor, MIN_SATURATION)
     return background, signal, smooth, threshold
+
+
+def nuclear_spacing(mask: np.ndarray) -> float | None:
+    """Median nearest-neighbour distance (mask px) between nucleus-sized objects, or None when the mask is
+    not a scatter of such objects (dense tissue: few objects, or most signal in large ones)."""
+    labels, n = ndimage.label(mask)
+    if n < SPARSE_MIN_OBJECTS:
+        return None
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    small = np.flatnonzero(sizes <= max(4, SPARSE_OBJECT_SHARE * mask.size)) + 1
+    if small.size < SPARSE_MIN_OBJECTS or sizes[small - 1].sum() < SPARSE_AREA_SHARE * sizes.sum():
+        return None
+    centres = np.asarray(ndimage.center_of_mass(mask, labels, small), dtype=np.float64)
+    distance, _ = cKDTree(centres).query(centres, k=2)
+    return float(np.median(distance[:, 1]))
+
+
+def section_from_sparse_nuclei(mask: np.ndarray) -> np.ndarray:
+    """The section outline around a scatter of nuclei (unchanged when the mask is not such a scatter).
+
+    Closing at the nuclear spacing joins neighbouring nuclei (gaps up to two spacings: a missing nucleus)
+    without joining sections that lie further apart; holes are filled; the outline ends half a spacing
+    beyond the outermost nuclei. Distance transforms keep it linear in the mask size at any spacing.
+    """
+    spacing = nuclear_spacing(mask)
+    if spacing is None or spacing > SPARSE_MAX_SPACING * max(mask.shape):
+        return mask
+    grown = ndimage.distance_transform_edt(~mask) <= spacing
+    filled = ndimage.binary_fill_holes(grown)
+    section = ndimage.distance_transform_edt(filled) > spacing / 2  # the slide edge does not erode
+    log.debug("sparse nuclear stain: spacing %.1f px, section %.1f%%", spacing, 100 * section.mean())
+    return section | mask
 
 
 def _noise_floor(background_saturation: np.ndarray) -> float:
