@@ -160,18 +160,24 @@ def tile_slides_cmd(
 ) -> None:
     """Tissue-detect and tile slides at tiling.target_mpp; write shards, index, views, QC.
 
-    The exit status is the number of quarantined slides (capped at 100); 0 when all were tiled.
+    The exit status is the number of quarantined slides (capped at 100); 0 when all were tiled. A run
+    where every slide failed ends in a red line, one where some failed in a yellow summary.
     """
     cfg = _config(config, set_)
     paths = _run(lambda: stages.find_slides(slides))
+    if not paths:
+        _fail(str(stages.no_slides_error(slides)))
     with _progress(len(paths), "slides") as advance:
         summary = _run(lambda: stages.tile_slides(cfg, paths, _dir(cfg, out, "tiles"), advance))
-    _report(summary)
-    if summary.exit_code:
-        console.print(
-            f"[bold yellow]![/] {summary.n_quarantined} slide(s) quarantined (listed in summary.json)"
-        )
-        raise typer.Exit(summary.exit_code)
+    if not summary.exit_code:
+        _report(summary)
+        return
+    mark = "[bold red]✗[/] no slide was tiled:" if not summary.slides else "[bold yellow]![/]"
+    console.print(f"{mark} {summary.line()}")
+    for item in summary.quarantine:
+        console.print(f"  [yellow]skipped[/] {item['slide']}: {item['error_type']}: {item['message']}")
+    console.print(f"[bold yellow]![/] {summary.n_quarantined} slide(s) quarantined (listed in summary.json)")
+    raise typer.Exit(summary.exit_code)
 
 
 @app.command("inspect-slide")

@@ -76,6 +76,17 @@ def find_slides(inputs: list[Path] | Path) -> list[Path]:
     return found
 
 
+def no_slides_error(inputs: list[Path] | list[str] | Path | str) -> DatasetError:
+    """The error for inputs that hold no slide: names each folder or file given and what was looked for."""
+    items = [inputs] if isinstance(inputs, Path | str) else list(inputs)
+    named = ", ".join(str(item) for item in items) or "(no input given)"
+    return DatasetError(
+        f"no slide files found in {named}: looked for files ending {', '.join(sorted(SLIDE_SUFFIXES))} "
+        "(sub-folders too; a folder of .dcm files is one DICOM slide); pass slide files or a folder that "
+        "holds them"
+    )
+
+
 def shard_slides(slides: list[Path] | Path | str, n_shards: int) -> list[list[str]]:
     """Split the slides into at most `n_shards` groups of similar total size (largest first, greedy).
 
@@ -85,7 +96,7 @@ def shard_slides(slides: list[Path] | Path | str, n_shards: int) -> list[list[st
         raise DatasetError(f"n_shards={n_shards} must be >= 1; set pipeline.tile_shards to 1 or more")
     paths = find_slides(slides)  # type: ignore[arg-type]
     if not paths:
-        raise DatasetError(f"no slide files found in {slides}; pass slide files or a folder that holds them")
+        raise no_slides_error(slides)
 
     def size(path: Path | str) -> int:
         local = Path(path)
@@ -146,7 +157,7 @@ def tile_slides(
 ) -> Any:
     paths = find_slides(slides)
     if not paths:
-        raise DatasetError(f"no slide files found in {slides}; pass slide files or a folder that holds them")
+        raise no_slides_error(slides)
     from pathreasoner.wsi.tiler import tile_slides as run
 
     return run(paths, Path(out_dir), cfg.tiling, progress=progress)

@@ -57,7 +57,32 @@ def test_empty_input_folder_is_reported_not_a_traceback(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "no slide files found" in result.output
+    output = " ".join(result.output.split())  # rich wraps long lines
+    assert f"no slide files found in {tmp_path / 'empty'}" in output and "[]" not in output
+    assert ".svs" in output and ".tiff" in output  # what it looked for
+
+
+def test_tile_slides_where_every_slide_fails_is_a_failure(tmp_path: Path) -> None:
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    (slides / "notes.tiff").write_text("not a slide")
+    (slides / "other.svs").write_text("not a slide either")
+    result = runner.invoke(
+        app,
+        [
+            "tile-slides",
+            str(slides),
+            "--out",
+            str(tmp_path / "tiles"),
+            "--config",
+            str(REPO / "params.yaml"),
+            "--set",
+            f"project.work_dir={tmp_path}",
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert "✓" not in result.output and "no slide was tiled" in result.output
+    assert "notes" in result.output and "other" in result.output
 
 
 def test_tile_slides_exit_status_counts_quarantined(tmp_path: Path) -> None:
@@ -82,6 +107,7 @@ def test_tile_slides_exit_status_counts_quarantined(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1, result.output
     assert "notes" in result.output and "1 slide(s) quarantined" in result.output
+    assert "✓" not in result.output and "!" in result.output  # a warning summary, not a success
     assert (tmp_path / "tiles" / "good" / "index.parquet").exists()
 
 
