@@ -54,8 +54,18 @@ def write_jsonl(path: Path | str, records: list[dict[str, Any]]) -> Path:
 
 
 def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """One record per non-blank line. A bad line raises ``json.JSONDecodeError`` whose position (line,
+    column, char) is in the file, not in the line, and whose message names the file."""
+    text = Path(path).read_text(encoding="utf-8")
+    records, offset = [], 0
+    for line in text.splitlines(keepends=True):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise json.JSONDecodeError(f"{path}: {exc.msg}", text, offset + exc.pos) from None
+        offset += len(line)
+    return records
 
 
 def _host() -> str:

@@ -43,3 +43,17 @@ def test_rerun_removes_only_dead_writers_leftovers_of_this_host(tmp_path: Path) 
     with atomic_dir(target) as tmp:
         assert tmp.name.startswith(mine)
     assert not dead.exists() and live.exists() and other_host.exists() and other_slide.exists()
+
+
+def test_read_jsonl_error_keeps_the_line_and_column_in_the_file(tmp_path: Path) -> None:
+    import json
+
+    from pathreasoner.io_utils import read_jsonl, write_jsonl
+
+    path = write_jsonl(tmp_path / "records.jsonl", [{"a": 1}, {"b": 2}])
+    assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
+    path.write_text('{"a": 1}\n\n{"b": 2}\n{"c": 3,, "d": 4}\n', encoding="utf-8")
+    with pytest.raises(json.JSONDecodeError) as caught:
+        read_jsonl(path)
+    assert (caught.value.lineno, caught.value.colno) == (4, 9)  # the second comma
+    assert str(path) in str(caught.value) and "line 4 column 9" in str(caught.value)
