@@ -1,7 +1,8 @@
 """build-samples: reports → findings/diagnosis → KG entities and paths → <observe>/<think>/<answer> records.
 
 Writes (atomically, the whole folder) samples.jsonl, train/val/test.jsonl, sft_train.jsonl, evidence.jsonl
-(the report spans behind each report's samples), entity_lexicon.json, images/, card.json + card.md and
+(the report spans behind each report's samples), extractions.jsonl (one auditable line per report, quarantined
+ones with their reason), entity_lexicon.json, images/, card.json + card.md and
 summary.json (with the quarantine list). Records follow docs/contracts.md.
 """
 
@@ -29,6 +30,7 @@ from pathreasoner.samples.augment import augment
 from pathreasoner.samples.card import SFT_TRAIN_FILE, card_markdown
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import Extraction, extract_report
+from pathreasoner.samples.extractions import EXTRACTIONS_FILE, extraction_record, quarantined_record
 from pathreasoner.samples.images import copy_views, find_slide_dir, slide_dirs
 from pathreasoner.samples.llm import LLMClient, LLMSettings, llm_response
 from pathreasoner.samples.llm_extraction import extract_with_llm
@@ -169,6 +171,8 @@ def build_samples(
     lexicon = lexicon_from_kg(kg)
     reward_matcher = EntityMatcher.from_lexicon(lexicon)  # exactly what rewards/eval will use
     loaded, quarantine = load_reports(reports)
+    # extractions.jsonl: one line per report, unusable ones first (with the loader's reason)
+    extraction_lines = [quarantined_record(q["item"], q["reason"]) for q in quarantine]
     n_seen = len(loaded) + len(quarantine)
     dirs = slide_dirs(tiles_dir)
     used_keys: Counter[str] = Counter()
@@ -188,10 +192,12 @@ def build_samples(
             progress(done, len(loaded))
         if isinstance(extraction, Exception):
             quarantine.append({"item": report.source, "reason": str(extraction)})
+            extraction_lines.append(quarantined_record(report.source, str(extraction), report.patient_id))
             logger.info("quarantined %s: %s", report.source, extraction)
             n_failed += 1
             continue
         n_ok += 1
+        extraction_lines.append(extraction_record(report, extraction, ctx))
         link_methods[extraction.diagnosis_link] += 1
         unlinked.update(extraction.unlinked)
         ungrounded += len(extraction.ungrounded)
@@ -300,6 +306,7 @@ def build_samples(
         variants = augment([r for r in records if r["split"] == "train"], cfg.samples.trajectory_variants)
         write_jsonl(tmp / SFT_TRAIN_FILE, variants)
         kept_keys = {str(r["id"]).rsplit(":", 1)[0] for r in records}
+        write_jsonl(tmp / EXTRACTIONS_FILE, extraction_lines)
         write_jsonl(tmp / EVIDENCE_FILE, [e for e in evidence if e["sample_key"] in kept_keys])
         atomic_write_json(tmp / "entity_lexicon.json", lexicon)
         types = entity_types(kg, lexicon)

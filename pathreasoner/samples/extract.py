@@ -15,6 +15,7 @@ from pathreasoner.kg.lexicon import Mention
 from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
 from pathreasoner.samples.negation import assess, has_negation_trigger
+from pathreasoner.samples.ocr_fix import RepairedText, repair_text
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
 from pathreasoner.samples.synoptic import (
@@ -104,6 +105,11 @@ class Extraction:
     # where the report says it: {"kind": "finding"|"diagnosis", "entity", "start", "end", "text", "section"}
     # with offsets into the report text (cleaning is length-preserving)
     evidence: list[dict[str, object]] = field(default_factory=list)
+    primary_span: dict[str, object] | None = None  # the evidence span the primary diagnosis is read from
+    organ_source: str = ""  # "file name" | "diagnosis" | "sites named" (see organ_with_source)
+    organ_conflict: str | None = None  # the diagnosis's organ where it contradicts the file name's
+    stated: StatedFacts | None = None  # the facts as parsed (before KG normalisation)
+    tumours: list[dict[str, object]] = field(default_factory=list)  # every tumour when there are several
 
     def path_nodes_allowed(self) -> set[str]:
         """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
@@ -300,18 +306,30 @@ def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
 
 
 def choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+    """The report's organ: the file name's, else the diagnosis's, else the most named organ site."""
+    return organ_with_source(report, primary, tagged, ctx)[0]
+
+
+def organ_with_source(
+    report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext
+) -> tuple[str | None, str, str | None]:
+    """(organ, where it came from: "file name" | "diagnosis" | "sites named" | "", the organ of the
+    diagnosis when it contradicts the file name's organ, else None)."""
+    from_diagnosis = ctx.organ_of_diagnosis(primary)
     if report.organ in ORGANS:
-        return report.organ
-    organ = ctx.organ_of_diagnosis(primary)
-    if organ:
-        return organ
+        conflict = from_diagnosis if from_diagnosis and from_diagnosis != report.organ else None
+        return report.organ, "file name", conflict
+    if from_diagnosis:
+        return from_diagnosis, "diagnosis", None
     votes: dict[str, int] = defaultdict(int)
     for t in tagged:
         if t.type == "anatomic_site" and t.section not in {"history"}:
             found = ctx.organ_of_site(t.canonical)
             if found:
                 votes[found] += 1
-    return max(votes, key=lambda o: (votes[o], o)) if votes else None
+    if votes:
+        return max(votes, key=lambda o: (votes[o], o)), "sites named", None
+    return None, "", None
 
 
 def _choose_site(organ: str | None, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
@@ -414,7 +432,8 @@ class StatedFacts:
 
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis."""
-    text = clean_report_text(report.text)
+    repaired = repair_text(clean_report_text(report.text))
+    text = repaired.text
     sections = split_sections(text)
     tagged = tag_mentions(text, sections, ctx)
     try:
@@ -425,7 +444,7 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         if not primary:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
-    organ = choose_organ(report, primary, tagged, ctx)
+    organ, organ_source, organ_conflict = organ_with_source(report, primary, tagged, ctx)
     fact_text = section_text(text, sections, FACT_SECTIONS)
     stated = StatedFacts(
         grade=parse_grade(fact_text, organ),
@@ -439,15 +458,34 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         doi_mm=parse_doi_mm(fact_text),
     )
     extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
+    extraction.stated = stated
     extraction.diagnosis_link = diagnosis_link
+    extraction.organ_source, extraction.organ_conflict = organ_source, organ_conflict
     extraction.unlinked = _unlinked_phrases(text, sections, ctx)
-    extraction.evidence = evidence_spans(tagged, extraction)
+    extraction.evidence = evidence_spans(tagged, extraction, repaired, report.text)
+    extraction.primary_span = primary_span(extraction.evidence, primary)
     return extraction
 
 
-def evidence_spans(tagged: list[_Tagged], extraction: Extraction) -> list[dict[str, object]]:
+def primary_span(evidence: list[dict[str, object]], primary: str) -> dict[str, object] | None:
+    """The mention the primary diagnosis is read from: its first mention in the most weighted section."""
+    mentions = [e for e in evidence if e["kind"] == "diagnosis" and e["entity"] == primary]
+    if not mentions:
+        return None
+    return max(
+        mentions, key=lambda e: (DX_SECTION_WEIGHTS.get(str(e["section"]), 0.0), -int(str(e["start"])))
+    )
+
+
+def evidence_spans(
+    tagged: list[_Tagged],
+    extraction: Extraction,
+    repaired: RepairedText | None = None,
+    source_text: str | None = None,
+) -> list[dict[str, object]]:
     """The report's own words behind the extraction, in text order: every mention of a finding entity in a
-    finding section and every mention of the diagnosis (primary or site-refined), with character spans."""
+    finding section and every mention of the diagnosis (primary or site-refined), with character spans
+    into the report text (mapped back through `repaired`, quoting `source_text`, when layout was repaired)."""
     findings, diagnoses = set(extraction.finding_entities), {extraction.primary, extraction.refined}
     spans: dict[tuple[int, int], dict[str, object]] = {}
     for t in tagged:
@@ -457,15 +495,19 @@ def evidence_spans(tagged: list[_Tagged], extraction: Extraction) -> list[dict[s
             kind = "finding"
         else:
             continue
-        key = (t.mention.start, t.mention.end)
+        start, end = t.mention.start, t.mention.end
+        surface = t.mention.surface
+        if repaired is not None and repaired.edits and source_text is not None:
+            start, end = repaired.to_source(start, end)
+            surface = source_text[start:end]
         spans.setdefault(
-            key,
+            (start, end),
             {
                 "kind": kind,
                 "entity": t.canonical,
-                "start": t.mention.start,
-                "end": t.mention.end,
-                "text": t.mention.surface,
+                "start": start,
+                "end": end,
+                "text": surface,
                 "section": t.section,
             },
         )

@@ -281,3 +281,21 @@ def test_evidence_spans_point_at_the_report_words(built) -> None:
         assert {s["kind"] for s in entry["spans"]} == {"diagnosis", "finding"}
         for span in entry["spans"]:
             assert text[span["start"] : span["end"]] == span["text"] and span["entity"]
+
+
+def test_extractions_jsonl_has_one_line_per_report(built) -> None:
+    out, summary, _ = built
+    lines = [json.loads(line) for line in (out / "extractions.jsonl").read_text().splitlines()]
+    assert len(lines) == 14  # 13 usable reports + the one without a diagnosis
+    ok = [line for line in lines if line["status"] == "ok"]
+    bad = [line for line in lines if line["status"] == "quarantined"]
+    assert len(ok) == summary.n_reports and [b["patient_id"] for b in bad] == ["BAD-0001"]
+    assert bad[0]["reason_class"] == "no diagnosis" and "no diagnosis" in bad[0]["reason"]
+    texts = {
+        json.loads(r)["patient_id"]: json.loads(r)["text"]
+        for r in (out.parent / "reports.jsonl").read_text().splitlines()
+    }
+    for line in ok:
+        dx = line["diagnosis"]
+        assert dx["kg_id"] and line["projects"] and line["organ_source"]
+        assert texts[line["patient_id"]][dx["start"] : dx["end"]] == dx["text"]

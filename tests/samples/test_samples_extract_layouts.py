@@ -1,0 +1,87 @@
+"""Hard report layouts: fields glued to the next heading, OCR-split words, and the extractions.jsonl line."""
+
+from __future__ import annotations
+
+import json
+
+from pathreasoner.samples.context import KGContext
+from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.extractions import extraction_record, quarantined_record, reason_class
+from pathreasoner.samples.ocr_fix import repair_text
+from pathreasoner.samples.reports import Report
+
+# the layout of CRC.csv:row513 (shared TCGA OCR reports): every checklist field glued to the next heading
+GLUED = (
+    "LARGE INTESTINE TISSUE CHECKLIST\n"
+    "Specimen type:  Partial colectomy\n"
+    "Specimen size:  Not specifiedTumor site:  Ascending colonTumor size:  0 x 0 x 8.5 cmTumor features:  "
+    "UlceratedHistologic type:  Mucinous adenocarcinomaHistologic grade:  Moderately differentiatedTumor "
+    "extent:  SubserosaLymph nodes:  0/12 positive for metastasis (Adjacent fatty tissue 0/12)Margins:  "
+    "UninvolvedComments:  None\n"
+)
+
+
+def test_glued_headings_get_a_line_break_and_spans_map_back() -> None:
+    text = "Histologic type:  Mucinous adenocarcinomaHistologic grade:  Moderately differentiated"
+    repaired = repair_text(text)
+    assert repaired.text == text.replace("adenocarcinomaHistologic", "adenocarcinoma\nHistologic")
+    at = repaired.text.index("Histologic grade")
+    start, end = repaired.to_source(at, at + len("Histologic grade"))
+    assert text[start:end] == "Histologic grade"
+
+
+def test_ocr_split_word_is_joined_and_maps_to_the_split_letters() -> None:
+    text = "Diagnosis: Hepatoce l l u lar carcinoma, moderately differentiated."
+    repaired = repair_text(text)
+    assert "Hepatocellular carcinoma" in repaired.text
+    at = repaired.text.index("Hepatocellular carcinoma")
+    start, end = repaired.to_source(at, at + len("Hepatocellular carcinoma"))
+    assert text[start:end] == "Hepatoce l l u lar carcinoma"
+
+
+def test_single_letters_inside_ordinary_prose_are_left_alone() -> None:
+    text = "at the edge of the latera l floor of the mouth, carcinoma u to a duct"
+    assert repair_text(text).text == text
+
+
+def test_glued_synoptic_report_gives_its_diagnosis_with_a_source_span(ctx: KGContext) -> None:
+    report = Report("TCGA-AA-0001", None, GLUED, "CRC.csv:row2", "colorectum")
+    extraction = extract_report(report, ctx)
+    assert extraction.primary == "mucinous adenocarcinoma"
+    span = extraction.primary_span
+    assert span is not None
+    assert GLUED[int(span["start"]) : int(span["end"])].lower() == "mucinous adenocarcinoma"
+
+
+def test_hepatocellular_carcinoma_read_through_ocr_splits(ctx: KGContext) -> None:
+    text = (
+        "FINAL DIAGNOSIS:\nLiver, segment 6, resection: Hepatoce l l u lar carcinoma, moderately "
+        "differentiated, 4.2 cm. Margins free of tumour.\n"
+    )
+    extraction = extract_report(Report("TCGA-AA-0002", None, text, "x.txt", "liver"), ctx)
+    assert extraction.primary == "hepatocellular carcinoma"
+    assert extraction.primary_span is not None
+    assert "Hepatoce l l u lar" in str(extraction.primary_span["text"])
+
+
+def test_extraction_record_is_the_auditable_contract(ctx: KGContext) -> None:
+    report = Report("TCGA-AA-0001", None, GLUED, "CRC.csv:row2", "colorectum")
+    line = extraction_record(report, extract_report(report, ctx), ctx)
+    json.dumps(line)  # one JSON line
+    assert line["patient_id"] == "TCGA-AA-0001" and line["source"] == "CRC.csv:row2"
+    assert line["status"] == "ok"
+    assert (line["organ"], line["organ_source"]) == ("colorectum", "file name")
+    dx = line["diagnosis"]
+    assert dx["entity"] == "mucinous adenocarcinoma" and dx["kg_id"] == ctx.node_id(dx["entity"])
+    assert GLUED[dx["start"] : dx["end"]] == dx["text"]
+    assert set(line["projects"]) <= {"COAD", "READ"} and line["projects"]
+    assert line["projects_basis"] in {"subtype", "organ"}
+    assert line["grade"] and "moderately" in line["grade"]
+    for key in ("pT", "pN", "margin", "lvi", "tumours"):
+        assert key in line
+
+
+def test_quarantined_line_keeps_the_reason_and_its_class() -> None:
+    line = quarantined_record("x.txt", "report x.txt (P1): no diagnosis found (no KG diagnosis name)", "P1")
+    assert line["status"] == "quarantined" and line["reason_class"] == "no diagnosis"
+    assert reason_class("garbled text (only 20% letters)") == "garbled text"
