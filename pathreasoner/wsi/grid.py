@@ -3,6 +3,10 @@
 The level is the coarsest one that is still at least as fine as ``target_mpp`` (read it, never
 upsample a coarser level). When the level's MPP matches the target within ``MPP_TOLERANCE`` the tile
 is read at exactly ``tile_px``; otherwise ``read_px`` pixels are read and resized to ``tile_px``.
+
+The grid covers the whole level: when the level is not a whole number of strides, the last column and the
+last row reach past the right and bottom edges, and their tiles are padded with the slide's background
+colour (the part of the strip below or right of the last full row/column would otherwise never be tiled).
 """
 
 from __future__ import annotations
@@ -46,6 +50,28 @@ class TileGrid:
         return self.cols * self.rows
 
     @property
+    def pad_right_px(self) -> int:
+        """Level pixels of the last column that lie beyond the right edge (padded)."""
+        return max(0, (self.cols - 1) * self.stride_px + self.read_px - self.level_width) if self.cols else 0
+
+    @property
+    def pad_bottom_px(self) -> int:
+        """Level pixels of the last row that lie below the bottom edge (padded)."""
+        return max(0, (self.rows - 1) * self.stride_px + self.read_px - self.level_height) if self.rows else 0
+
+    def padded(self, level_x: np.ndarray, level_y: np.ndarray) -> np.ndarray:
+        """Which tiles (level-px corners) reach past the right or bottom edge of the level."""
+        return (np.asarray(level_x) + self.read_px > self.level_width) | (
+            np.asarray(level_y) + self.read_px > self.level_height
+        )
+
+    def inside_share(self, level_x: np.ndarray, level_y: np.ndarray) -> np.ndarray:
+        """Share of each tile's area that lies on the slide (1.0 for every tile that is not padded)."""
+        inside_x = np.clip(self.level_width - np.asarray(level_x), 0, self.read_px)
+        inside_y = np.clip(self.level_height - np.asarray(level_y), 0, self.read_px)
+        return inside_x * inside_y / float(self.read_px * self.read_px)
+
+    @property
     def size0(self) -> float:
         """Tile side in level-0 pixels."""
         return self.read_px * self.downsample
@@ -59,7 +85,13 @@ class TileGrid:
         return np.round(np.asarray(level_xy) * self.downsample).astype(np.int64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "resample": self.resample, "n_tiles": self.n_tiles}
+        return {
+            **asdict(self),
+            "resample": self.resample,
+            "n_tiles": self.n_tiles,
+            "pad_right_px": self.pad_right_px,
+            "pad_bottom_px": self.pad_bottom_px,
+        }
 
 
 def choose_level(level_mpps: tuple[float, ...] | list[float], target_mpp: float) -> int:
@@ -84,8 +116,8 @@ def plan_grid(info: SlideInfo, cfg: TilingConfig) -> TileGrid:
     step = cfg.tile_px - cfg.overlap_px
     stride_px = step if exact else max(1, round(step * ratio))
     width, height = info.level_dimensions[level]
-    cols = (width - read_px) // stride_px + 1 if width >= read_px else 0
-    rows = (height - read_px) // stride_px + 1 if height >= read_px else 0
+    cols = -(-(width - read_px) // stride_px) + 1 if width >= read_px else 0  # the last one may be padded
+    rows = -(-(height - read_px) // stride_px) + 1 if height >= read_px else 0
     return TileGrid(
         level=level,
         downsample=info.level_downsamples[level],

@@ -62,8 +62,9 @@ class TiffTileRegions:
 
     name = "tifffile"
 
-    def __init__(self, file: Path, page_index: int) -> None:
+    def __init__(self, file: Path, page_index: int, fill: np.ndarray | None = None) -> None:
         self.file = file
+        self.fill = np.full(3, 255, dtype=np.uint8) if fill is None else np.rint(fill).astype(np.uint8)
         self._tif = tifffile.TiffFile(file)
         self.page = self._tif.pages[page_index]
         self.tile_h, self.tile_w = self.page.tilelength, self.page.tilewidth
@@ -91,7 +92,7 @@ class TiffTileRegions:
                         and page.dtype == np.uint8
                         and page.imagedepth == 1
                     ):
-                        return cls(slide.file, index)
+                        return cls(slide.file, index, slide.background)
         except (tifffile.TiffFileError, OSError, ValueError, KeyError, IndexError):
             return None
         return None
@@ -142,17 +143,21 @@ class TiffTileRegions:
         return data
 
     def read(self, x: int, y: int, width: int, height: int) -> np.ndarray:
-        if x < 0 or y < 0 or x + width > self.width or y + height > self.height:
+        """Pixels past the right or bottom edge are the slide's background colour (as OpenSlide's)."""
+        if x < 0 or y < 0 or x >= self.width or y >= self.height:
             raise ValueError(
                 f"region {x},{y} {width}x{height} is outside the level ({self.width}x{self.height})"
             )
         out = np.empty((height, width, 3), dtype=np.uint8)
-        for row in range(y // self.tile_h, (y + height - 1) // self.tile_h + 1):
-            for col in range(x // self.tile_w, (x + width - 1) // self.tile_w + 1):
+        inside_w, inside_h = min(width, self.width - x), min(height, self.height - y)
+        if inside_w < width or inside_h < height:
+            out[:] = self.fill
+        for row in range(y // self.tile_h, (y + inside_h - 1) // self.tile_h + 1):
+            for col in range(x // self.tile_w, (x + inside_w - 1) // self.tile_w + 1):
                 tile = self._tile(row * self.tiles_across + col)
                 tx, ty = col * self.tile_w, row * self.tile_h
-                x0, x1 = max(x, tx), min(x + width, tx + self.tile_w)
-                y0, y1 = max(y, ty), min(y + height, ty + self.tile_h)
+                x0, x1 = max(x, tx), min(x + inside_w, tx + self.tile_w)
+                y0, y1 = max(y, ty), min(y + inside_h, ty + self.tile_h)
                 out[y0 - y : y1 - y, x0 - x : x1 - x] = tile[y0 - ty : y1 - ty, x0 - tx : x1 - tx, :3]
         return out
 

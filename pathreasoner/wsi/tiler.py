@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 SUMMARY_FILE = "summary.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the last row and column are padded (earlier outputs lack the edge strips)
 RUNTIME_KEYS = frozenset({"workers", "band_tiles", "s3_cache_dir", "s3_cache_max_bytes"})  # outputs unchanged
 MAX_EXIT_CODE = 100  # exit status = number quarantined, capped (shells keep 8 bits; >125 is special)
 MASK_MIN_PX_PER_TILE = 4  # the tissue mask is read large enough for a tile to span this many pixels
@@ -503,7 +503,8 @@ def _plan(slide: Slide, cfg: TilingConfig) -> _Plan:
     )
     level_x, level_y = grid.level_coords()
     x0, y0 = grid.to_level0(level_x), grid.to_level0(level_y)
-    fraction = tile_tissue_fraction(tissue, x0, y0, grid.size0)
+    # a padded tile's tissue share is over its whole area: the padding is background
+    fraction = tile_tissue_fraction(tissue, x0, y0, grid.size0) * grid.inside_share(level_x, level_y)
     keep = np.flatnonzero(fraction >= cfg.min_tissue_frac)
     if keep.size == 0:
         raise EmptyTissueError(
@@ -608,6 +609,7 @@ def _write_tiles(
             "read_px": np.full(keep.size, grid.read_px, dtype=np.int64),
             "mpp": np.full(keep.size, grid.mpp, dtype=np.float64),
             "tissue_frac": plan.fraction[keep].astype(np.float64),
+            "padded": grid.padded(plan.level_x[keep], plan.level_y[keep]),
             "shard": shards,
             "offset": offsets,
             "length": lengths,
@@ -701,6 +703,12 @@ def _write_slide(
             "tiles": len(tiles.index),
             "shards": tiles.n_shards,
             "views": len(view_paths),
+            "padded_tiles": int(tiles.index["padded"].sum()),
+        },
+        "padding": {
+            "rgb": [round(float(v), 1) for v in slide.background],
+            "right_px": grid.pad_right_px,
+            "bottom_px": grid.pad_bottom_px,
         },
         "tissue": {
             "thumbnail_fraction": round(plan.tissue.tissue_fraction, 4),

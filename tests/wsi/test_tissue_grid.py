@@ -88,7 +88,25 @@ def test_plan_grid_reads_exact_or_resamples() -> None:
     assert (resampled.level, resampled.read_px, resampled.resample) == (1, 307, True)
     assert resampled.stride_px == round(224 * 1.2)
     assert resampled.mpp == pytest.approx(0.6, rel=0.01)
-    assert resampled.cols == (2048 - 307) // resampled.stride_px + 1
+    assert resampled.cols == -(-(2048 - 307) // resampled.stride_px) + 1  # the last column is padded
+    assert exact.pad_right_px == exact.pad_bottom_px == 0  # a level of whole tiles needs no padding
+
+
+def test_the_last_row_and_column_reach_the_slide_edges() -> None:
+    info = _info(0.5, ((1000, 700),), (1.0,))
+    grid = plan_grid(info, TilingConfig(target_mpp=0.5, tile_px=256))
+    assert (grid.cols, grid.rows) == (4, 3)  # 3 x 2 full tiles, plus the right and bottom strips
+    assert (grid.pad_right_px, grid.pad_bottom_px) == (4 * 256 - 1000, 3 * 256 - 700)
+    xs, ys = grid.level_coords()
+    covered = np.zeros((700, 1000), dtype=bool)
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        covered[y : y + 256, x : x + 256] = True
+    assert covered.all()  # every slide pixel lies in a tile
+    padded = grid.padded(xs, ys)
+    assert padded.sum() == grid.cols + grid.rows - 1  # the last column and the last row
+    share = grid.inside_share(xs, ys)
+    assert share[~padded].min() == 1.0 and share[-1] == pytest.approx((1000 - 768) * (700 - 512) / 256**2)
+    assert grid.to_dict()["pad_right_px"] == 24
 
 
 def test_plan_grid_refuses_slides_far_coarser_than_the_target() -> None:
