@@ -16,6 +16,7 @@ from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
 from pathreasoner.samples.negation import assess, has_negation_trigger
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
+from pathreasoner.samples.project_choice import renal_types
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
 from pathreasoner.samples.synoptic import (
@@ -41,6 +42,7 @@ DX_SECTION_WEIGHTS = {
 # a report naming its diagnosis only in the specimen list or gross description (OCR lost the headers)
 FALLBACK_DX_WEIGHTS = {**DX_SECTION_WEIGHTS, "specimen": 0.5, "gross": 0.25}
 FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
+_STATED_SITE_SECTIONS = frozenset({"diagnosis", "synoptic", "specimen"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
 SITE_SECTION_ORDER = (
     "diagnosis",
@@ -110,6 +112,8 @@ class Extraction:
     organ_conflict: str | None = None  # the diagnosis's organ where it contradicts the file name's
     stated: StatedFacts | None = None  # the facts as parsed (before KG normalisation)
     tumours: list[dict[str, object]] = field(default_factory=list)  # every tumour when there are several
+    stated_sites: list[str] = field(default_factory=list)  # sites the diagnosis sections name, in text order
+    renal_types: set[str] = field(default_factory=set)  # RCC projects whose type words the diagnosis names
 
     def path_nodes_allowed(self) -> set[str]:
         """Entities a reasoning path may pass through: what the report states plus its diagnosis/site lineage."""
@@ -464,6 +468,13 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     extraction.unlinked = _unlinked_phrases(text, sections, ctx)
     extraction.evidence = evidence_spans(tagged, extraction, repaired, report.text)
     extraction.primary_span = primary_span(extraction.evidence, primary)
+    extraction.stated_sites = list(
+        dict.fromkeys(
+            t.canonical for t in tagged if t.type == "anatomic_site" and t.section in _STATED_SITE_SECTIONS
+        )
+    )
+    if organ == "kidney":
+        extraction.renal_types = renal_types(fact_text)
     return extraction
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import Extraction
+from pathreasoner.samples.project_choice import narrow_projects
 from pathreasoner.samples.reports import Report
 from pathreasoner.samples.tcga import projects_for
 
@@ -56,9 +57,23 @@ def quarantined_record(item: str, reason: str, patient_id: str | None = None) ->
     }
 
 
+def report_projects(extraction: Extraction, ctx: KGContext) -> tuple[frozenset[str], str]:
+    """The TCGA projects of the diagnosis, narrowed by the grade, site and type the report states."""
+    call = projects_for(extraction.primary, extraction.organ, ctx)
+    if len(call.projects) > 1:
+        lineage = [extraction.primary, *ctx.ancestors(extraction.primary, ("is_a",))]
+        sites = [s for s in (extraction.site, *extraction.stated_sites) if s]
+        narrowed = narrow_projects(
+            call.projects, lineage, extraction.facts.get("grade"), sites, extraction.renal_types
+        )
+        if narrowed:
+            return narrowed
+    return call.projects, call.basis
+
+
 def extraction_record(report: Report, extraction: Extraction, ctx: KGContext) -> dict[str, Any]:
     """The line of a used report (see the module docstring and docs/contracts.md)."""
-    call = projects_for(extraction.primary, extraction.organ, ctx)
+    projects, basis = report_projects(extraction, ctx)
     span = extraction.primary_span or {}
     stated = extraction.stated
     return {
@@ -79,8 +94,8 @@ def extraction_record(report: Report, extraction: Extraction, ctx: KGContext) ->
             "section": span.get("section"),
             "link": extraction.diagnosis_link,
         },
-        "projects": sorted(call.projects),
-        "projects_basis": call.basis,
+        "projects": sorted(projects),
+        "projects_basis": basis,
         "grade": extraction.facts.get("grade"),
         "pT": extraction.facts.get("pT"),
         "pN": extraction.facts.get("pN"),
