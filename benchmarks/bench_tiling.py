@@ -46,9 +46,11 @@ from pathreasoner.config import TilingConfig
 from pathreasoner.wsi import load_index, tile_slide, tile_slides
 from pathreasoner.wsi.reader import open_slide
 from pathreasoner.wsi.regions import region_reader
-from pathreasoner.wsi.synthetic import write_large_synthetic_slide
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the slide writer is test-support code (tests/support), not in the package
+from tests.support.large_slides import write_large_synthetic_slide  # noqa: E402
+
 CMU_SMALL = REPO / ".." / "shared" / "data" / "slides" / "aperio" / "CMU-1-Small-Region.svs"
 
 
@@ -260,7 +262,8 @@ def main() -> None:
         if args.rss_width:
             big = root / "big.tiff"
             write = (
-                "from pathreasoner.wsi.synthetic import write_large_synthetic_slide as w; "
+                f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+                "from tests.support.large_slides import write_large_synthetic_slide as w; "
                 f"w({str(big)!r}, width_px={args.rss_width}, height_px={args.rss_height}, seed=3)"
             )
             tile = (

@@ -38,7 +38,7 @@ import tifffile
 from PIL import Image
 
 from pathreasoner.io_utils import atomic_dir, atomic_write_bytes
-from pathreasoner.wsi.synthetic import SYNTHETIC_MARK, _render_level0
+from pathreasoner.wsi.synthetic import SYNTHETIC_MARK, render_level0
 
 LEVEL_DOWNSAMPLES = (1, 2, 4)
 JPEG_QUALITY = 85
@@ -78,7 +78,7 @@ def render_pyramid(width: int, height: int, *, mpp: float, seed: int, tile: int)
         raise ValueError(f"tile={tile} must be a multiple of 16 (TIFF/JPEG tiles); e.g. 256")
     if not 0.01 <= mpp <= 100:
         raise ValueError(f"mpp={mpp} µm/px is not a microscope resolution; use e.g. 0.25 or 0.5")
-    level0 = _render_level0(np.random.default_rng(seed), width, height, tissue=True)
+    level0 = render_level0(np.random.default_rng(seed), width, height, tissue=True)
     levels = [level0] + [np.asarray(Image.fromarray(level0).reduce(d)) for d in LEVEL_DOWNSAMPLES[1:]]
     return Pyramid(tuple(levels), LEVEL_DOWNSAMPLES, float(mpp), seed)
 

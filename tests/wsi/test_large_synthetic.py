@@ -10,8 +10,9 @@ import openslide
 import pytest
 
 from pathreasoner.config import TilingConfig
-from pathreasoner.wsi.synthetic import SYNTHETIC_MARK, write_large_synthetic_slide
+from pathreasoner.wsi.synthetic import SYNTHETIC_MARK
 from pathreasoner.wsi.tiler import tile_slide
+from tests.support.large_slides import write_large_synthetic_slide
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from pathreasoner.stages import find_slides
 from pathreasoner.wsi import load_index, read_tile, tile_pixels
 from pathreasoner.wsi.reader import open_slide, read_slide_info
 from pathreasoner.wsi.tiler import slide_files, source_bytes, tile_slide
-from pathreasoner.wsi.vendor_formats import (
+from tests.support.vendor_formats import (
     FORMATS,
     VENDOR_WRITERS,
     _mirax_axis,
