@@ -42,6 +42,7 @@ DX_SECTION_WEIGHTS = {
 # a report naming its diagnosis only in the specimen list or gross description (OCR lost the headers)
 FALLBACK_DX_WEIGHTS = {**DX_SECTION_WEIGHTS, "specimen": 0.5, "gross": 0.25}
 FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
+_STAGING_ORGANS = frozenset({"lymph node"})
 _STATED_SITE_SECTIONS = frozenset({"diagnosis", "synoptic", "specimen"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
 SITE_SECTION_ORDER = (
@@ -332,7 +333,9 @@ def organ_with_source(
             if found:
                 votes[found] += 1
     if votes:
-        return max(votes, key=lambda o: (votes[o], o)), "sites named", None
+        # lymph nodes are where a carcinoma is staged, not its organ, unless nothing else is named
+        organ = max(votes, key=lambda o: (o not in _STAGING_ORGANS, votes[o], o))
+        return organ, "sites named", None
     return None, "", None
 
 
