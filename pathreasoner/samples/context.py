@@ -10,6 +10,7 @@ from functools import cached_property
 from pathreasoner.kg.graph import KnowledgeGraph
 from pathreasoner.kg.lexicon import EntityMatcher
 from pathreasoner.kg.linking import EntityLinker, Link, LinkSettings
+from pathreasoner.samples.organs import STAGING_ORGANS
 from pathreasoner.samples.reports import ORGANS
 
 # sites that are layers or neighbouring structures named by staging criteria, never "the tumour site"
@@ -42,6 +43,8 @@ STAGING_LAYERS = frozenset(
         "mediastinal lymph node",
         "pelvic lymph node",
         "uterus",
+        "myometrium",
+        "spermatic cord",
         "vagina",
         "ureter",
         "duodenum",
@@ -163,9 +166,10 @@ class KGContext:
         return list(found)
 
     def organ_of_site(self, site: str) -> str | None:
-        """The project organ a site belongs to (itself, or the nearest part_of/is_a ancestor)."""
+        """The project organ a site belongs to (itself, or the nearest part_of/is_a ancestor); never a staging
+        organ such as a lymph node, where tumours of every organ spread."""
         for candidate in (site, *self.ancestors(site)):
-            if candidate in ORGANS:
+            if candidate in ORGANS and candidate not in STAGING_ORGANS:
                 return candidate
         return None
 

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pathreasoner.errors import ReportError
+from pathreasoner.samples.organs import ORGAN_ALIASES, ORGANS
 
 logger = logging.getLogger(__name__)
 
@@ -30,60 +31,6 @@ MIN_REPORT_WORDS = 12
 MIN_ALPHA_FRACTION = 0.45
 REPORT_SUFFIXES = (".jsonl", ".csv", ".txt", ".pdf")
 
-# organ names used across the project (they are curated anatomic-site node names)
-ORGANS = (
-    "head and neck",
-    "colorectum",
-    "kidney",
-    "liver",
-    "pancreas",
-    "prostate",
-    "bladder",
-    "brain",
-    "ovary",
-    "cervix",
-    "breast",
-    "lung",
-)
-_ORGAN_ALIASES = {
-    "headandneck": "head and neck",
-    "headnneck": "head and neck",
-    "headneck": "head and neck",
-    "hnsc": "head and neck",
-    "hn": "head and neck",
-    "crc": "colorectum",
-    "colorectal": "colorectum",
-    "colon": "colorectum",
-    "rectum": "colorectum",
-    "coad": "colorectum",
-    "read": "colorectum",
-    "kidney": "kidney",
-    "renal": "kidney",
-    "kirc": "kidney",
-    "liver": "liver",
-    "lihc": "liver",
-    "pancreas": "pancreas",
-    "paad": "pancreas",
-    "prostate": "prostate",
-    "prad": "prostate",
-    "bladder": "bladder",
-    "blca": "bladder",
-    "urinarybladder": "bladder",
-    "brain": "brain",
-    "gbm": "brain",
-    "lgg": "brain",
-    "ovary": "ovary",
-    "ovarian": "ovary",
-    "ov": "ovary",
-    "cervix": "cervix",
-    "cesc": "cervix",
-    "uterinecervix": "cervix",
-    "breast": "breast",
-    "brca": "breast",
-    "lung": "lung",
-    "luad": "lung",
-    "lusc": "lung",
-}
 _TCGA_PATIENT = re.compile(r"^TCGA-[A-Z0-9]{2}-[A-Z0-9]{4}", re.IGNORECASE)
 
 
@@ -105,8 +52,8 @@ def normalise_organ(value: Any) -> str | None:
     key = re.sub(r"[^a-z]", "", str(value).lower().replace("&", "and"))
     if not key:
         return None
-    if key in _ORGAN_ALIASES:
-        return _ORGAN_ALIASES[key]
+    if key in ORGAN_ALIASES:
+        return ORGAN_ALIASES[key]
     for organ in ORGANS:
         if key == organ.replace(" ", ""):
             return organ
