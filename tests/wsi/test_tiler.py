@@ -27,7 +27,19 @@ from pathreasoner.wsi.reader import open_slide
 from pathreasoner.wsi.regions import OpenSlideRegions, TiffTileRegions
 from pathreasoner.wsi.thumbnails import fast_thumbnail
 
-INDEX_COLUMNS = {"x", "y", "level", "size_px", "read_px", "mpp", "tissue_frac", "shard", "offset", "length"}
+INDEX_COLUMNS = {
+    "x",
+    "y",
+    "level",
+    "size_px",
+    "read_px",
+    "mpp",
+    "tissue_frac",
+    "padded",
+    "shard",
+    "offset",
+    "length",
+}
 
 
 @pytest.fixture(scope="module")
