@@ -34,8 +34,22 @@ _DIFFERENTIATION = re.compile(
     re.I,
 )
 _TWO_TIER = re.compile(r"\b(high|low)[\s\-]grade\b", re.I)
+# FIGO grade of endometrioid carcinoma, FNCLCC grade of soft-tissue sarcoma ("FIGO grade 2", "FNCLCC grade: II")
+_FIGO = re.compile(r"\bFIGO\s*(?:histologic(?:al)?\s*)?grade\s*[:=\-]?\s*(?:G\s*)?(iii|ii|i|[1-3])\b", re.I)
+_FNCLCC = re.compile(
+    r"\b(?:FNCLCC|French)\s*(?:histologic(?:al)?\s*)?grade\s*[:=\-]?\s*(?:G\s*)?(iii|ii|i|[1-3])\b", re.I
+)
 
-GRADE_SYSTEMS = ("gleason", "nuclear", "who_cns", "nottingham", "two_tier", "differentiation")
+GRADE_SYSTEMS = (
+    "gleason",
+    "nuclear",
+    "who_cns",
+    "nottingham",
+    "figo",
+    "fnclcc",
+    "two_tier",
+    "differentiation",
+)
 ORGAN_GRADE_ORDER: dict[str, tuple[str, ...]] = {
     "prostate": ("gleason",),
     "kidney": ("nuclear",),
@@ -43,6 +57,8 @@ ORGAN_GRADE_ORDER: dict[str, tuple[str, ...]] = {
     "breast": ("nottingham", "differentiation"),
     "bladder": ("two_tier", "differentiation"),
     "ovary": ("two_tier", "differentiation"),
+    "uterus": ("figo", "two_tier", "differentiation"),
+    "soft tissue": ("fnclcc", "differentiation"),
 }
 DEFAULT_GRADE_ORDER = ("differentiation", "two_tier")
 
@@ -84,6 +100,9 @@ def parse_grade_system(text: str, system: str) -> str | None:
         if m.group(2):  # a total score 3-9
             value = 1 if value <= 5 else 2 if value <= 7 else 3
         return f"Nottingham grade {value}" if 1 <= value <= 3 else None
+    if system in ("figo", "fnclcc"):
+        m = (_FIGO if system == "figo" else _FNCLCC).search(text)
+        return f"{system.upper()} grade {_num(m.group(1))}" if m else None
     if system == "two_tier":
         m = _TWO_TIER.search(text)
         return f"{m.group(1).lower()} grade" if m else None
