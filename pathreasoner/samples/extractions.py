@@ -26,7 +26,7 @@ _REASON_CLASSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"no diagnosis", "no diagnosis"),
         (r"two primar", "two primaries"),
         (r"unknown language|not english|script", "unknown language"),
-        (r"no text layer", "PDF without text layer"),
+        (r"without a text layer|no text layer", "PDF without text layer"),
         (r"unreadable PDF", "unreadable PDF"),
         (r"empty report", "empty text"),
         (r"too short", "text too short"),

@@ -23,6 +23,7 @@ import pandas as pd
 
 from pathreasoner.errors import ReportError
 from pathreasoner.samples.organs import ORGAN_ALIASES, ORGANS
+from pathreasoner.samples.report_checks import barcode_in_text, language_problem
 
 logger = logging.getLogger(__name__)
 
@@ -87,13 +88,18 @@ def patient_from_name(name: str) -> str:
     return match.group(0).upper() if match else stem
 
 
+def _patient_of_file(path: Path, text: str) -> str:
+    """The TCGA barcode the report prints, else the patient id of its file name."""
+    return barcode_in_text(text) or patient_from_name(path.name)
+
+
 def _quarantine(item: str, reason: str) -> dict[str, str]:
     logger.info("quarantined report %s: %s", item, reason)
     return {"item": item, "reason": reason}
 
 
 def _accept(report: Report, quarantine: list[dict[str, str]], reports: list[Report]) -> None:
-    problem = text_problem(report.text)
+    problem = language_problem(report.text) or text_problem(report.text)
     if problem:
         quarantine.append(_quarantine(report.source, problem))
     else:
@@ -166,23 +172,24 @@ def _load_file(path: Path, reports: list[Report], quarantine: list[dict[str, str
     elif suffix == ".csv":
         _load_csv(path, reports, quarantine)
     elif suffix == ".txt":
-        _accept(
-            Report(
-                patient_from_name(path.name),
-                None,
-                path.read_text(encoding="utf-8", errors="replace"),
-                path.name,
-            ),
-            quarantine,
-            reports,
-        )
+        text = path.read_text(encoding="utf-8", errors="replace")
+        _accept(Report(_patient_of_file(path, text), None, text, path.name), quarantine, reports)
     elif suffix == ".pdf":
         try:
             text = _pdf_text(path)
         except Exception as exc:  # pdfplumber raises many exception types for broken PDFs
             quarantine.append(_quarantine(path.name, f"unreadable PDF ({type(exc).__name__}: {exc})"))
             return
-        _accept(Report(patient_from_name(path.name), None, text, path.name), quarantine, reports)
+        if not text.strip():
+            quarantine.append(
+                _quarantine(
+                    path.name,
+                    "PDF without a text layer (a scanned image?); run OCR on it first (e.g. `ocrmypdf "
+                    f"--sidecar {path.stem}.txt {path.name} out.pdf`) and pass the text or the OCR'd PDF",
+                )
+            )
+            return
+        _accept(Report(_patient_of_file(path, text), None, text, path.name), quarantine, reports)
     else:
         raise ReportError(
             f"report file {path} has suffix {suffix!r}; pass one of {', '.join(REPORT_SUFFIXES)} or a folder of them"

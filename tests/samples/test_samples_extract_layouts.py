@@ -84,3 +84,5 @@ def test_quarantined_line_keeps_the_reason_and_its_class() -> None:
     line = quarantined_record("x.txt", "report x.txt (P1): no diagnosis found (no KG diagnosis name)", "P1")
     assert line["status"] == "quarantined" and line["reason_class"] == "no diagnosis"
     assert reason_class("garbled text (only 20% letters)") == "garbled text"
+    assert reason_class("PDF without a text layer (a scanned image?); run OCR") == "PDF without text layer"
+    assert reason_class("unknown language (reads as German: 10 German function words)") == "unknown language"

@@ -123,14 +123,62 @@ def test_helpers() -> None:
 def test_real_tcga_pdfs(shared_data: Path, tmp_path: Path) -> None:
     folder = tmp_path / "pdfs"
     folder.mkdir()
-    for name in ("colon-1.pdf", "brain-2.pdf"):
+    for name in ("colon-1.pdf", "brain-2.pdf", "Kidney-2.pdf"):
         (folder / name).write_bytes((shared_data / "reports" / "tcga-pdf" / name).read_bytes())
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    (folder / "scanned.pdf").write_bytes(_pdf_without_text())
     reports, quarantine = load_reports(folder)
     texts = {r.patient_id: r.text for r in reports}
-    assert "colon-1" in texts and "adenocarcinoma" in texts["colon-1"].lower()
-    assert [q["item"] for q in quarantine] == ["broken.pdf"] and "unreadable PDF" in quarantine[0]["reason"]
+    # the barcode printed in the text wins over the file name ("CGA-A6-3810": OCR lost the T)
+    assert "TCGA-A6-3810" in texts and "adenocarcinoma" in texts["TCGA-A6-3810"].lower()
+    assert "TCGA-CW-5567" in texts and "brain-2" in texts  # brain-2.pdf prints no barcode
+    reasons = {q["item"]: q["reason"] for q in quarantine}
+    assert set(reasons) == {"broken.pdf", "scanned.pdf"} and "unreadable PDF" in reasons["broken.pdf"]
+    assert "without a text layer" in reasons["scanned.pdf"] and "OCR" in reasons["scanned.pdf"]
     assert json.dumps(quarantine)
+
+
+def _pdf_without_text() -> bytes:
+    """A valid one-page PDF with no text layer (what a scanner without OCR writes, minus the image)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>",
+        b"<< /Length 0 >>\nstream\n\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_unknown_language_or_script_is_quarantined_and_the_rest_goes_on(tmp_path: Path) -> None:
+    english = (
+        "FINAL DIAGNOSIS: Liver, segment 6, resection: hepatocellular carcinoma, moderately differentiated, "
+        "4.2 cm, with no vascular invasion. The margins are free of tumour."
+    )
+    german = (
+        "Diagnose: Invasives duktales Karzinom der Brust, nicht weiter spezifiziert. Die Resektionsränder "
+        "sind frei von Tumor, keine Lymphgefäßinvasion. Der Tumor ist mit einer Größe von 2 cm im oberen "
+        "äußeren Quadranten und die Lymphknoten sind ohne Befund."
+    )
+    chinese = (
+        "病理诊断：右肺上叶浸润性腺癌，腺泡型为主，肿瘤大小3.0cm，未见脉管侵犯，支气管切缘未见癌。淋巴结未见转移。"
+        * 2
+    )
+    for name, text in (("en.txt", english), ("de.txt", german), ("zh.txt", chinese)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    reports, quarantine = load_reports(tmp_path)
+    assert [r.source for r in reports] == ["en.txt"]
+    reasons = {q["item"]: q["reason"] for q in quarantine}
+    assert "unknown language" in reasons["de.txt"] and "German" in reasons["de.txt"]
+    assert "unknown language or script" in reasons["zh.txt"] and "not Latin" in reasons["zh.txt"]
 
 
 # --- reports on S3 (a real moto server on 127.0.0.1) ---
