@@ -37,7 +37,7 @@ BORDER_SHARE = 0.05  # the border frame used to judge the background is this sha
 BACKGROUNDS = ("auto", "bright", "dark")
 SPARSE_MIN_OBJECTS = 30  # fewer separate signal objects than this: not a scatter of nuclei
 SPARSE_OBJECT_SHARE = 5e-4  # an object up to this share of the thumbnail is nucleus-sized
-SPARSE_AREA_SHARE = 0.5  # nucleus-sized objects hold at least this share of the signal: a sparse stain
+SPARSE_AREA_SHARE = 0.1  # nucleus-sized objects hold at least this share of the signal: a sparse stain
 SPARSE_MAX_SPACING = 0.05  # nuclear spacing above this share of the longest side is not one section
 
 
@@ -116,8 +116,13 @@ def tissue_mask_from_rgb(
         raise ValueError(f"background={background!r}; use one of {BACKGROUNDS}")
     dark = is_dark_background(rgb) if background == "auto" else background == "dark"
     if dark:
-        background_rgb, signal, smooth, threshold = _dark_signal(rgb)
-        mask = section_from_sparse_nuclei(smooth > threshold)
+        background_rgb, signal, smooth, threshold, floor = _dark_signal(rgb)
+        mask = smooth > threshold
+        # nuclei are looked for above the glass's noise alone: Otsu may sit above dim nuclei when bright
+        # aggregates are present
+        section = section_from_sparse_nuclei(smooth > floor)
+        if section is not None:
+            mask |= section
     else:
         background_rgb = estimate_background(rgb)
         signal, hue = balanced_saturation(rgb, background_rgb)
@@ -149,8 +154,9 @@ def _channel_mean(rgb: np.ndarray, dtype: type) -> np.ndarray:
     return (red + green + blue) / 3
 
 
-def _dark_signal(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Dark background: (background_rgb, intensity above background in [0, 1], smoothed, threshold).
+def _dark_signal(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Dark background: (background_rgb, intensity above background in [0, 1], smoothed, threshold,
+    floor), where floor is the least signal that is not glass noise (the threshold is never below it).
 
     Background = per-channel median of the darkest 10 % of pixels; the signal is the brightest
     channel's excess over it (any fluorophore counts), scaled to the remaining range.
@@ -165,7 +171,7 @@ def _dark_signal(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, f
     noise_floor = _noise_floor(smooth[dim]) if dim.any() else 0.0
     otsu = float(filters.threshold_otsu(smooth)) if smooth.max() > smooth.min() else 1.0
     threshold = max(OTSU_FACTOR * otsu, noise_floor, MIN_SATURATION)
-    return background, signal, smooth, threshold
+    return background, signal, smooth, threshold, max(noise_floor, MIN_SATURATION)
 
 
 def nuclear_spacing(mask: np.ndarray) -> float | None:
@@ -183,8 +189,8 @@ def nuclear_spacing(mask: np.ndarray) -> float | None:
     return float(np.median(distance[:, 1]))
 
 
-def section_from_sparse_nuclei(mask: np.ndarray) -> np.ndarray:
-    """The section outline around a scatter of nuclei (unchanged when the mask is not such a scatter).
+def section_from_sparse_nuclei(mask: np.ndarray) -> np.ndarray | None:
+    """The section outline around a scatter of nuclei, or None when the mask is not such a scatter.
 
     Closing at the nuclear spacing joins neighbouring nuclei (gaps up to two spacings: a missing nucleus)
     without joining sections that lie further apart; holes are filled; the outline ends half a spacing
@@ -192,7 +198,7 @@ def section_from_sparse_nuclei(mask: np.ndarray) -> np.ndarray:
     """
     spacing = nuclear_spacing(mask)
     if spacing is None or spacing > SPARSE_MAX_SPACING * max(mask.shape):
-        return mask
+        return None
     grown = ndimage.distance_transform_edt(~mask) <= spacing
     filled = ndimage.binary_fill_holes(grown)
     section = ndimage.distance_transform_edt(filled) > spacing / 2  # the slide edge does not erode

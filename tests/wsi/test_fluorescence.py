@@ -69,3 +69,16 @@ def test_dense_fluorescence_and_empty_glass_are_not_spread() -> None:
     specks[ys, xs] = (40, 70, 235)  # a few bright dust specks on empty glass
     empty, *_ = tissue_mask_from_rgb(specks.astype(np.uint8), background="dark")
     assert empty.mean() < 0.01
+
+
+def test_a_bright_aggregate_does_not_hide_the_dim_scattered_nuclei() -> None:
+    """A bright solid aggregate raises Otsu above the dim nuclei; the section is still recovered."""
+    drawn = draw_sparse_nuclei(640, 480, seed=2, spacing_px=10.0, nucleus_px=(1.0, 1.8))
+    ys, xs = np.nonzero(drawn.section)
+    yy, xx = np.mgrid[0:480, 0:640]
+    aggregate = ((yy - ys.mean()) ** 2 + (xx - xs.mean()) ** 2 < 80**2) & drawn.section
+    rgb = drawn.rgb.copy()
+    rgb[aggregate] = (32, 56, 188)
+    mask, _, _, threshold = tissue_mask_from_rgb(rgb)
+    assert threshold > 0.1  # Otsu now sits between the aggregate and everything else
+    assert _iou(mask, drawn.section) >= 0.8 and mask[aggregate].all()
