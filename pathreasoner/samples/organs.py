@@ -73,7 +73,8 @@ ORGAN_ALIASES: dict[str, str] = {
     **{key: "bile duct" for key in ("chol", "bileducts", "biliary", "biliarytract")},
 }
 
-# organ named by report wording: longer, more specific spellings first ("uterine cervix" is the cervix,
+# organ named by report wording (procedures that resect several organs, such as a hysterectomy with
+# salpingo-oophorectomy, name none): longer, more specific spellings first ("uterine cervix" is the cervix,
 # "visceral pleura" the lung, "thyroid cartilage" the larynx). Each pattern is matched case-insensitively.
 _ORGAN_WORDS: tuple[tuple[str, str], ...] = (
     ("cervix", r"uterine\s+cervix|cervix(?:\s+uteri)?|endocervi\w*|ectocervi\w*|exocervi\w*|trachelectomy"),
@@ -88,7 +89,7 @@ _ORGAN_WORDS: tuple[tuple[str, str], ...] = (
     ("stomach", r"stomach|gastric|gastrectomy|antrum|pylor\w*"),
     (
         "colorectum",
-        r"colon|colonic|colectomy|hemicolectomy|c(?:a)?ecum|sigmoid|rect(?:um|al)|rectosigmoid"
+        r"(?:hepatic|splenic)\s+flexure|colon|colonic|colectomy|hemicolectomy|c(?:a)?ecum|sigmoid|rect(?:um|al)|rectosigmoid"
         r"|colorectal|large\s+(?:bowel|intestine)|anterior\s+resection|abdominoperineal",
     ),
     (
@@ -99,10 +100,10 @@ _ORGAN_WORDS: tuple[tuple[str, str], ...] = (
     ("liver", r"liver|hepatic|hepatectomy"),
     ("pancreas", r"pancrea\w*|whipple|pancreaticoduodenectomy"),
     ("prostate", r"prostat\w*"),
-    ("bladder", r"(?:urinary\s+)?bladder|cystectomy|cystoprostatectomy|turbt"),
+    ("bladder", r"(?:urinary\s+)?bladder|cystectomy|turbt"),
     ("brain", r"brain|cerebr\w*|cerebell\w*|(?:frontal|temporal|parietal|occipital)\s+lobe|craniotomy"),
-    ("ovary", r"ovary|ovaries|ovarian|oophorectomy|adnexa\w*"),
-    ("uterus", r"uterus|uterine|endometrium|endometrial|myometri\w*|corpus\s+uteri|hysterectomy"),
+    ("ovary", r"ovary|ovaries|ovarian|adnexa\w*"),
+    ("uterus", r"uterus|uterine|endometrium|endometrial|myometri\w*|corpus\s+uteri"),
     ("breast", r"breast|mastectomy|lumpectomy|mammary"),
     ("pleura", r"pleura|pleural|pleurectomy|decortication"),
     ("thyroid gland", r"thyroid\w*"),
@@ -132,21 +133,32 @@ _PRIMARY = re.compile(
     r"[ \t]*[:=\-][ \t]*(?P<value>[^\n]{1,160})",
     re.I | re.M,
 )
-# specimen lines: "Specimen: ...", "Procedure: ...", "Source of specimen: ...", lettered parts "A. LEFT KIDNEY, ..."
+# labelled specimen lines, "Specimen(s): A. Liver biopsy / B. Right hemicolectomy", with the lettered parts
+# continued on the next lines
 _SPECIMEN = re.compile(
-    r"^[ \t]*(?:specimens?(?:\s*\(s\))?(?:\s+(?:type|site|source|submitted|received|labell?ed))?|procedure"
-    r"|source\s+of\s+specimen|tissue\s+source|(?:part\s+)?[A-H1-9][.)])[ \t]*[:=.\-]?[ \t]*(?P<value>[^\n]{1,200})",
+    r"^[ \t]*(?:specimens?(?:\s*\(s\))?(?:\s+(?:type|site|source|submitted|received|labell?ed))?"
+    r"|source\s+of\s+specimen|tissue\s+source)[ \t]*[:=\-][ \t]*"
+    r"(?P<value>[^\n]{1,200}(?:\n[ \t]*[A-H1-9][ \t]*[.:)][^\n]{0,200}){0,8})",
     re.I | re.M,
 )
+# the operation ("Procedure: radical hysterectomy"): weaker, one operation often takes several organs
+_PROCEDURE = re.compile(
+    r"^[ \t]*(?:operative\s+)?procedure[ \t]*[:=\-][ \t]*(?P<value>[^\n]{1,200})", re.I | re.M
+)
+# specimen parts headed in capitals, "A. LEFT KIDNEY, RADICAL NEPHRECTOMY:" (weaker: lists number findings too)
+_PART = re.compile(r"^[ \t]*(?:PART\s+)?[A-H1-9][.)][ \t]*(?P<value>[A-Z][A-Z ,/()\-]{3,160}):", re.M)
+# sources strong enough to override a file name (a part heading or a carrier organ never does)
+OVERRIDING_SOURCES = frozenset({"text:site_of_primary", "text:specimen"})
 
 
 @dataclass(frozen=True, slots=True)
 class OrganCall:
     """The organ of a report and where it came from.
 
-    source: "file_name", "text:site_of_primary", "text:specimen" or "none"; span: the characters of the text
-    that name the organ (None when the text does not); file_organ: the organ the file name gave; conflict:
-    why the text overrode the file name (None when they agree or only one of them names an organ).
+    source: "file_name", "text:site_of_primary", "text:specimen", "text:specimen_part",
+    "text:procedure" or "none"; span: the
+    characters of the text that name the organ (None when the text does not); file_organ: the organ the file
+    name gave; conflict: why the text overrode the file name (None when they agree or only one names one).
     """
 
     organ: str | None
@@ -177,34 +189,46 @@ def organs_named(text: str, start: int = 0, end: int | None = None) -> list[tupl
 
 
 def organ_from_text(text: str) -> OrganCall:
-    """The organ the report text names: a labelled primary site first, else specimen lines that name one
-    organ (carriers such as lymph nodes or skin count only when nothing else is named); else no call."""
+    """The organ the report text names: a labelled primary site first, else labelled specimen lines, else
+    capitalised specimen part headings, else the procedure, that name one organ (carriers such as lymph nodes or skin count only
+    when nothing else is named); else no call."""
     for m in _PRIMARY.finditer(text):
         named = organs_named(text, m.start("value"), m.end("value"))
         if named:
             organ, start, end = named[0]
             return OrganCall(organ, "text:site_of_primary", (start, end))
-    named = [
-        hit for m in _SPECIMEN.finditer(text) for hit in organs_named(text, m.start("value"), m.end("value"))
-    ]
-    organs = {organ for organ, _, _ in named}
-    main = organs - CARRIER_ORGANS
-    chosen = main if main else organs
-    if len(chosen) == 1:
-        organ = chosen.pop()
-        start, end = next((s, e) for o, s, e in named if o == organ)
-        return OrganCall(organ, "text:specimen", (start, end))
+    for pattern, source in (
+        (_SPECIMEN, "text:specimen"),
+        (_PART, "text:specimen_part"),
+        (_PROCEDURE, "text:procedure"),
+    ):
+        named = [
+            hit
+            for m in pattern.finditer(text)
+            for hit in organs_named(text, m.start("value"), m.end("value"))
+        ]
+        organs = {organ for organ, _, _ in named}
+        chosen = (organs - CARRIER_ORGANS) or organs
+        if len(chosen) == 1:
+            organ = chosen.pop()
+            start, end = next((s, e) for o, s, e in named if o == organ)
+            return OrganCall(organ, source, (start, end))
+        if chosen:  # several organs named: the specimen lines cannot decide
+            break
     return OrganCall(None, "none")
 
 
 def resolve_organ(file_organ: str | None, text: str) -> OrganCall:
-    """The report's organ from its file name and its text; a text that names another organ wins, and the
-    call records the conflict with both organs and the words that decided it."""
+    """The report's organ from its file name and its text. A text that names another organ in a primary-site
+    or specimen label wins (a part heading or a carrier organ such as lymph nodes never does), and the call
+    records the conflict with both organs and the words that decided it."""
     from_text = organ_from_text(text)
-    if from_text.organ is None or from_text.organ == file_organ:
+    overrides = from_text.source in OVERRIDING_SOURCES and from_text.organ not in CARRIER_ORGANS
+    if from_text.organ is None or from_text.organ == file_organ or (file_organ and not overrides):
         if file_organ is None:
             return from_text
-        return OrganCall(file_organ, "file_name", from_text.span, file_organ)
+        same = from_text.organ == file_organ
+        return OrganCall(file_organ, "file_name", from_text.span if same else None, file_organ)
     if file_organ is None:
         return OrganCall(from_text.organ, from_text.source, from_text.span)
     start, end = from_text.span or (0, 0)
