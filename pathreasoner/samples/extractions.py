@@ -13,9 +13,9 @@ from typing import Any
 
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import Extraction
-from pathreasoner.samples.project_choice import narrow_projects
+from pathreasoner.samples.project_choice import narrow_by_renal_type
 from pathreasoner.samples.reports import Report
-from pathreasoner.samples.tcga import projects_for
+from pathreasoner.samples.tcga import candidate_projects
 
 EXTRACTIONS_FILE = "extractions.jsonl"
 
@@ -58,17 +58,16 @@ def quarantined_record(item: str, reason: str, patient_id: str | None = None) ->
 
 
 def report_projects(extraction: Extraction, ctx: KGContext) -> tuple[frozenset[str], str]:
-    """The TCGA projects of the diagnosis, narrowed by the grade, site and type the report states."""
-    call = projects_for(extraction.primary, extraction.organ, ctx)
-    if len(call.projects) > 1:
-        lineage = [extraction.primary, *ctx.ancestors(extraction.primary, ("is_a",))]
-        sites = [s for s in (extraction.site, *extraction.stated_sites) if s]
-        narrowed = narrow_projects(
-            call.projects, lineage, extraction.facts.get("grade"), sites, extraction.renal_types
-        )
-        if narrowed:
-            return narrowed
-    return call.projects, call.basis
+    """The TCGA projects of the diagnosis, narrowed by the histology, grade and site the report states
+    (`tcga.candidate_projects`), then by the renal cell carcinoma type words beside a generic RCC."""
+    sites = [s for s in (extraction.site, *extraction.stated_sites) if s]
+    projects, basis = candidate_projects(
+        extraction.organ, extraction.primary, extraction.facts.get("grade"), sites, ctx
+    )
+    narrowed = narrow_by_renal_type(projects, extraction.renal_types)
+    if narrowed:
+        return narrowed[0], f"{basis}; {narrowed[1]}"
+    return projects, basis
 
 
 def extraction_record(report: Report, extraction: Extraction, ctx: KGContext) -> dict[str, Any]:

@@ -1,38 +1,12 @@
-"""Strict TCGA project calls: the report's own grade, site and histologic type decide between projects."""
+"""Strict TCGA project calls read from a report: its grade, site and renal type words decide between projects."""
 
 from __future__ import annotations
 
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
 from pathreasoner.samples.extractions import report_projects
-from pathreasoner.samples.project_choice import narrow_projects, renal_types
+from pathreasoner.samples.project_choice import RENAL_PROJECTS, narrow_by_renal_type, renal_types
 from pathreasoner.samples.reports import Report
-
-GLIOMA = frozenset({"GBM", "LGG"})
-COLORECTAL = frozenset({"COAD", "READ"})
-RENAL = frozenset({"KIRC", "KIRP", "KICH"})
-
-
-def test_who_grade_decides_glioma_projects() -> None:
-    assert narrow_projects(GLIOMA, ["glioma"], "CNS WHO grade 4", [], set()) == ({"GBM"}, "WHO grade")
-    assert narrow_projects(GLIOMA, ["glioma"], "CNS WHO grade 3", [], set()) == ({"LGG"}, "WHO grade")
-    assert narrow_projects(GLIOMA, ["anaplastic astrocytoma", "astrocytoma"], None, [], set()) == (
-        {"LGG"},
-        "subtype",
-    )
-    assert narrow_projects(GLIOMA, ["glioma"], None, [], set()) is None
-
-
-def test_site_decides_colorectal_projects() -> None:
-    assert narrow_projects(COLORECTAL, ["adenocarcinoma"], None, ["rectosigmoid junction"], set()) == (
-        {"READ"},
-        "site",
-    )
-    assert narrow_projects(COLORECTAL, ["adenocarcinoma"], None, ["ascending colon"], set()) == (
-        {"COAD"},
-        "site",
-    )
-    assert narrow_projects(COLORECTAL, ["adenocarcinoma"], None, [], set()) is None
 
 
 def test_renal_type_words() -> None:
@@ -41,18 +15,29 @@ def test_renal_type_words() -> None:
         "KIRC"
     }
     assert renal_types("papillary renal cell carcinoma, type 2") == {"KIRP"}
-    assert narrow_projects(RENAL, ["renal cell carcinoma"], None, [], {"KIRC", "KIRP"}) is None
-    assert narrow_projects(RENAL, ["renal cell carcinoma"], None, [], {"KICH"}) == (
-        {"KICH"},
-        "histologic type",
-    )
+    assert narrow_by_renal_type(RENAL_PROJECTS, {"KIRC", "KIRP"}) is None
+    assert narrow_by_renal_type(RENAL_PROJECTS, {"KICH"}) == ({"KICH"}, "histologic type: KICH")
+    assert narrow_by_renal_type(frozenset({"LIHC", "CHOL"}), {"KICH"}) is None
 
 
-def test_report_with_who_grade_gets_one_project(ctx: KGContext) -> None:
+def _projects(text: str, organ: str, ctx: KGContext) -> tuple[frozenset[str], str]:
+    extraction = extract_report(Report("TCGA-AA-0003", None, text, "x.txt", organ), ctx)
+    return report_projects(extraction, ctx)
+
+
+def test_who_grade_in_the_report_decides_glioma(ctx: KGContext) -> None:
     text = (
         "FINAL DIAGNOSIS:\nBrain, left frontal lobe, resection: Diffuse glioma, CNS WHO grade 3.\n"
         "COMMENT: The tumour is moderately cellular with mitoses.\n"
     )
-    extraction = extract_report(Report("TCGA-AA-0003", None, text, "x.txt", "brain"), ctx)
-    projects, basis = report_projects(extraction, ctx)
-    assert projects == {"LGG"} and basis == "WHO grade"
+    projects, basis = _projects(text, "brain", ctx)
+    assert projects == {"LGG"} and "grade" in basis
+
+
+def test_renal_type_beside_a_generic_rcc_decides_kidney(ctx: KGContext) -> None:
+    text = (
+        "FINAL DIAGNOSIS:\nKidney, left, radical nephrectomy: Renal cell carcinoma, conventional (clear\n"
+        "cell) type, 6.5 cm, Fuhrman nuclear grade 3. Margins negative.\n"
+    )
+    projects, basis = _projects(text, "kidney", ctx)
+    assert projects == {"KIRC"} and "histologic type" in basis
