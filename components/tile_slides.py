@@ -3,14 +3,10 @@ from kfp.dsl import Dataset, Output
 
 def tile_slides(config_json: str, slides: str, tiles: Output[Dataset]) -> str:
     """Tile a shard of slides (a shard from shard-slides, a JSON list of paths/URIs, or a folder) into `tiles`."""
-    import json
-
     from pathreasoner.config import config_from_json
     from pathreasoner.logging_setup import configure_logging
+    from pathreasoner.stages import slide_shard_items
     from pathreasoner.stages import tile_slides as run
 
     configure_logging()
-    items = json.loads(slides) if slides.lstrip().startswith(("[", "{")) else slides
-    if isinstance(items, dict):
-        items = items["slides"]
-    return run(config_from_json(config_json), items, tiles.path).line()
+    return run(config_from_json(config_json), slide_shard_items(slides), tiles.path).line()

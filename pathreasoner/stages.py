@@ -7,6 +7,7 @@ the stage's summary object (every summary has `.line()`). Default locations live
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,29 @@ def find_slides(inputs: list[Path] | Path) -> list[Path]:
             elif child.suffix.lower() in SLIDE_SUFFIXES - {".dcm"}:
                 found.append(child)
     return found
+
+
+def slide_shard_items(slides: str) -> list[str] | str:
+    """The slides of a tile-slides pipeline task: a JSON list of paths/URIs, ``{"slides": [...]}`` (as
+    shard-slides writes it), or one path, folder or URI as is. Bad JSON is an error with its position."""
+    if not slides.lstrip().startswith(("[", "{")):
+        return slides
+    try:
+        items = json.loads(slides)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"slide shard {slides[:80]!r} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+            f"{exc.colno} (char {exc.pos}); pass a JSON list of slide paths/URIs, "
+            '{"slides": [...]} as shard-slides writes it, or one folder'
+        ) from None
+    if isinstance(items, dict):
+        items = items.get("slides")
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise DatasetError(
+            f"slide shard {slides[:80]!r} is not a list of slide paths/URIs; pass a JSON list of strings "
+            'or {"slides": [...]}'
+        )
+    return items
 
 
 def no_slides_error(inputs: list[Path] | list[str] | Path | str) -> DatasetError:
