@@ -16,6 +16,7 @@ from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
 from pathreasoner.samples.negation import assess, has_negation_trigger
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
+from pathreasoner.samples.organs import OrganCall, resolve_organ
 from pathreasoner.samples.project_choice import renal_types
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
@@ -109,8 +110,9 @@ class Extraction:
     # with offsets into the report text (cleaning is length-preserving)
     evidence: list[dict[str, object]] = field(default_factory=list)
     primary_span: dict[str, object] | None = None  # the evidence span the primary diagnosis is read from
-    organ_source: str = ""  # "file name" | "diagnosis" | "sites named" (see organ_with_source)
-    organ_conflict: str | None = None  # the diagnosis's organ where it contradicts the file name's
+    organ_source: str = ""  # "file_name" | "text:..." | "diagnosis" | "sites named" (organ_with_source)
+    organ_conflict: str | None = None  # why the text overrode the file name's organ
+    organ_span: tuple[int, int] | None = None  # the report words that name the organ
     stated: StatedFacts | None = None  # the facts as parsed (before KG normalisation)
     tumours: list[dict[str, object]] = field(default_factory=list)  # every tumour when there are several
     stated_sites: list[str] = field(default_factory=list)  # sites the diagnosis sections name, in text order
@@ -312,18 +314,19 @@ def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
 
 def choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
     """The report's organ: the file name's, else the diagnosis's, else the most named organ site."""
-    return organ_with_source(report, primary, tagged, ctx)[0]
+    call = OrganCall(report.organ, "file_name") if report.organ in ORGANS else None
+    return organ_with_source(call, primary, tagged, ctx)[0]
 
 
 def organ_with_source(
-    report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext
+    call: OrganCall | None, primary: str, tagged: list[_Tagged], ctx: KGContext
 ) -> tuple[str | None, str, str | None]:
-    """(organ, where it came from: "file name" | "diagnosis" | "sites named" | "", the organ of the
-    diagnosis when it contradicts the file name's organ, else None)."""
+    """(organ, where it came from, the conflict with the file name's organ or None): the organ the file name
+    or the text names (`organs.resolve_organ`: a text naming another organ wins), else the diagnosis's
+    organ ("diagnosis"), else the most named organ site ("sites named")."""
+    if call is not None and call.organ:
+        return call.organ, call.source, call.conflict
     from_diagnosis = ctx.organ_of_diagnosis(primary)
-    if report.organ in ORGANS:
-        conflict = from_diagnosis if from_diagnosis and from_diagnosis != report.organ else None
-        return report.organ, "file name", conflict
     if from_diagnosis:
         return from_diagnosis, "diagnosis", None
     votes: dict[str, int] = defaultdict(int)
@@ -443,15 +446,16 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     text = repaired.text
     sections = split_sections(text)
     tagged = tag_mentions(text, sections, ctx)
+    organ_call = resolve_organ(report.organ, text)
     try:
-        primary = _choose_diagnosis(tagged, ctx, report.organ)
+        primary = _choose_diagnosis(tagged, ctx, organ_call.organ)
         diagnosis_link = "exact"
     except ReportError as exc:
-        primary, diagnosis_link, extra = _fallback_diagnosis(text, sections, tagged, ctx, report.organ)
+        primary, diagnosis_link, extra = _fallback_diagnosis(text, sections, tagged, ctx, organ_call.organ)
         if not primary:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
-    organ, organ_source, organ_conflict = organ_with_source(report, primary, tagged, ctx)
+    organ, organ_source, organ_conflict = organ_with_source(organ_call, primary, tagged, ctx)
     fact_text = section_text(text, sections, FACT_SECTIONS)
     stated = StatedFacts(
         grade=parse_grade(fact_text, organ),
@@ -468,6 +472,8 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     extraction.stated = stated
     extraction.diagnosis_link = diagnosis_link
     extraction.organ_source, extraction.organ_conflict = organ_source, organ_conflict
+    if organ_call.span and organ == organ_call.organ:
+        extraction.organ_span = repaired.to_source(*organ_call.span)
     extraction.unlinked = _unlinked_phrases(text, sections, ctx)
     extraction.evidence = evidence_spans(tagged, extraction, repaired, report.text)
     extraction.primary_span = primary_span(extraction.evidence, primary)

@@ -81,6 +81,7 @@ def extraction_record(report: Report, extraction: Extraction, ctx: KGContext) ->
         "status": "ok",
         "organ": extraction.organ,
         "organ_source": extraction.organ_source or None,
+        "organ_span": list(extraction.organ_span) if extraction.organ_span else None,
         "organ_conflict": extraction.organ_conflict,
         "diagnosis": {
             "entity": extraction.primary,

@@ -70,7 +70,7 @@ def test_extraction_record_is_the_auditable_contract(ctx: KGContext) -> None:
     json.dumps(line)  # one JSON line
     assert line["patient_id"] == "TCGA-AA-0001" and line["source"] == "CRC.csv:row2"
     assert line["status"] == "ok"
-    assert (line["organ"], line["organ_source"]) == ("colorectum", "file name")
+    assert (line["organ"], line["organ_source"], line["organ_conflict"]) == ("colorectum", "file_name", None)
     dx = line["diagnosis"]
     assert dx["entity"] == "mucinous adenocarcinoma" and dx["kg_id"] == ctx.node_id(dx["entity"])
     assert GLUED[dx["start"] : dx["end"]] == dx["text"]
@@ -88,3 +88,17 @@ def test_quarantined_line_keeps_the_reason_and_its_class() -> None:
     assert reason_class("garbled text (only 20% letters)") == "garbled text"
     assert reason_class("PDF without a text layer (a scanned image?); run OCR") == "PDF without text layer"
     assert reason_class("unknown language (reads as German: 10 German function words)") == "unknown language"
+
+
+def test_file_name_organ_contradicted_by_the_text_goes_through_with_the_conflict(ctx: KGContext) -> None:
+    text = (
+        "Site of Primary: Uterus\nFINAL DIAGNOSIS:\nUterus, hysterectomy: Endometrioid adenocarcinoma, FIGO "
+        "grade 1, invading less than half of the myometrium.\n"
+    )
+    report = Report("TCGA-AA-0004", None, text, "OVARIAN.csv:row9", "ovary")
+    line = extraction_record(report, extract_report(report, ctx), ctx)
+    assert line["status"] == "ok" and line["organ"] == "uterus"
+    assert line["organ_conflict"] and "ovary" in line["organ_conflict"]
+    start, end = line["organ_span"]
+    assert text[start:end] == "Uterus"
+    assert "UCEC" in line["projects"]
