@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pathreasoner.errors import ConfigError
 
-QUESTION_TYPES = ("diagnosis", "subtype", "grade", "pT", "pN", "margin", "lvi", "report")
+QUESTION_TYPES = ("diagnosis", "subtype", "grade", "pT", "pN", "figo", "margin", "lvi", "report")
 
 
 class Section(BaseModel):

@@ -32,6 +32,10 @@ QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
         "What is the pathologic N category (pN) for this case?",
         "What is the regional lymph node status (pN) of this {diagnosis}?",
     ),
+    "figo": (
+        "What is the FIGO stage of this {diagnosis}?",
+        "Which FIGO stage does the report assign to this tumor?",
+    ),
     "margin": (
         "Are the surgical margins involved by tumor?",
         "What is the status of the resection margins?",
@@ -48,6 +52,35 @@ QUESTION_TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 
+# the grade question names the grading system the report uses (answer prefix -> phrasings)
+GRADE_SYSTEM_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "Gleason score": (
+        "What is the Gleason score of this {diagnosis}?",
+        "Which Gleason score (primary + secondary pattern) does this tumor have?",
+    ),
+    "CNS WHO grade": (
+        "What is the CNS WHO grade of this {diagnosis}?",
+        "Which WHO grade does this glial tumor correspond to?",
+    ),
+    "Nottingham grade": (
+        "What is the Nottingham histologic grade of this {diagnosis}?",
+        "How would you grade this breast carcinoma with the Nottingham system?",
+    ),
+    "FIGO grade": (
+        "What is the FIGO grade of this {diagnosis}?",
+        "Which FIGO grade does the architecture of this endometrioid tumor give?",
+    ),
+    "Fuhrman/ISUP nuclear grade": (
+        "What is the WHO/ISUP nuclear grade of this {diagnosis}?",
+        "Which nuclear grade (Fuhrman/ISUP) does this renal tumor have?",
+    ),
+    "FNCLCC grade": (
+        "What is the FNCLCC grade of this {diagnosis}?",
+        "How would you grade this sarcoma with the FNCLCC system?",
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     """One question about a report, its reference answer, and the KG entities the answer rests on."""
@@ -58,9 +91,12 @@ class Question:
     targets: tuple[str, ...]
 
 
-def pick_template(key: str, question_type: str) -> str:
-    """Deterministic choice among the phrasings of a question type (stable across runs and machines)."""
+def pick_template(key: str, question_type: str, answer: str = "") -> str:
+    """Deterministic choice among the phrasings of a question type (stable across runs and machines); a
+    grade answer in a named system (Gleason, CNS WHO, Nottingham, FIGO, ISUP, FNCLCC) gets that system's."""
     options = QUESTION_TEMPLATES[question_type]
+    if question_type == "grade":
+        options = next((t for p, t in GRADE_SYSTEM_TEMPLATES.items() if answer.startswith(p)), options)
     digest = hashlib.sha256(f"{key}|{question_type}".encode()).hexdigest()
     return options[int(digest[:8], 16) % len(options)]
 
@@ -74,7 +110,7 @@ def answer_for(extraction: Extraction, question_type: str) -> str | None:
         return facts["subtype"][0].upper() + facts["subtype"][1:] if "subtype" in facts else None
     if question_type == "grade":
         return facts.get("grade")
-    if question_type in ("pT", "pN"):
+    if question_type in ("pT", "pN", "figo"):
         return facts.get(question_type)
     if question_type == "margin":
         return f"Margins {facts['margin']} ({MARGIN[facts['margin']]})" if "margin" in facts else None
@@ -99,7 +135,7 @@ def build_questions(extraction: Extraction, question_types: list[str], key: str)
         answer = answer_for(extraction, qtype)
         if not answer:
             continue
-        template = pick_template(key, qtype)
+        template = pick_template(key, qtype, answer)
         text = template.format(family=extraction.subtype_of or "tumor", diagnosis=dx_name)
         if qtype == "report":
             wanted = tuple(extraction.diagnosis_entities)

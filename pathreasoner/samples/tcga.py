@@ -61,6 +61,7 @@ SUBTYPE_PROJECTS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = tuple(
         (r"thymoma|thymic", {"THYM"}),
         (r"germ cell|seminoma|embryonal carcinoma|yolk sac|teratoma|choriocarcinoma", {"TGCT"}),
         (r"uveal|choroidal|ciliary body|ocular melanoma", {"UVM"}),
+        (r"cutaneous|nodular melanoma|superficial spreading|lentigo maligna|acral", {"SKCM"}),
         (r"melanoma", {"SKCM", "UVM"}),
         (r"\bsarcoma\b|leiomyosarcoma|liposarcoma|myxofibrosarcoma|nerve sheath", {"SARC"}),
         (r"thyroid", {"THCA"}),
