@@ -54,14 +54,15 @@ async def concurrent_load(url: str, body: dict, n_requests: int, clients: int) -
         return time.perf_counter() - start, latencies
 
 
-def batch_stats(url: str) -> float:
-    """Mean instances per generate() call so far (pathreasoner_batch_size on /metrics)."""
+def server_counters(url: str) -> dict[str, float]:
+    """Batch-size and generate-time sums and counts on /metrics."""
+    wanted = ("pathreasoner_batch_size", "pathreasoner_generate_seconds")
     samples = {}
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line.startswith(("pathreasoner_batch_size_sum ", "pathreasoner_batch_size_count ")):
-            name, value = line.split()
+        name, _, value = line.partition(" ")
+        if name.removesuffix("_sum").removesuffix("_count") in wanted and name.endswith(("_sum", "_count")):
             samples[name] = float(value)
-    return samples["pathreasoner_batch_size_sum"] / max(samples["pathreasoner_batch_size_count"], 1)
+    return samples
 
 
 def main() -> None:
@@ -109,9 +110,13 @@ def main() -> None:
             body = {"instances": [{"image": b64, "question": QUESTION}]}
             asyncio.run(concurrent_load(url, body, args.clients, args.clients))  # warm-up
             anchors = [anchor_rate()]  # before and after ours: the host is shared, take the faster
+            before = server_counters(url)
             wall, latencies = asyncio.run(concurrent_load(url, body, args.requests, args.clients))
+            after = server_counters(url)
             anchors.append(anchor_rate())
-            batches = batch_stats(url)
+            delta = {k: after[k] - before.get(k, 0.0) for k in after}
+            batches = delta["pathreasoner_batch_size_sum"] / max(delta["pathreasoner_batch_size_count"], 1)
+            busy = delta["pathreasoner_generate_seconds_sum"] / wall
             anchor, ours = max(anchors), args.requests / wall
             # overhead: HTTP and in-process at 1 new token, interleaved so both see the same host load
             generator.max_new_tokens = 1
@@ -134,7 +139,7 @@ def main() -> None:
     print(
         f"serving ours={ours:.1f}req/s anchor={anchor:.1f}req/s ratio={ours / anchor:.1f}x target>=4x "
         f"p50={percentile(latencies, 50) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
-        f"mean_batch={batches:.1f} ({args.requests} requests, {args.clients} clients, {args.new_tokens} new "
+        f"mean_batch={batches:.1f} model_busy={busy:.0%} ({args.requests} requests, {args.clients} clients, {args.new_tokens} new "
         f"tokens, server torch threads {server_threads}, tiny model, CPU)"
     )
     print(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
@@ -18,7 +19,19 @@ from pathreasoner.model.tokenizer import EOS_TOKEN
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Generator", "build_messages"]
+__all__ = ["Generator", "PreparedItem", "build_messages"]
+
+
+@dataclass(frozen=True)
+class PreparedItem:
+    """The processor's output for one item: token-level tensors of shape (1, length), image patches, grids."""
+
+    TOKEN_KEYS: ClassVar[frozenset[str]] = frozenset({"input_ids", "attention_mask", "mm_token_type_ids"})
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def length(self) -> int:
+        return int(self.tensors["input_ids"].shape[1])
 
 
 class Generator:
@@ -67,7 +80,36 @@ class Generator:
         """Greedy answers for several items in one left-padded batch."""
         return self.generate_with_counts(items)[0]
 
-    @torch.inference_mode()
+    def prepare(self, images: Sequence[Image.Image], question: str) -> PreparedItem:
+        """One item's model inputs (token ids, image patches), ready for `collate`.
+
+        CPU work that a server does as each request arrives, off the batch's critical path.
+        """
+        text = self.prompt_text(len(images), question)
+        try:
+            encoded = self.processor(
+                text=[text], images=[img.convert("RGB") for img in images] or None, return_tensors="pt"
+            )
+        except Exception as exc:
+            raise ModelError(f"could not prepare the prompt {question[:60]!r} for the model: {exc}") from exc
+        return PreparedItem(dict(encoded))
+
+    def collate(self, prepared: Sequence[PreparedItem]) -> dict[str, torch.Tensor]:
+        """Left-padded batch of prepared items: what the processor returns for the batch, on the device."""
+        length = max(p.length for p in prepared)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.pad_token_id
+        batch: dict[str, torch.Tensor] = {}
+        for key in prepared[0].tensors:
+            values = [p.tensors[key] for p in prepared if key in p.tensors]
+            if key in PreparedItem.TOKEN_KEYS:
+                fill = pad_id if key == "input_ids" else 0
+                batch[key] = torch.cat(
+                    [torch.nn.functional.pad(v, (length - v.shape[1], 0), value=fill) for v in values]
+                )
+            else:  # image patches and grids: one row per patch / image, concatenated in item order
+                batch[key] = torch.cat(values)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
     def generate_with_counts(
         self,
         items: Sequence[tuple[Sequence[Image.Image], str]],
@@ -79,21 +121,21 @@ class Generator:
 
         temperature 0 is greedy, above 0 samples; `stopping_criteria` may end rows early (cancelled requests).
         """
-        if not items:
+        prepared = [self.prepare(images, question) for images, question in items]
+        return self.generate_prepared(prepared, max_new_tokens, temperature, stopping_criteria)
+
+    @torch.inference_mode()
+    def generate_prepared(
+        self,
+        prepared: Sequence[PreparedItem],
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        stopping_criteria: StoppingCriteriaList | None = None,
+    ) -> tuple[list[str], list[int]]:
+        """`generate_with_counts` for items already through `prepare`."""
+        if not prepared:
             return [], []
-        texts = [self.prompt_text(len(images), question) for images, question in items]
-        flat_images = [img.convert("RGB") for images, _ in items for img in images]
-        try:
-            inputs = self.processor(
-                text=texts,
-                images=flat_images or None,
-                return_tensors="pt",
-                padding=True,
-                padding_side="left",
-            )
-        except Exception as exc:
-            raise ModelError(f"could not prepare {len(items)} prompt(s) for the model: {exc}") from exc
-        inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+        inputs = self.collate(prepared)
         sampling = (
             {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         )

@@ -31,9 +31,10 @@ from pathreasoner.serve import metrics
 
 logger = logging.getLogger(__name__)
 
-Item = tuple[Sequence[Image.Image], str]  # (views, question)
-# run(items, options, stopping) -> (texts, new-token counts); called in the worker thread
-RunBatch = Callable[[list[Item], "GenerationOptions", StoppingCriteriaList], tuple[list[str], list[int]]]
+Item = tuple[Sequence[Image.Image], str]  # (views, question), as requests carry them
+# run(items, options, stopping) -> (texts, new-token counts); called in the worker thread. The batcher does
+# not look inside items: the predictor queues them already prepared (Generator.prepare)
+RunBatch = Callable[[list[Any], "GenerationOptions", StoppingCriteriaList], tuple[list[str], list[int]]]
 
 
 class GenerationTimeout(ServingError):
@@ -85,7 +86,7 @@ class GenerationOptions:
 
 @dataclass(eq=False)
 class _Request:
-    items: list[Item]
+    items: list[Any]
     options: GenerationOptions
     future: asyncio.Future[list[str]]
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -117,7 +118,7 @@ class MicroBatcher:
         self._last_batch_requests = 0  # requests in the previous batch: > 1 means concurrent traffic
         self._last_batch_items = 0  # items in it: the next batch waits for about as many to come back
 
-    async def submit(self, items: list[Item], options: GenerationOptions, timeout_s: float) -> list[str]:
+    async def submit(self, items: list[Any], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
         self._ensure_worker()
         assert self._queue is not None
@@ -191,7 +192,8 @@ class MicroBatcher:
         stopping = StoppingCriteriaList([_StopCancelled(rows)])
         metrics.BATCH_SIZE.observe(len(items))
         try:
-            texts, counts = await asyncio.to_thread(self.run, items, options, stopping)
+            with metrics.GENERATE_SECONDS.time():
+                texts, counts = await asyncio.to_thread(self.run, items, options, stopping)
         except Exception as exc:  # every waiting request gets the error
             logger.exception("generation failed for a batch of %d item(s)", len(items))
             for r in requests:

@@ -40,6 +40,11 @@ BATCH_SIZE = Histogram(
     "Instances per generate() call (micro-batches across concurrent requests)",
     buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
 )
+GENERATE_SECONDS = Histogram(
+    "pathreasoner_generate_seconds",
+    "Wall time of each batched generate() call (its sum over elapsed time: how busy the model is)",
+    buckets=LATENCY_BUCKETS,
+)
 REQUEST_ERRORS = Counter(
     "pathreasoner_request_errors", "Failed requests by error type", ["type"]
 )  # exported as pathreasoner_request_errors_total

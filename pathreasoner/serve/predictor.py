@@ -9,9 +9,10 @@ which KServe answers with HTTP 400 and ``{"error": "<problem and fix>"}``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pathreasoner.config import Config
 from pathreasoner.errors import PathReasonerError, RequestError, ServingError
@@ -22,6 +23,9 @@ from pathreasoner.serve.kserve_compat import InferRequest, InferResponse, Invali
 from pathreasoner.serve.lineage import ModelLineage, lineage_headers
 from pathreasoner.serve.request import Limits, parse_request
 from pathreasoner.serve.v2 import parse_v2, v2_parameters, v2_response
+
+if TYPE_CHECKING:
+    from pathreasoner.model.inference import PreparedItem
 
 logger = logging.getLogger(__name__)
 
@@ -139,10 +143,10 @@ class PathReasonerModel(kserve.Model):
         return payload
 
     def _run_batch(
-        self, items: list[Item], options: GenerationOptions, stopping: Any
+        self, prepared: list[PreparedItem], options: GenerationOptions, stopping: Any
     ) -> tuple[list[str], list[int]]:
-        return self.generator.generate_with_counts(
-            items, options.max_new_tokens, options.temperature, stopping
+        return self.generator.generate_prepared(
+            prepared, options.max_new_tokens, options.temperature, stopping
         )
 
     def generation_options(self, parameters: Any) -> GenerationOptions:
@@ -157,11 +161,14 @@ class PathReasonerModel(kserve.Model):
     async def generate_batched(self, items: list[Item], options: GenerationOptions) -> list[str]:
         """Texts for `items` ((views, question) pairs), micro-batched with concurrent requests.
 
+        Each item is tokenized and its images turned into patches as the request arrives (in a worker
+        thread, while the current batch generates), so a batch spends its time in the model only.
         Raises GenerationTimeout (HTTP 504) after serving.request_timeout_s.
         """
         if self.generator is None:
             raise ServingError(f"model {self.name!r} is not loaded; call load() before predict()")
-        return await self.batcher.submit(items, options, self.cfg.serving.request_timeout_s)
+        prepared = await asyncio.to_thread(lambda: [self.generator.prepare(v, q) for v, q in items])
+        return await self.batcher.submit(prepared, options, self.cfg.serving.request_timeout_s)
 
     async def predict(
         self,

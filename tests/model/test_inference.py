@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from pathreasoner.model.inference import Generator
 
 
@@ -33,3 +35,27 @@ def test_tags_survive_decoding(tiny_dir: Path) -> None:
     assert ids[0] == gen.tokenizer.convert_tokens_to_ids("<observe>")
     decoded = gen.tokenizer.decode(ids, skip_special_tokens=True)
     assert decoded == "<observe>a</observe>\n<think>b</think>\n<answer>c</answer>"
+
+
+def test_collated_items_equal_the_processors_own_batch(tiny_dir: Path, images) -> None:
+    """prepare() per item + collate() is exactly the processor's left-padded batch (what serving relies on)."""
+    gen = Generator.from_checkpoint(tiny_dir, max_new_tokens=6)
+    items = [
+        (images[:1], "Grade?"),
+        (images, "What is the most likely diagnosis for this slide?"),
+        ([images[1]], "Stage?"),
+    ]
+    expected = gen.processor(
+        text=[gen.prompt_text(len(views), q) for views, q in items],
+        images=[img.convert("RGB") for views, _ in items for img in views],
+        return_tensors="pt",
+        padding=True,
+        padding_side="left",
+    )
+    got = gen.collate([gen.prepare(views, q) for views, q in items])
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(got[key], value), key
+    assert got["attention_mask"][0, 0] == 0 and got["attention_mask"][1].all()  # left padding
+    text, counts = gen.generate_prepared([gen.prepare(*items[2])])
+    assert text == [gen.generate(*items[2])] and counts[0] >= 1
