@@ -2,9 +2,9 @@
 
 `MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
 queued request, takes every request already queued and, when the previous batch held several requests
-(concurrent traffic), waits up to `max_wait_s` until about as many items as that batch held have arrived
-(the same clients coming back; never over `max_batch_size` items in all; a single client's requests never
-wait), groups them by
+(concurrent traffic), waits up to `max_wait_s` until as many items have arrived as there were clients at
+the end of that batch (its items, whose clients come back, plus those queued meanwhile; never over
+`max_batch_size` items in all; a single client's requests never wait), groups them by
 generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
 the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
 its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
@@ -116,13 +116,17 @@ class MicroBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._held: _Request | None = None  # did not fit in the previous batch
         self._last_batch_requests = 0  # requests in the previous batch: > 1 means concurrent traffic
-        self._last_batch_items = 0  # items in it: the next batch waits for about as many to come back
+        # clients active at the end of the previous batch: its items (their clients come back) plus the
+        # items queued meanwhile; under concurrent traffic the next batch waits for about as many
+        self._expected_items = 0
+        self._queued_items = 0
 
     async def submit(self, items: list[Any], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
         self._ensure_worker()
         assert self._queue is not None
         request = _Request(list(items), options, asyncio.get_running_loop().create_future())
+        self._queued_items += len(request.items)
         await self._queue.put(request)
         try:
             return await asyncio.wait_for(asyncio.shield(request.future), timeout_s)
@@ -138,7 +142,7 @@ class MicroBatcher:
 
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():  # first call, or a new event loop
-            self._queue, self._held = asyncio.Queue(), None
+            self._queue, self._held, self._queued_items = asyncio.Queue(), None, 0
             # a fresh context: the worker serves every request, it must not carry the first one's request id
             self._worker = asyncio.get_running_loop().create_task(
                 self._work(), name="micro-batcher", context=contextvars.Context()
@@ -146,23 +150,28 @@ class MicroBatcher:
 
     async def _next_batch(self) -> list[_Request]:
         assert self._queue is not None
-        first = self._held or await self._queue.get()
-        self._held = None
+        if self._held is not None:
+            first, self._held = self._held, None
+        else:
+            first = await self._queue.get()
+            self._queued_items -= len(first.items)
         batch, size = [first], len(first.items)
-        # one client at a time: answer at once. Concurrent clients: wait (at most max_wait) until as many
-        # items as the previous batch held are back, then take whatever else is already queued
+        # one client at a time: answer at once. Concurrent clients: wait (at most max_wait) until the
+        # clients active at the end of the previous batch are back, then take whatever else is queued
         now = time.monotonic()
         deadline = now + self.max_wait_s if self._last_batch_requests > 1 else now
-        expected = min(self._last_batch_items, self.max_batch_size)
+        expected = min(self._expected_items, self.max_batch_size)
         while size < self.max_batch_size:
             try:
                 request = self._queue.get_nowait()
+                self._queued_items -= len(request.items)
             except asyncio.QueueEmpty:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or size >= expected:
                     break
                 try:
                     request = await asyncio.wait_for(self._queue.get(), remaining)
+                    self._queued_items -= len(request.items)
                 except TimeoutError:
                     break
             if size + len(request.items) > self.max_batch_size:
@@ -181,7 +190,8 @@ class MicroBatcher:
             for options, requests in groups.items():
                 await self._run_group(options, requests)
             self._last_batch_requests = len(batch)
-            self._last_batch_items = sum(len(r.items) for r in batch)
+            held = len(self._held.items) if self._held is not None else 0
+            self._expected_items = sum(len(r.items) for r in batch) + self._queued_items + held
 
     async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
         requests = [r for r in requests if not r.future.done()]

@@ -178,3 +178,34 @@ def test_batch_stops_waiting_once_the_last_batchs_clients_are_back() -> None:
     elapsed = asyncio.run(scenario())
     assert batches[-1] == 4 and sum(batches) == 8
     assert elapsed < 2.0, f"the batch waited {elapsed:.1f} s for clients that were all back (cap 5 s)"
+
+
+def test_split_batches_merge_again() -> None:
+    """Clients queued during a batch count as active: the next batch waits for them and the returning ones."""
+    batches: list[int] = []
+
+    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
+        time.sleep(0.3)
+        batches.append(len(items))
+        return [question for _, question in items], [1] * len(items)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=2.0)
+        options = GenerationOptions(max_new_tokens=4)
+
+        async def client(name: str, delay: float = 0.0) -> list[str]:
+            await asyncio.sleep(delay)
+            return await batcher.submit([([], name)], options, timeout_s=30)
+
+        async def early_client(i: int) -> None:  # answered in the first batch, back 0.1-0.2 s later
+            await client(f"a{i}")
+            await client(f"a{i}-again", delay=0.1 + 0.05 * i)
+
+        late = [client(f"b{i}", delay=0.1) for i in range(2)]  # queued while the first batch runs
+        await asyncio.gather(*(early_client(i) for i in range(3)), *late)
+        await batcher.close()
+
+    asyncio.run(scenario())
+    # 3 early clients run first (the first batch never waits); then the 2 queued ones and the 3 returning
+    # ones share one batch instead of splitting into 2 + 3
+    assert sum(batches) == 8 and batches[-1] == 5, batches
