@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pathreasoner.samples.synoptic import (
     parse_pt,
     parse_size_cm,
 )
+from pathreasoner.samples.tumours import Tumour, find_tumours, main_tumour
 
 DX_SECTION_WEIGHTS = {
     "diagnosis": 3.0,
@@ -43,6 +45,13 @@ DX_SECTION_WEIGHTS = {
 # a report naming its diagnosis only in the specimen list or gross description (OCR lost the headers)
 FALLBACK_DX_WEIGHTS = {**DX_SECTION_WEIGHTS, "specimen": 0.5, "gross": 0.25}
 FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
+# precursors and in-situ lesions are never the main tumour beside an invasive one
+_PRECURSOR = re.compile(r"in situ|intraepithelial|dysplasia|adenoma\b|\bpin\b", re.I)
+_MALIGNANT = re.compile(
+    r"carcinoma|sarcoma|cancer|malignant|glioma|blastoma|melanoma|lymphoma|leuka?emia|mesothelioma|"
+    r"seminoma|astrocytoma|oligodendroglioma|ependymoma",
+    re.I,
+)
 _STAGING_ORGANS = frozenset({"lymph node"})
 _STATED_SITE_SECTIONS = frozenset({"diagnosis", "synoptic", "specimen"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
@@ -456,16 +465,23 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
     organ, organ_source, organ_conflict = organ_with_source(organ_call, primary, tagged, ctx)
+    tumours = _tumours(text, sections, tagged, ctx, organ)
+    tumours = _separate_tumours(tumours, organ_call.organ, ctx)
+    main = _main_tumour(report, tumours, organ_call.organ, ctx) if len(tumours) > 1 else None
+    if main is not None and main.diagnosis != primary:
+        primary = main.diagnosis
+        organ, organ_source, organ_conflict = organ_with_source(organ_call, primary, tagged, ctx)
     fact_text = section_text(text, sections, FACT_SECTIONS)
     stated = StatedFacts(
-        grade=parse_grade(fact_text, organ),
+        grade=(main.grade if main else None) or parse_grade(fact_text, organ),
         grade_group=parse_grade_group(fact_text) if organ == "prostate" else None,
         pt=parse_pt(fact_text),
         pn=parse_pn(fact_text),
         margin=parse_margin(fact_text) or _margin_from_mentions(tagged),
         lvi=parse_lvi(fact_text) or _status_from_mentions(tagged, LVI),
         pni=parse_pni(fact_text) or _status_from_mentions(tagged, PNI),
-        size_cm=parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",))),
+        size_cm=(main.size_cm if main else None)
+        or parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",))),
         doi_mm=parse_doi_mm(fact_text),
     )
     extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
@@ -483,8 +499,79 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         )
     )
     if organ == "kidney":
-        extraction.renal_types = renal_types(fact_text)
+        extraction.renal_types = main.renal if main and main.renal else renal_types(fact_text)
+    if tumours:
+        extraction.tumours = [_tumour_line(t, t is main, repaired, ctx) for t in tumours]
+    if main is not None:
+        start, end = repaired.to_source(main.start, main.end)
+        extraction.primary_span = {
+            "kind": "diagnosis",
+            "entity": main.diagnosis,
+            "start": start,
+            "end": end,
+            "text": report.text[start:end],
+            "section": "diagnosis",
+        }
     return extraction
+
+
+def _tumours(
+    text: str, sections: list[Section], tagged: list[_Tagged], ctx: KGContext, organ: str | None
+) -> list[Tumour]:
+    """The tumours the final diagnosis sections describe (see samples/tumours.py)."""
+    spans = [(s.start, s.end) for s in sections if s.name == "diagnosis"]
+    mentions = [
+        (t.mention.start, t.mention.end, t.canonical)
+        for t in tagged
+        if t.type == "diagnosis" and t.section == "diagnosis" and t.assertion != "negated"
+    ]
+    return find_tumours(text, spans, mentions, ctx, organ) if spans and len(mentions) > 1 else []
+
+
+def _separate_tumours(tumours: list[Tumour], organ: str | None, ctx: KGContext) -> list[Tumour]:
+    """The malignant, invasive tumours of the report's organ (when it has one) among the blocks: precursors,
+    in-situ lesions and benign tumours never compete with them; empty unless two of them are different
+    tumours (neither an is_a ancestor of the other)."""
+    kept = [
+        t
+        for t in tumours
+        if not _PRECURSOR.search(t.diagnosis)
+        and any(_MALIGNANT.search(n) for n in (t.diagnosis, *ctx.ancestors(t.diagnosis, ("is_a",))))
+        and (not organ or ctx.organ_of_diagnosis(t.diagnosis) in (organ, None))
+    ]
+    unrelated = any(
+        a.diagnosis not in (b.diagnosis, *ctx.ancestors(b.diagnosis, ("is_a",)))
+        and b.diagnosis not in ctx.ancestors(a.diagnosis, ("is_a",))
+        for a, b in itertools.combinations(kept, 2)
+    )
+    return (
+        kept if unrelated else []
+    )  # relatives ('urothelial carcinoma', 'bladder urothelial carcinoma'): one
+
+
+def _main_tumour(report: Report, tumours: list[Tumour], organ: str | None, ctx: KGContext) -> Tumour | None:
+    """The largest of several tumours when their sizes decide; None when they do not (the diagnosis chooser
+    stands: the tumour listed first, weighted by section). ReportError when they are primaries of different
+    organs and nothing tells them apart (no organ for the report, no sizes that decide)."""
+    main, why = main_tumour(tumours)
+    if why == "largest":
+        return main
+    organs = {ctx.organ_of_diagnosis(t.diagnosis) for t in tumours} - {None}
+    if not organ and len(organs) > 1:
+        names = ", ".join(dict.fromkeys(t.diagnosis for t in tumours))
+        raise ReportError(
+            f"report {report.source} ({report.patient_id}): two primaries ({names}) of different organs "
+            f"({', '.join(sorted(o for o in organs if o))}) with no way to choose (no organ for the report, "
+            "no sizes that decide); review it by hand or split it into one report per primary"
+        )
+    return None
+
+
+def _tumour_line(tumour: Tumour, main: bool, repaired: RepairedText, ctx: KGContext) -> dict[str, object]:
+    line = tumour.as_dict(main)
+    line["start"], line["end"] = repaired.to_source(tumour.start, tumour.end)
+    line["kg_id"] = ctx.node_id(tumour.diagnosis)
+    return line
 
 
 def primary_span(evidence: list[dict[str, object]], primary: str) -> dict[str, object] | None:
