@@ -341,3 +341,36 @@ def test_gbm_lgg_and_coad_read_decided_on_real_reports(shared_data: Path, ctx: K
     assert len(subset) > 250
     assert single / len(subset) >= 0.75, f"{single}/{len(subset)}"
     assert strict / len(subset) >= 0.7, f"{strict}/{len(subset)}"
+
+
+NEW_PROJECT_REPORTS = {
+    "ACC": "FINAL DIAGNOSIS:\nA. LEFT ADRENAL GLAND, ADRENALECTOMY:\n- Adrenocortical carcinoma, 12.5 cm, 410 grams.\n",
+    "PCPG": "FINAL DIAGNOSIS:\nA. RIGHT ADRENAL GLAND, ADRENALECTOMY:\n- Pheochromocytoma, 4.2 cm, confined to the adrenal gland.\n",
+    "CHOL": "FINAL DIAGNOSIS:\nA. COMMON BILE DUCT, RESECTION:\n- Extrahepatic cholangiocarcinoma, moderately differentiated.\n",
+    "DLBC": "FINAL DIAGNOSIS:\nA. LYMPH NODE, LEFT NECK, EXCISION:\n- Diffuse large B-cell lymphoma.\n",
+    "ESCA": "FINAL DIAGNOSIS:\nA. ESOPHAGUS, ESOPHAGECTOMY:\n- Squamous cell carcinoma, poorly differentiated.\npT3 pN1\n",
+    "STAD": "FINAL DIAGNOSIS:\nA. STOMACH, TOTAL GASTRECTOMY:\n- Adenocarcinoma, diffuse type, poorly differentiated.\npT4a pN2\n",
+    "LAML": "FINAL DIAGNOSIS:\nA. BONE MARROW, ASPIRATE AND CORE BIOPSY:\n- Acute myeloid leukemia, 65% blasts.\n",
+    "MESO": "FINAL DIAGNOSIS:\nA. RIGHT PLEURA, PLEURECTOMY:\n- Malignant mesothelioma, epithelioid type.\n",
+    "SARC": "FINAL DIAGNOSIS:\nA. RETROPERITONEUM, MASS, RESECTION:\n- Dedifferentiated liposarcoma, FNCLCC grade 3.\n",
+    "SKCM": "FINAL DIAGNOSIS:\nA. SKIN, LEFT UPPER BACK, WIDE EXCISION:\n- Malignant melanoma, nodular type, Breslow thickness 3.2 mm.\npT3b\n",
+    "TGCT": "FINAL DIAGNOSIS:\nA. LEFT TESTIS, RADICAL ORCHIECTOMY:\n- Seminoma, classic type, 3.1 cm, confined to the testis.\npT1\n",
+    "THCA": "FINAL DIAGNOSIS:\nA. THYROID, TOTAL THYROIDECTOMY:\n- Papillary thyroid carcinoma, classic type, 2.1 cm.\npT2 pN0\n",
+    "THYM": "FINAL DIAGNOSIS:\nA. ANTERIOR MEDIASTINAL MASS, THYMECTOMY:\n- Thymoma, WHO type B2.\n",
+    "UCS": "FINAL DIAGNOSIS:\nA. UTERUS, TOTAL HYSTERECTOMY:\n- Carcinosarcoma (malignant mixed mullerian tumor).\n",
+    "UVM": "FINAL DIAGNOSIS:\nA. LEFT EYE, ENUCLEATION:\n- Uveal melanoma, mixed cell type, arising in the choroid.\n",
+}
+
+
+@pytest.mark.parametrize("code", sorted(NEW_PROJECT_REPORTS))
+def test_reports_of_the_new_projects_map_to_their_project(ctx: KGContext, code: str) -> None:
+    """One authored report per project the shared CSVs lack: organ from the text, diagnosis linked, one
+    candidate project."""
+    text = NEW_PROJECT_REPORTS[code]
+    call = resolve_organ(None, text)
+    extraction = extract_report(Report("P-N", None, text, code, call.organ), ctx)
+    diagnosis = extraction.refined or extraction.primary
+    projects, basis = candidate_projects(
+        extraction.organ, diagnosis, extraction.facts.get("grade"), extraction.site, ctx=ctx
+    )
+    assert (call.organ, projects) == (extraction.organ, {code}), basis
