@@ -175,6 +175,12 @@ def _usable(surface: str) -> bool:
     return len(key) >= MIN_SURFACE_CHARS and key not in STOP_NAMES
 
 
+def _is_subset_of_name(synonym: str, name: str) -> bool:
+    """Whether the synonym's words are a strict subset of the name's words (less specific than the name)."""
+    words, name_words = set(fold(synonym).split()), set(fold(name).split())
+    return bool(words) and words < name_words
+
+
 def _kg_entries(kg: KnowledgeGraph) -> list[tuple[str, str, str | None]]:
     """(surface, canonical, node_id) for usable names, then synonyms not already claimed, in source priority."""
     from pathreasoner.kg.graph import _priority
@@ -188,6 +194,8 @@ def _kg_entries(kg: KnowledgeGraph) -> list[tuple[str, str, str | None]]:
             key = fold(s)
             if not curated and _is_abbreviation(s):
                 continue  # imported ontologies list abbreviations ("ALL", "RB") that collide with report words
+            if not curated and _is_subset_of_name(s, node.name):
+                continue  # "Metastatic" for "Metastatic Tumor Sample": a part never links the longer entity
             if _usable(s) and key not in claimed:
                 claimed.add(key)
                 entries.append((s, node.name, node.id))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathreasoner.errors import ReportError
 from pathreasoner.kg.lexicon import Mention
 from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
+from pathreasoner.samples.boilerplate import in_boilerplate
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
 from pathreasoner.samples.negation import assess, has_negation_trigger
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
@@ -207,6 +208,8 @@ def tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Ta
             assertion = "affirmed"
         if kind in _CHECKLIST_TYPES and assertion == "unknown" and _KEY_COLON.match(text, m.end):
             continue  # a checklist key ("Renal vein invasion:") with an empty or 'not applicable' value
+        if kind == "diagnosis" and in_boilerplate(text, m.start, m.end):
+            continue  # a disease named as an example in a test description or comment
         tagged.append(_Tagged(m, section_at(sections, m.start), canonical, kind, assertion))
     return tagged
 
