@@ -3,6 +3,8 @@
 - Fields glued to the next heading ("Histologic type: AdenocarcinomaHistologic grade: ...") get a line
   break between the value and the heading.
 - Words that OCR split into single letters ("Hepatoce l l u lar carcinoma") are joined again.
+- Misread tumour words ("caroinoma", "squamous call") are read as the pathology word they are one or two
+  letters away from (`TUMOUR_WORDS`; "call" only after a word that precedes "cell").
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
 back to the span of the same words in the original text (evidence stays auditable).
@@ -19,6 +21,71 @@ _GLUED_HEADING = re.compile(r"(?<=[a-z)]{2})(?=[A-Z][a-z]+(?:[ \t]+[A-Za-z][a-z]
 # a word, then two or more single letters (not the words 'a'/'i'), then an optional short tail, all split by
 # single spaces: "Hepatoce l l u lar"
 _SPLIT_WORD = re.compile(r"\b([A-Za-z]{3,})((?: [b-hj-z]\b){2,})( [a-z]{1,4}\b)?")
+
+
+# the pathology words OCR typos are corrected to (8+ letters: shorter words are too close to other words)
+TUMOUR_WORDS = [
+    "carcinoma",
+    "adenocarcinoma",
+    "squamous",
+    "urothelial",
+    "hepatocellular",
+    "cholangiocarcinoma",
+    "glioblastoma",
+    "astrocytoma",
+    "oligodendroglioma",
+    "oligoastrocytoma",
+    "differentiated",
+    "papillary",
+    "transitional",
+    "endometrioid",
+    "mucinous",
+    "invasive",
+    "infiltrating",
+    "keratinizing",
+    "neoplasm",
+    "malignant",
+    "metastatic",
+    "sarcomatoid",
+    "chromophobe",
+    "carcinosarcoma",
+    "leiomyosarcoma",
+    "melanoma",
+    "lymphoma",
+    "mesothelioma",
+    "neuroendocrine",
+]
+_LONG_WORD = re.compile(r"\b[A-Za-z]{8,}\b")
+_CALL = re.compile(
+    r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)c[ao]ll\b", re.I
+)
+_BY_AFFIX: dict[str, list[str]] = {}
+for _word in TUMOUR_WORDS:
+    _BY_AFFIX.setdefault("^" + _word[:3], []).append(_word)
+    _BY_AFFIX.setdefault("$" + _word[-3:], []).append(_word)
+_KNOWN = frozenset(TUMOUR_WORDS)
+
+
+def _typo_fix(word: str) -> str | None:
+    """The tumour word `word` is an OCR misreading of, or None: same length, one letter substituted (two in
+    words of 10+ letters); other forms of a word ("oligodendroglial", "differentiation") are not typos."""
+    lowered = word.lower()
+    if lowered in _KNOWN:
+        return None
+    allowed = 2 if len(lowered) >= 10 else 1
+    for candidate in {*_BY_AFFIX.get("^" + lowered[:3], ()), *_BY_AFFIX.get("$" + lowered[-3:], ())}:
+        if (
+            len(candidate) == len(lowered)
+            and sum(a != b for a, b in zip(candidate, lowered, strict=True)) <= allowed
+        ):
+            return (
+                candidate.upper()
+                if word.isupper()
+                else candidate.capitalize()
+                if word[0].isupper()
+                else candidate
+            )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +112,21 @@ class RepairedText:
 
 
 def repair_text(text: str) -> RepairedText:
-    """Unglue fields from the next heading and join OCR-split words (see the module docstring)."""
+    """Unglue fields from the next heading, join OCR-split words, correct misread tumour words (see the
+    module docstring)."""
     found: list[tuple[int, int, str]] = []  # (start, end, replacement) in the original text
     for m in _GLUED_HEADING.finditer(text):
         found.append((m.start(), m.start(), "\n"))
     for m in _SPLIT_WORD.finditer(text):
         found.append((m.start(), m.end(), m.group().replace(" ", "")))
+    for m in _LONG_WORD.finditer(text):
+        fixed = _typo_fix(m.group())
+        if fixed:
+            found.append((m.start(), m.end(), fixed))
+    for m in _CALL.finditer(text):
+        if m.group()[-4:].lower() != "cell":
+            cell = "CELL" if m.group()[-4:].isupper() else "cell"
+            found.append((m.end() - 4, m.end(), cell))
     if not found:
         return RepairedText(text)
     found.sort()

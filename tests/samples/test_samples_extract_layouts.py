@@ -102,3 +102,21 @@ def test_file_name_organ_contradicted_by_the_text_goes_through_with_the_conflict
     start, end = line["organ_span"]
     assert text[start:end] == "Uterus"
     assert "UCEC" in line["projects"]
+
+
+def test_misread_tumour_words_are_corrected_but_other_word_forms_are_not() -> None:
+    text = "Invasive squamous call caroinoma, moderately differentlated; oligodendroglial differentiation"
+    repaired = repair_text(text).text
+    assert repaired.startswith("Invasive squamous cell carcinoma, moderately differentiated;")
+    assert repaired.endswith("oligodendroglial differentiation")
+    assert (
+        repair_text("Please call the clinic. Carcinoid tumour.").text
+        == "Please call the clinic. Carcinoid tumour."
+    )
+
+
+def test_squamous_call_caroinoma_is_read_as_squamous_cell_carcinoma(ctx: KGContext) -> None:
+    text = "FINAL DIAGNOSIS:\nCervix, biopsy: Invasive squamous call caroinoma, moderately differentiated.\n"
+    extraction = extract_report(Report("TCGA-AA-0009", None, text, "x.txt", "cervix"), ctx)
+    assert "squamous cell carcinoma" in extraction.primary
+    assert extraction.primary_span is not None and "caroinoma" in str(extraction.primary_span["text"])
