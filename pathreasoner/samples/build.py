@@ -147,6 +147,33 @@ def _extract_all(
             yield exc
 
 
+@dataclass
+class _Build:
+    """The state one build-samples run carries from step to step."""
+
+    cfg: Config
+    kg: KnowledgeGraph
+    ctx: KGContext
+    lexicon: dict[str, list[str]]
+    reward_matcher: EntityMatcher  # exactly what rewards/eval will use
+    client: LLMClient | None
+    quarantine: list[dict[str, str]] = field(default_factory=list)
+    extraction_lines: list[dict[str, Any]] = field(default_factory=list)  # extractions.jsonl
+    records: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # evidence.jsonl: spans behind the samples
+    pending_images: list[tuple[Path, str]] = field(default_factory=list)  # (slide folder, slide id) to copy
+    llm_jobs: list[tuple[int, str, list[str], list[str]]] = field(default_factory=list)
+    used_keys: Counter[str] = field(default_factory=Counter)
+    link_methods: Counter[str] = field(default_factory=Counter)
+    unlinked: Counter[str] = field(default_factory=Counter)
+    ungrounded: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    checks: dict[str, Any] = field(default_factory=dict)
+    check_failures: list[Any] = field(default_factory=list)
+    recovery: dict[str, Any] = field(default_factory=dict)
+
+
 def build_samples(
     reports: Path | str,
     tiles_dir: Path | None,
@@ -159,7 +186,30 @@ def build_samples(
     ``progress(done, total)`` is called as each report is processed."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
-    kg = KnowledgeGraph.load(Path(kg_dir))
+    run = _open_build(Path(kg_dir), out_dir, cfg)
+    loaded, run.quarantine = load_reports(reports)
+    # extractions.jsonl: one line per report, unusable ones first (with the loader's reason)
+    run.extraction_lines = [quarantined_record(q["item"], q["reason"]) for q in run.quarantine]
+    n_seen = len(loaded) + len(run.quarantine)
+    dirs = slide_dirs(tiles_dir)
+    for done, (report, extraction) in enumerate(
+        zip(loaded, _extract_all(loaded, run.ctx, run.client, cfg), strict=True), start=1
+    ):
+        if progress is not None:
+            progress(done, len(loaded))
+        if isinstance(extraction, Exception):
+            _quarantine_report(run, report, extraction)
+        else:
+            _add_report_samples(run, report, extraction, dirs)
+    _write_llm_responses(run)
+    _check_samples(run, reports, len(loaded), kg_dir)
+    _assign_record_splits(run.records, cfg)
+    return _write_outputs(run, out_dir, n_seen, start)
+
+
+def _open_build(kg_dir: Path, out_dir: Path, cfg: Config) -> _Build:
+    """Load the KG, its extraction context and lexicon, and the LLM client when one is needed."""
+    kg = KnowledgeGraph.load(kg_dir)
     ctx = KGContext.from_kg(
         kg,
         LinkSettings(
@@ -169,118 +219,118 @@ def build_samples(
         ),
     )
     lexicon = lexicon_from_kg(kg)
-    reward_matcher = EntityMatcher.from_lexicon(lexicon)  # exactly what rewards/eval will use
-    loaded, quarantine = load_reports(reports)
-    # extractions.jsonl: one line per report, unusable ones first (with the loader's reason)
-    extraction_lines = [quarantined_record(q["item"], q["reason"]) for q in quarantine]
-    n_seen = len(loaded) + len(quarantine)
-    dirs = slide_dirs(tiles_dir)
-    used_keys: Counter[str] = Counter()
-    records: list[dict[str, Any]] = []
-    evidence: list[dict[str, Any]] = []  # evidence.jsonl: per report, the spans behind its samples
-    pending_images: list[tuple[Path, str]] = []  # (slide folder, slide id) to copy once the temp dir exists
-    n_ok = n_failed = 0
-    client = _llm_client(cfg, out_dir)
-    llm_jobs: list[tuple[int, str, list[str], list[str]]] = []
-    link_methods: Counter[str] = Counter()
-    unlinked: Counter[str] = Counter()
-    ungrounded = 0
-    for done, (report, extraction) in enumerate(
-        zip(loaded, _extract_all(loaded, ctx, client, cfg), strict=True), start=1
-    ):
-        if progress is not None:
-            progress(done, len(loaded))
-        if isinstance(extraction, Exception):
-            quarantine.append({"item": report.source, "reason": str(extraction)})
-            extraction_lines.append(quarantined_record(report.source, str(extraction), report.patient_id))
-            logger.info("quarantined %s: %s", report.source, extraction)
-            n_failed += 1
-            continue
-        n_ok += 1
-        extraction_lines.append(extraction_record(report, extraction, ctx))
-        link_methods[extraction.diagnosis_link] += 1
-        unlinked.update(extraction.unlinked)
-        ungrounded += len(extraction.ungrounded)
-        slide_dir = find_slide_dir(dirs, report.slide_id, report.patient_id)
-        slide_id = report.slide_id or (slide_dir.name if slide_dir else None)
-        if slide_dir is not None:
-            pending_images.append((slide_dir, slide_id or slide_dir.name))
-        key = _unique_key(slide_id or report.patient_id, used_keys)
-        evidence.append(
+    return _Build(cfg, kg, ctx, lexicon, EntityMatcher.from_lexicon(lexicon), _llm_client(cfg, out_dir))
+
+
+def _quarantine_report(run: _Build, report: Report, error: Exception) -> None:
+    run.quarantine.append({"item": report.source, "reason": str(error)})
+    run.extraction_lines.append(quarantined_record(report.source, str(error), report.patient_id))
+    logger.info("quarantined %s: %s", report.source, error)
+    run.n_failed += 1
+
+
+def _add_report_samples(run: _Build, report: Report, extraction: Extraction, dirs: list[Path]) -> None:
+    """One report's extraction line, evidence and question records (responses now, or queued for the llm)."""
+    cfg = run.cfg
+    run.n_ok += 1
+    run.extraction_lines.append(extraction_record(report, extraction, run.ctx))
+    run.link_methods[extraction.diagnosis_link] += 1
+    run.unlinked.update(extraction.unlinked)
+    run.ungrounded += len(extraction.ungrounded)
+    slide_dir = find_slide_dir(dirs, report.slide_id, report.patient_id)
+    slide_id = report.slide_id or (slide_dir.name if slide_dir else None)
+    if slide_dir is not None:
+        run.pending_images.append((slide_dir, slide_id or slide_dir.name))
+    key = _unique_key(slide_id or report.patient_id, run.used_keys)
+    run.evidence.append(
+        {
+            "report_source": report.source,
+            "patient_id": report.patient_id,
+            "sample_key": key,
+            "spans": extraction.evidence,
+        }
+    )
+    paths = find_reasoning_paths(run.kg, extraction.finding_entities, extraction.diagnosis_entities, cfg.kg)
+    for question in build_questions(extraction, list(cfg.samples.question_types), key):
+        chosen = select_paths(
+            paths, list(question.targets), cfg.kg.top_k_paths, extraction.path_nodes_allowed()
+        )
+        if cfg.samples.writer == "template":
+            response = write_response(extraction, question, chosen, run.ctx)
+        else:  # written after the loop, with bounded concurrency
+            response = ""
+            run.llm_jobs.append(
+                (len(run.records), question.question, extraction.findings, [render_path(p) for p in chosen])
+            )
+        parsed = parse_response(response)
+        gt_entities = sorted(run.reward_matcher.entities(f"{parsed.observe}\n{parsed.think}"))
+        run.records.append(
             {
-                "report_source": report.source,
+                "id": f"{key}:{question.question_type}",
                 "patient_id": report.patient_id,
-                "sample_key": key,
-                "spans": extraction.evidence,
+                "slide_id": slide_id,
+                "organ": extraction.organ,
+                "split": "",
+                "question_type": question.question_type,
+                "question": question.question,
+                "images": [],
+                "findings": extraction.findings,
+                "diagnosis": extraction.diagnosis,
+                "gt_entities": gt_entities,
+                "kg_paths": [p.to_dict() for p in chosen],
+                "response": response,
+                "answer": question.answer,
+                "provenance": {
+                    "extractor": cfg.samples.extractor,
+                    "writer": cfg.samples.writer,
+                    "kg_version": run.kg.version,
+                    "report_source": report.source,
+                },
+                "_slide_dir": str(slide_dir) if slide_dir else None,
             }
         )
-        paths = find_reasoning_paths(kg, extraction.finding_entities, extraction.diagnosis_entities, cfg.kg)
-        for question in build_questions(extraction, list(cfg.samples.question_types), key):
-            chosen = select_paths(
-                paths, list(question.targets), cfg.kg.top_k_paths, extraction.path_nodes_allowed()
-            )
-            if cfg.samples.writer == "template":
-                response = write_response(extraction, question, chosen, ctx)
-            else:  # written after the loop, with bounded concurrency
-                response = ""
-                llm_jobs.append(
-                    (len(records), question.question, extraction.findings, [render_path(p) for p in chosen])
-                )
-            parsed = parse_response(response)
-            gt_entities = sorted(reward_matcher.entities(f"{parsed.observe}\n{parsed.think}"))
-            records.append(
-                {
-                    "id": f"{key}:{question.question_type}",
-                    "patient_id": report.patient_id,
-                    "slide_id": slide_id,
-                    "organ": extraction.organ,
-                    "split": "",
-                    "question_type": question.question_type,
-                    "question": question.question,
-                    "images": [],
-                    "findings": extraction.findings,
-                    "diagnosis": extraction.diagnosis,
-                    "gt_entities": gt_entities,
-                    "kg_paths": [p.to_dict() for p in chosen],
-                    "response": response,
-                    "answer": question.answer,
-                    "provenance": {
-                        "extractor": cfg.samples.extractor,
-                        "writer": cfg.samples.writer,
-                        "kg_version": kg.version,
-                        "report_source": report.source,
-                    },
-                    "_slide_dir": str(slide_dir) if slide_dir else None,
-                }
-            )
-    if client is not None and llm_jobs:
-        records = _write_with_llm(client, records, llm_jobs, reward_matcher, quarantine)
-    if n_failed:
+
+
+def _write_llm_responses(run: _Build) -> None:
+    if run.client is not None and run.llm_jobs:
+        run.records = _write_with_llm(
+            run.client, run.records, run.llm_jobs, run.reward_matcher, run.quarantine
+        )
+
+
+def _check_samples(run: _Build, reports: Path | str, n_loaded: int, kg_dir: Path) -> None:
+    """Quality checks and the optional answer-recovery check; DatasetError when no sample is left."""
+    if run.n_failed:
         logger.warning(
             "%d of %d reports gave no usable diagnosis and were quarantined (see summary.json)",
-            n_failed,
-            len(loaded),
+            run.n_failed,
+            n_loaded,
         )
-    if not records:
-        reasons = Counter(q["reason"].split(";")[0][:80] for q in quarantine)
+    if not run.records:
+        reasons = Counter(q["reason"].split(";")[0][:80] for q in run.quarantine)
         raise DatasetError(
-            f"no samples could be built from {reports}: {len(loaded)} usable reports, {len(quarantine)} quarantined "
+            f"no samples could be built from {reports}: {n_loaded} usable reports, {len(run.quarantine)} quarantined "
             f"({dict(reasons.most_common(3))}); check the reports file and the KG in {kg_dir}"
         )
-    records, checks, check_failures = check_records(records, ctx.has, reward_matcher)
-    recovery: dict[str, Any] = {"run": False, "why": "samples.answer_recovery is false"}
-    if cfg.samples.answer_recovery and client is None:
-        recovery["why"] = "no LLM endpoint configured (samples.llm_base_url, samples.llm_model)"
-    elif cfg.samples.answer_recovery and client is not None and records:
-        result = check_answer_recovery(client, records, reward_matcher)
-        records, checks[RECOVERY_CHECK] = result.kept, result.counts
-        check_failures += result.failures
-        recovery = {"run": True, "decided_by": result.decided_by, "llm_calls": client.calls}
-    if not records:
+    run.records, run.checks, run.check_failures = check_records(run.records, run.ctx.has, run.reward_matcher)
+    s = run.cfg.samples
+    run.recovery = {"run": False, "why": "samples.answer_recovery is false"}
+    if s.answer_recovery and run.client is None:
+        run.recovery["why"] = "no LLM endpoint configured (samples.llm_base_url, samples.llm_model)"
+    elif s.answer_recovery and run.client is not None and run.records:
+        result = check_answer_recovery(run.client, run.records, run.reward_matcher)
+        run.records, run.checks[RECOVERY_CHECK] = result.kept, result.counts
+        run.check_failures += result.failures
+        run.recovery = {"run": True, "decided_by": result.decided_by, "llm_calls": run.client.calls}
+    if not run.records:
         raise DatasetError(
-            f"every sample from {reports} failed a quality check ({check_failures[:3]}); see the checks in "
+            f"every sample from {reports} failed a quality check ({run.check_failures[:3]}); see the checks in "
             "pathreasoner/samples/quality.py and pathreasoner/samples/recovery.py"
         )
+
+
+def _assign_record_splits(records: list[dict[str, Any]], cfg: Config) -> None:
+    """Patient-level train/val/test split, stratified by organ."""
     split_of = assign_splits(
         [r["patient_id"] for r in records],
         dict(cfg.samples.split_fractions),
@@ -289,10 +339,15 @@ def build_samples(
     )
     for record in records:
         record["split"] = split_of[record["patient_id"]]
-    n_patients = len(split_of)
+
+
+def _write_outputs(run: _Build, out_dir: Path, n_seen: int, start: float) -> SamplesSummary:
+    """Every output file, written into a temporary folder that replaces `out_dir` at once."""
+    cfg, records, kg, lexicon = run.cfg, run.records, run.kg, run.lexicon
+    n_patients = len({r["patient_id"] for r in records})
     with atomic_dir(out_dir) as tmp:
         copied: dict[str, list[str]] = {}
-        for slide_dir, _ in pending_images:
+        for slide_dir, _ in run.pending_images:
             if str(slide_dir) not in copied:
                 copied[str(slide_dir)] = copy_views(
                     slide_dir, tmp, cfg.samples.views_per_sample, cfg.samples.view_px
@@ -306,23 +361,23 @@ def build_samples(
         variants = augment([r for r in records if r["split"] == "train"], cfg.samples.trajectory_variants)
         write_jsonl(tmp / SFT_TRAIN_FILE, variants)
         kept_keys = {str(r["id"]).rsplit(":", 1)[0] for r in records}
-        write_jsonl(tmp / EXTRACTIONS_FILE, extraction_lines)
-        write_jsonl(tmp / EVIDENCE_FILE, [e for e in evidence if e["sample_key"] in kept_keys])
+        write_jsonl(tmp / EXTRACTIONS_FILE, run.extraction_lines)
+        write_jsonl(tmp / EVIDENCE_FILE, [e for e in run.evidence if e["sample_key"] in kept_keys])
         atomic_write_json(tmp / "entity_lexicon.json", lexicon)
         types = entity_types(kg, lexicon)
         atomic_write_json(tmp / TYPES_FILE, types)
         atomic_write_json(tmp / ANCESTORS_FILE, diagnosis_ancestors(kg, lexicon, types))
         # the KG slice served answers are grounded with; register puts it into the checkpoint
         atomic_write_json(tmp / GROUNDING_FILE, bundle_from_kg(kg, lexicon))
-        card = dataset_card(records, lexicon, kg.version, len(quarantine), n_ok, cfg)
-        card["checks"] = checks
-        card["check_failures"] = check_failures[:50]
-        card["answer_recovery"] = recovery
+        card = dataset_card(records, lexicon, kg.version, len(run.quarantine), run.n_ok, cfg)
+        card["checks"] = run.checks
+        card["check_failures"] = run.check_failures[:50]
+        card["answer_recovery"] = run.recovery
         card["linking"] = {
-            "diagnosis_link": dict(sorted(link_methods.items())),
-            "unlinked_mentions": sum(unlinked.values()),
-            "most_common_unlinked": unlinked.most_common(20),
-            "ungrounded_llm_findings": ungrounded,
+            "diagnosis_link": dict(sorted(run.link_methods.items())),
+            "unlinked_mentions": sum(run.unlinked.values()),
+            "most_common_unlinked": run.unlinked.most_common(20),
+            "ungrounded_llm_findings": run.ungrounded,
         }
         card["trajectory_augmentation"] = {
             "file": SFT_TRAIN_FILE,
@@ -334,18 +389,24 @@ def build_samples(
         atomic_write_text(tmp / "card.md", card_markdown(card))
         seconds = time.perf_counter() - start
         summary = SamplesSummary(
-            out_dir, n_ok, len(records), n_patients, len(quarantine), card["records_by_split"], seconds
+            out_dir,
+            run.n_ok,
+            len(records),
+            n_patients,
+            len(run.quarantine),
+            card["records_by_split"],
+            seconds,
         )
         atomic_write_json(
             tmp / "summary.json",
             {
                 "n_reports": n_seen,
-                "n_reports_used": n_ok,
+                "n_reports_used": run.n_ok,
                 "n_records": len(records),
                 "n_patients": n_patients,
                 "records_by_split": card["records_by_split"],
                 "kg_version": kg.version,
-                "quarantine": quarantine,
+                "quarantine": run.quarantine,
                 "seconds": round(seconds, 3),
             },
         )
