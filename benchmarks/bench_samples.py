@@ -208,7 +208,9 @@ def main() -> None:
 
     # ---- agreement with the TCGA project label, read from the extractions.jsonl lines ----
     lines = [
-        extraction_record(r, e, ctx) if e is not None else quarantined_record(r.source, err, r.patient_id)
+        extraction_record(r, e, ctx)
+        if e is not None
+        else quarantined_record(r.source, err, r.patient_id, r.organ)
         for r, e, err in results
     ]
     print_agreement(lines, labels, quarantine)

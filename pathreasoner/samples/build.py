@@ -224,7 +224,9 @@ def _open_build(kg_dir: Path, out_dir: Path, cfg: Config) -> _Build:
 
 def _quarantine_report(run: _Build, report: Report, error: Exception) -> None:
     run.quarantine.append({"item": report.source, "reason": str(error)})
-    run.extraction_lines.append(quarantined_record(report.source, str(error), report.patient_id))
+    run.extraction_lines.append(
+        quarantined_record(report.source, str(error), report.patient_id, report.organ)
+    )
     logger.info("quarantined %s: %s", report.source, error)
     run.n_failed += 1
 

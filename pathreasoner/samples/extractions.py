@@ -46,11 +46,14 @@ def reason_class(reason: str) -> str:
     return text.split(";")[0].split("(")[0].strip()[:60] or "other"
 
 
-def quarantined_record(item: str, reason: str, patient_id: str | None = None) -> dict[str, Any]:
-    """The line of a report that gave no samples."""
+def quarantined_record(
+    item: str, reason: str, patient_id: str | None = None, organ: str | None = None
+) -> dict[str, Any]:
+    """The line of a report that gave no samples (`organ`: the file name's, when it gives one)."""
     return {
         "patient_id": patient_id,
         "source": item,
+        "organ": organ,
         "status": "quarantined",
         "reason": reason,
         "reason_class": reason_class(reason),

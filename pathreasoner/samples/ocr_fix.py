@@ -57,8 +57,10 @@ TUMOUR_WORDS = [
 ]
 _LONG_WORD = re.compile(r"\b[A-Za-z]{8,}\b")
 _CALL = re.compile(
-    r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)c[ao]ll\b", re.I
+    r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)[c0ot][ae0o][l1I]{2}\b",
+    re.I,
 )
+_GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma\b)", re.I)
 _BY_AFFIX: dict[str, list[str]] = {}
 for _word in TUMOUR_WORDS:
     _BY_AFFIX.setdefault("^" + _word[:3], []).append(_word)
@@ -123,6 +125,8 @@ def repair_text(text: str) -> RepairedText:
         fixed = _typo_fix(m.group())
         if fixed:
             found.append((m.start(), m.end(), fixed))
+    for m in _GLUED_CELL.finditer(text):
+        found.append((m.end(), m.end(), " "))
     for m in _CALL.finditer(text):
         if m.group()[-4:].lower() != "cell":
             cell = "CELL" if m.group()[-4:].isupper() else "cell"

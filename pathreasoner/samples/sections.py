@@ -31,6 +31,9 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "conclusions",
         "opinion",
         "report summary",
+        "impression",
+        "impressions",
+        "pathologic impression",
     ),
     "microscopic": (
         "microscopic description",
@@ -88,6 +91,8 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "source of specimen",
         "specimen submitted",
         "received",
+        "specimen procedure",
+        "specimens procedures",
     ),
     "intraop": (
         "intraoperative consultation",

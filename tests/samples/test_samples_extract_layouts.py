@@ -120,3 +120,19 @@ def test_squamous_call_caroinoma_is_read_as_squamous_cell_carcinoma(ctx: KGConte
     extraction = extract_report(Report("TCGA-AA-0009", None, text, "x.txt", "cervix"), ctx)
     assert "squamous cell carcinoma" in extraction.primary
     assert extraction.primary_span is not None and "caroinoma" in str(extraction.primary_span["text"])
+
+
+def test_impression_heading_holds_the_diagnosis(ctx: KGContext) -> None:
+    # the layout of CERVIX.csv:row285 (shared TCGA OCR reports): the diagnosis under "IMPRESSION:"
+    text = (
+        "CLINICAL HISTORY:\nLCD 0: 233.1\nSPECIMEN /PROCEDURE:\n1. CERVIX - BIOPSY\nIMPRESSION:\n"
+        "CERVICAL BIOPSY:\nInvasive squamous cell carcinoma ,large cell ,nonkeratinizing.\nDictated by:\n"
+    )
+    extraction = extract_report(Report("TCGA-AA-0010", None, text, "CERVIX.csv:row285", "cervix"), ctx)
+    assert "squamous cell carcinoma" in extraction.primary
+    assert extraction.primary_span is not None and extraction.primary_span["section"] == "diagnosis"
+
+
+def test_ocr_variants_of_cell_are_read_as_cell() -> None:
+    for text in ("Squamous 0e11 carcinoma", "squamous toll carcinoma", "squamous cellcarcinoma"):
+        assert repair_text(text).text.lower() == "squamous cell carcinoma", text
