@@ -55,7 +55,6 @@ TUMOUR_WORDS = [
     "mesothelioma",
     "neuroendocrine",
 ]
-_LONG_WORD = re.compile(r"\b[A-Za-z]{8,}\b")
 _CALL = re.compile(
     r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)[c0ot][ae0o][l1I]{2}\b",
     re.I,
@@ -65,6 +64,12 @@ _BY_AFFIX: dict[str, list[str]] = {}
 for _word in TUMOUR_WORDS:
     _BY_AFFIX.setdefault("^" + _word[:3], []).append(_word)
     _BY_AFFIX.setdefault("$" + _word[-3:], []).append(_word)
+_PREFIXES = "|".join(sorted({w[:3] for w in TUMOUR_WORDS}))
+_SUFFIXES = "|".join(sorted({w[-3:] for w in TUMOUR_WORDS}))
+# 8+ letter words starting or ending like a tumour word (matched on the lower-cased text)
+_AFFIX_WORD = re.compile(rf"\b(?:(?:{_PREFIXES})[a-z]{{5,}}|[a-z]{{5,}}(?:{_SUFFIXES}))\b")
+_SPLIT_GATE = re.compile(r" [b-hj-z] [b-hj-z]\b")
+_CELL_VARIANTS = (" call", " coll", " toll", " 0e11", " ce11", " ce1l", " cel1", " oell", " cal1", " col1")
 _KNOWN = frozenset(TUMOUR_WORDS)
 
 
@@ -119,18 +124,23 @@ def repair_text(text: str) -> RepairedText:
     found: list[tuple[int, int, str]] = []  # (start, end, replacement) in the original text
     for m in _GLUED_HEADING.finditer(text):
         found.append((m.start(), m.start(), "\n"))
-    for m in _SPLIT_WORD.finditer(text):
-        found.append((m.start(), m.end(), m.group().replace(" ", "")))
-    for m in _LONG_WORD.finditer(text):
-        fixed = _typo_fix(m.group())
+    if _SPLIT_GATE.search(text):  # the full pattern only where two single letters follow each other
+        for m in _SPLIT_WORD.finditer(text):
+            found.append((m.start(), m.end(), m.group().replace(" ", "")))
+    lowered = text.lower()
+    words = _AFFIX_WORD.finditer(lowered if len(lowered) == len(text) else text)
+    for m in words:  # only words sharing a first or last three letters with a tumour word
+        fixed = _typo_fix(text[m.start() : m.end()])
         if fixed:
             found.append((m.start(), m.end(), fixed))
-    for m in _GLUED_CELL.finditer(text):
-        found.append((m.end(), m.end(), " "))
-    for m in _CALL.finditer(text):
-        if m.group()[-4:].lower() != "cell":
-            cell = "CELL" if m.group()[-4:].isupper() else "cell"
-            found.append((m.end() - 4, m.end(), cell))
+    if "cellcarcinoma" in lowered or "squamouscarcinoma" in lowered:
+        for m in _GLUED_CELL.finditer(text):
+            found.append((m.end(), m.end(), " "))
+    if any(variant in lowered for variant in _CELL_VARIANTS):
+        for m in _CALL.finditer(text):
+            if m.group()[-4:].lower() != "cell":
+                cell = "CELL" if m.group()[-4:].isupper() else "cell"
+                found.append((m.end() - 4, m.end(), cell))
     if not found:
         return RepairedText(text)
     found.sort()
