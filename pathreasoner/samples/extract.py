@@ -453,8 +453,23 @@ class StatedFacts:
 
 
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
-    """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis."""
-    repaired = repair_text(clean_report_text(report.text))
+    """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis. OCR typos
+    in tumour words are corrected (a second pass) only when the first reads no diagnosis or a generic one."""
+    cleaned = clean_report_text(report.text)
+    try:
+        extraction = _extract(report, repair_text(cleaned, typos=False), ctx)
+    except ReportError:
+        return _extract(report, repair_text(cleaned), ctx)
+    if extraction.primary not in GENERIC_DIAGNOSES:
+        return extraction
+    try:
+        return _extract(report, repair_text(cleaned), ctx)
+    except ReportError:
+        return extraction
+
+
+def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extraction:
+    """One extraction pass over the repaired report text."""
     text = repaired.text
     sections = split_sections(text)
     tagged = tag_mentions(text, sections, ctx)

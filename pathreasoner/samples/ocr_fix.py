@@ -118,9 +118,9 @@ class RepairedText:
         return pos - new_end + orig_end
 
 
-def repair_text(text: str) -> RepairedText:
-    """Unglue fields from the next heading, join OCR-split words, correct misread tumour words (see the
-    module docstring)."""
+def repair_text(text: str, typos: bool = True) -> RepairedText:
+    """Unglue fields from the next heading, join OCR-split words and (with `typos`) correct misread tumour
+    words (see the module docstring)."""
     found: list[tuple[int, int, str]] = []  # (start, end, replacement) in the original text
     for m in _GLUED_HEADING.finditer(text):
         found.append((m.start(), m.start(), "\n"))
@@ -128,7 +128,7 @@ def repair_text(text: str) -> RepairedText:
         for m in _SPLIT_WORD.finditer(text):
             found.append((m.start(), m.end(), m.group().replace(" ", "")))
     lowered = text.lower()
-    words = _AFFIX_WORD.finditer(lowered if len(lowered) == len(text) else text)
+    words = _AFFIX_WORD.finditer(lowered if len(lowered) == len(text) else text) if typos else ()
     for m in words:  # only words sharing a first or last three letters with a tumour word
         fixed = _typo_fix(text[m.start() : m.end()])
         if fixed:
