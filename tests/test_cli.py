@@ -62,12 +62,9 @@ def test_empty_input_folder_is_reported_not_a_traceback(tmp_path: Path) -> None:
     assert ".svs" in output and ".tiff" in output  # what it looked for
 
 
-def test_tile_slides_where_every_slide_fails_is_a_failure(tmp_path: Path) -> None:
-    slides = tmp_path / "slides"
-    slides.mkdir()
-    (slides / "notes.tiff").write_text("not a slide")
-    (slides / "other.svs").write_text("not a slide either")
-    result = runner.invoke(
+def tile_slides(slides: Path, tmp_path: Path):
+    """`pathreasoner tile-slides <slides> --out <tmp>/tiles` with the repo's params.yaml."""
+    return runner.invoke(
         app,
         [
             "tile-slides",
@@ -80,6 +77,14 @@ def test_tile_slides_where_every_slide_fails_is_a_failure(tmp_path: Path) -> Non
             f"project.work_dir={tmp_path}",
         ],
     )
+
+
+def test_tile_slides_where_every_slide_fails_is_a_failure(tmp_path: Path) -> None:
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    (slides / "notes.tiff").write_text("not a slide")
+    (slides / "other.svs").write_text("not a slide either")
+    result = tile_slides(slides, tmp_path)
     assert result.exit_code == 2, result.output
     assert "✓" not in result.output and "no slide was tiled" in result.output
     assert "notes" in result.output and "other" in result.output
@@ -92,19 +97,7 @@ def test_tile_slides_exit_status_counts_quarantined(tmp_path: Path) -> None:
     slides.mkdir()
     write_synthetic_slide(slides / "good.tiff", width_px=2048, height_px=1536, seed=1)
     (slides / "notes.tiff").write_text("not a slide")
-    result = runner.invoke(
-        app,
-        [
-            "tile-slides",
-            str(slides),
-            "--out",
-            str(tmp_path / "tiles"),
-            "--config",
-            str(REPO / "params.yaml"),
-            "--set",
-            f"project.work_dir={tmp_path}",
-        ],
-    )
+    result = tile_slides(slides, tmp_path)
     assert result.exit_code == 1, result.output
     assert "notes" in result.output and "1 slide(s) quarantined" in result.output
     assert "✓" not in result.output and "!" in result.output  # a warning summary, not a success

@@ -10,21 +10,7 @@ import pytest
 from pathreasoner.errors import KGSourceError
 from pathreasoner.kg.schema import NODE_TYPES, RELATIONS
 from pathreasoner.kg.sources import load_curated, load_obo, load_oncotree
-
-ORGANS = (
-    "head and neck",
-    "colorectum",
-    "kidney",
-    "liver",
-    "pancreas",
-    "prostate",
-    "bladder",
-    "brain",
-    "ovary",
-    "cervix",
-    "breast",
-    "lung",
-)
+from pathreasoner.samples.organs import ORGANS  # every organ the extractor knows (33 TCGA projects)
 
 
 def test_curated_kg_size_types_and_provenance() -> None:
