@@ -22,6 +22,7 @@ from pathreasoner.samples.organs import OrganCall, resolve_organ
 from pathreasoner.samples.project_choice import renal_types
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
+from pathreasoner.samples.staging import GYNAECOLOGICAL_ORGANS, parse_figo_stage
 from pathreasoner.samples.synoptic import (
     parse_doi_mm,
     parse_grade,
@@ -450,6 +451,7 @@ class StatedFacts:
     pni: str | None = None  # "present" | "absent"
     size_cm: float | None = None
     doi_mm: float | None = None
+    figo: str | None = None  # "FIGO stage IIIC1", gynaecological organs only
 
 
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
@@ -501,6 +503,7 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
         size_cm=(main.size_cm if main else None)
         or parse_size_cm(fact_text + "\n" + section_text(text, sections, ("gross",))),
         doi_mm=parse_doi_mm(fact_text),
+        figo=parse_figo_stage(fact_text) if organ in GYNAECOLOGICAL_ORGANS else None,
     )
     extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
     extraction.stated = stated
@@ -674,6 +677,8 @@ def assemble_extraction(
         facts["margin"] = margin
     if lvi:
         facts["lvi"] = lvi
+    if stated.figo:
+        facts["figo"] = stated.figo
 
     # ---- finding entities: stated findings (negation-resolved), then what the facts imply
     by_type: dict[str, list[str]] = defaultdict(list)

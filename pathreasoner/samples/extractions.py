@@ -104,6 +104,7 @@ def extraction_record(report: Report, extraction: Extraction, ctx: KGContext) ->
         "pN": extraction.facts.get("pN"),
         "margin": extraction.facts.get("margin"),
         "lvi": extraction.facts.get("lvi"),
+        "figo": extraction.facts.get("figo"),
         "size_cm": stated.size_cm if stated else None,
         "tumours": extraction.tumours,
     }

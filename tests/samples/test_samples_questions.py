@@ -8,6 +8,7 @@ import pytest
 from pathreasoner.config import QUESTION_TYPES
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.extractions import extraction_record
 from pathreasoner.samples.questions import build_questions
 from pathreasoner.samples.reports import Report
 from pathreasoner.samples.staging import parse_figo_stage
@@ -95,7 +96,37 @@ def test_figo_stage_reader(text: str, stage: str | None) -> None:
 def test_figo_stage_question_only_when_the_report_states_it(ctx: KGContext) -> None:
     text = "DIAGNOSIS: Uterus: endometrioid adenocarcinoma, FIGO grade 1.\npT1a pN0\nFIGO stage: IA\n"
     extraction = extract_report(Report("P-F", None, text, "f", "uterus"), ctx)
-    assert not any(q.question_type == "figo" for q in build_questions(extraction, ["figo"], "P-F"))
-    extraction.facts["figo"] = parse_figo_stage(text)
+    assert extraction.facts["figo"] == "FIGO stage IA"
     (question,) = build_questions(extraction, ["figo"], "P-F")
     assert question.answer == "FIGO stage IA" and "FIGO stage" in question.question
+    unstaged = text.replace("FIGO stage: IA\n", "")
+    extraction = extract_report(Report("P-F", None, unstaged, "f", "uterus"), ctx)
+    assert "figo" not in extraction.facts  # the FIGO grade is not a stage, and pT1a is never converted
+    assert not any(q.question_type == "figo" for q in build_questions(extraction, ["figo"], "P-F"))
+
+
+@pytest.mark.parametrize(
+    ("organ", "text", "stage"),
+    [
+        (
+            "ovary",
+            "FINAL DIAGNOSIS: Right ovary: serous carcinoma, high grade.\n"
+            "PATHOLOGIC STAGE: pT3c pN1 (FIGO IIIC)\n",
+            "FIGO stage IIIC",
+        ),
+        (
+            "cervix",
+            "DIAGNOSIS: Cervix, radical hysterectomy: squamous cell carcinoma, moderately differentiated.\n"
+            "Stage (FIGO): IB1\n",
+            "FIGO stage IB1",
+        ),
+        ("colorectum", "DIAGNOSIS: Sigmoid colon: adenocarcinoma.\nFIGO stage: IA\n", None),
+    ],
+)
+def test_extractor_fills_figo_for_gynaecological_organs_only(
+    ctx: KGContext, organ: str, text: str, stage: str | None
+) -> None:
+    extraction = extract_report(Report("P-G", None, text, "f", organ), ctx)
+    assert extraction.organ == organ
+    assert extraction.facts.get("figo") == stage
+    assert extraction_record(Report("P-G", None, text, "f", organ), extraction, ctx)["figo"] == stage
