@@ -17,6 +17,7 @@ STEPS_BY_QUESTION: dict[str, tuple[str, ...]] = {
     "grade": ("tumour", "grade"),
     "pT": ("tumour", "T"),
     "pN": ("tumour", "N"),
+    "figo": ("tumour", "figo"),
     "margin": ("tumour", "margin"),
     "lvi": ("tumour", "lvi"),
     "report": ("tumour", "grade", "T", "N", "margin", "lvi"),
@@ -120,6 +121,8 @@ def think_text(extraction: Extraction, question: Question, paths: list[Reasoning
                 + ("; ".join(evidence) + ". " if evidence else "")
                 + f"The resection shows a {margin}."
             )
+        elif step == "figo" and "figo" in extraction.facts:
+            steps.append(f"FIGO staging: The report stages the tumour as {extraction.facts['figo']}.")
         elif step == "lvi" and "lvi" in extraction.facts:
             lvi = LVI[extraction.facts["lvi"]]
             related = [render_path(p) for p in paths if p.source == lvi][:MAX_PATHS_PER_STEP]

@@ -12,6 +12,7 @@ from pathreasoner.samples.extractions import extraction_record
 from pathreasoner.samples.questions import build_questions
 from pathreasoner.samples.reports import Report
 from pathreasoner.samples.staging import parse_figo_stage
+from pathreasoner.samples.writer import write_response
 
 LUNG_SQUAMOUS = """FINAL DIAGNOSIS:
 A. LUNG, RIGHT UPPER LOBE, LOBECTOMY:
@@ -99,6 +100,9 @@ def test_figo_stage_question_only_when_the_report_states_it(ctx: KGContext) -> N
     assert extraction.facts["figo"] == "FIGO stage IA"
     (question,) = build_questions(extraction, ["figo"], "P-F")
     assert question.answer == "FIGO stage IA" and "FIGO stage" in question.question
+    response = write_response(extraction, question, [], ctx)
+    assert "FIGO staging: The report stages the tumour as FIGO stage IA." in response
+    assert response.endswith("<answer>FIGO stage IA</answer>")
     unstaged = text.replace("FIGO stage: IA\n", "")
     extraction = extract_report(Report("P-F", None, unstaged, "f", "uterus"), ctx)
     assert "figo" not in extraction.facts  # the FIGO grade is not a stage, and pT1a is never converted
