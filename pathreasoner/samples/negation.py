@@ -27,11 +27,15 @@ _POST_STATUS = re.compile(
     r"none identified|none seen|absent|negative|none|no|lost|loss)\b|"
     r"\b(?P<pos>identified|present|positive|seen|noted|yes|retained|expressed|diffuse(?:ly)?|strong(?:ly)?|focal(?:ly)?)\b"
 )
-_SIGN = re.compile(r"^\s?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
-# clause breaks: sentence punctuation, a new enumerated/bulleted line, or a contrastive conjunction
+_SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
+# clause breaks: sentence punctuation, a new enumerated/bulleted line, a line holding only a checklist answer
+# ("NO" under "Bilateral Disease"), or a contrastive conjunction
 _CLAUSE_BREAK = re.compile(
-    r"[.;!?]\s|[.;!?]$|\n\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|\b(?:but|however|except|although|whereas)\b"
+    r"[.;!?]\s|[.;!?]$|\n\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|\n[ \t]*(?i:no|yes|none|n/a)[ \t]*(?=\n)|"
+    r"\b(?:but|however|except|although|whereas)\b"
 )
+# a status word opening the next line still belongs to the mention ("Lymphovascular invasion:\nNot identified")
+_NEXT_LINE_STATUS = re.compile(r"(?i:not|absent|present|negative|positive|no|yes|none)\b")
 _POST_STOP = re.compile(
     r"[,;.!?(]|\n(?!\s*(?:not|absent|present|negative|positive|no|yes)\b)|\b(?:and|but|with|while)\b"
 )
@@ -50,6 +54,9 @@ def _post_window(text: str, end: int) -> str:
     window = text[end : end + 80]
     lead = re.match(r"[\s:=\-]*", window)
     offset = lead.end() if lead else 0
+    # the mention ends its line and the next line is another field ("Sarcomatoid features: absent")
+    if "\n" in window[:offset] and not _NEXT_LINE_STATUS.match(window, offset):
+        return ""
     stop = _POST_STOP.search(window, offset)
     window = window[offset : stop.start()] if stop else window[offset:]
     return " ".join(window.lower().split()[:POST_WORDS])

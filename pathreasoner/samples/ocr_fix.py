@@ -2,6 +2,8 @@
 
 - Fields glued to the next heading ("Histologic type: AdenocarcinomaHistologic grade: ...") get a line
   break between the value and the heading.
+- A tumour word glued to the next word ("SQUAMOUS CELL CARCINOMAGender:", "AdenocarcinomaJ") gets a space
+  after it (its own suffixes, "carcinomas", "carcinomatous", "sarcomatoid", stay).
 - Words that OCR split into single letters ("Hepatoce l l u lar carcinoma") are joined again.
 - Misread tumour words ("caroinoma", "squamous call") are read as the pathology word they are one or two
   letters away from (`TUMOUR_WORDS`; "call" only after a word that precedes "cell").
@@ -57,6 +59,11 @@ TUMOUR_WORDS = [
 ]
 _CALL = re.compile(
     r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)[c0ot][ae0o][l1I]{2}\b",
+    re.I,
+)
+_GLUED_TUMOUR = re.compile(
+    r"(?:carcinoma|sarcoma|melanoma|lymphoma|blastoma|glioma|cytoma|thelioma)"
+    r"(?!s\b|t(?:ous|osis|oid|a))(?=[a-z])",
     re.I,
 )
 _GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma\b)", re.I)
@@ -133,6 +140,10 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         fixed = _typo_fix(text[m.start() : m.end()])
         if fixed:
             found.append((m.start(), m.end(), fixed))
+    breaks = {start for start, _, _ in found}
+    for m in _GLUED_TUMOUR.finditer(text):
+        if m.end() not in breaks:  # a glued heading already gets its line break there
+            found.append((m.end(), m.end(), " "))
     if "cellcarcinoma" in lowered or "squamouscarcinoma" in lowered:
         for m in _GLUED_CELL.finditer(text):
             found.append((m.end(), m.end(), " "))

@@ -108,6 +108,12 @@ _INSIDE_SYNOPTIC = frozenset({"specimen", "history", "comment"})
 HEADER_SCORE = 88
 MAX_HEADER_CHARS = 48
 _LINE = re.compile(r"[^\n]*\n?")
+# a "site, procedure:" line ("Frontal tumor, left, biopsy:") heads the diagnosis of that specimen; it opens a
+# diagnosis section where OCR lost the DIAGNOSIS header (after the clinical history or in the preamble)
+_SPECIMEN_DX_LINE = re.compile(
+    r"^[^:\n]{3,80},[^:\n]*\b(?:biops(?:y|ies)|excision|resection|[a-z]*ectomy|bx)[ \t.]*:[ \t]*\n?$", re.I
+)
+_HEADERLESS_DX_AFTER = frozenset({"history", "preamble"})
 _NON_LETTERS = re.compile(r"[^a-z ]+")
 _SPACE_RUN = re.compile(r"\s+")
 
@@ -156,6 +162,8 @@ def split_sections(text: str) -> list[Section]:
         if not line:
             break
         header = _header_of(line)
+        if header is None and current in _HEADERLESS_DX_AFTER and _SPECIMEN_DX_LINE.match(line):
+            header = ("diagnosis", 0)
         if header is not None and current == "synoptic" and header[0] in _INSIDE_SYNOPTIC:
             header = None  # "Specimen:", "Received:" are checklist keys inside a synoptic block
         if header is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
 from pathreasoner.samples.extractions import extraction_record, quarantined_record, reason_class
@@ -136,3 +138,75 @@ def test_impression_heading_holds_the_diagnosis(ctx: KGContext) -> None:
 def test_ocr_variants_of_cell_are_read_as_cell() -> None:
     for text in ("Squamous 0e11 carcinoma", "squamous toll carcinoma", "squamous cellcarcinoma"):
         assert repair_text(text).text.lower() == "squamous cell carcinoma", text
+
+
+@pytest.mark.parametrize(
+    ("glued", "expected"),
+    [
+        ("- POORLY DIFFERENTIATED SQUAMOUS CELL CARCINOMAGender: F", "CARCINOMA Gender: F"),
+        ("Histology: AdenocarcinomaJ\n", "Adenocarcinoma J\n"),
+        ("Squamous cell carcinomas, carcinomatosis, sarcomatoid and lymphomatous", None),
+    ],
+)
+def test_tumour_word_glued_to_the_next_word_gets_a_space(glued: str, expected: str | None) -> None:
+    repaired = repair_text(glued, typos=False)
+    if expected is None:
+        assert repaired.text == glued  # the tumour words' own suffixes stay
+    else:
+        assert expected in repaired.text
+
+
+# shared TCGA reports whose diagnosis the extractor used to miss (quarantined as "no diagnosis")
+READABLE_NO_DIAGNOSIS = [
+    (  # BRAIN.csv:row673: after the clinical history, "site, procedure:" lines without a DIAGNOSIS header
+        "brain",
+        "Medical History: Brain mass.\ndeficiency. Seizures.\n\nontal tumor, left, biopsy:\n"
+        "Glioblastoma, WHO grade IV (see COMMENT).\nFrontal tu mor #2r left, biopsy:\n"
+        "Glioblastoma ,WHO grade IV (see COMMENT).\n",
+        "glioblastoma",
+        ["GBM"],
+    ),
+    (  # CERVIX.csv:row34: the diagnosis glued to the next header field
+        "cervix",
+        "DIAGNOSIS:\nUTERUS, CERVIX, MASS, BIOPSY\n- POORLY DIFFERENTIATED SQUAMOUS CELL CARCINOMAGender: E\n"
+        "DOB: 'Age : 40\n",
+        "squamous cell carcinoma",
+        ["CESC"],
+    ),
+    (  # CERVIX.csv:row65: a checklist table whose previous answer is "NO"
+        "cervix",
+        "Site of Primary (Histology)\nBilateral DiseaseSurgical resection\nCervix\nNO\n"
+        "Tumour Size (cm) 2.8999999999999999\nHistology Squamous cell carcinoma, nonkeratinizing\n"
+        "Grade/Differentiation N/A\n",
+        "nonkeratinizing squamous cell carcinoma",
+        ["CESC"],
+    ),
+    (  # KIDNEY.csv:row322: the type wraps to the next line, above "Sarcomatoid features: absent"
+        "kidney",
+        "Diagnosis:\nA: Kidney, right, partial nephrectomy\nProcedure: partial nephrectomy\n"
+        "Histologic tumor type/subtype: type I papillary renal cell\ncarcinoma\n"
+        "Sarcomatoid features: absent\nHistologic grade (if applicable): Grade 3\n",
+        "papillary renal cell carcinoma",
+        ["KIRP"],
+    ),
+    (  # HEADnNECK.csv:row72: a bullet under the wrapped diagnosis
+        "head and neck",
+        "Diagnosis:\nA: True vocal cord, left, biopsy\n- Invasive moderately differentiated keratinizing "
+        "squamous cell\ncarcinoma\n- p16 IHC and high risk HPV ISH stains pending, to be reported\n",
+        "keratinizing squamous cell carcinoma",
+        ["HNSC"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("organ", "text", "entity", "projects"), READABLE_NO_DIAGNOSIS)
+def test_readable_diagnoses_are_extracted(
+    ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
+) -> None:
+    report = Report("P-R", None, text, "shared.csv", organ)
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == entity
+    assert record["projects"] == projects
+    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
+    assert text[start:end] == record["diagnosis"]["text"]
+    assert entity.split()[-1] in text[start:end].lower()  # the span quotes the diagnosis words

@@ -28,6 +28,26 @@ CASES = [
     ("CK7+ and CK20-", "CK20", "negated"),
     ("No tumor seen; perineural invasion present.", "perineural invasion", "affirmed"),
     ("Malignancy cannot be excluded.", "Malignancy", "unknown"),
+    # shared TCGA reports: a bullet opening the next line is not a "-" sign (HEADnNECK.csv:row72)
+    (
+        "- Invasive moderately differentiated keratinizing squamous cell\ncarcinoma\n- p16 IHC pending",
+        "keratinizing squamous cell\ncarcinoma",
+        "unknown",
+    ),
+    # the next line's own field status is not the mention's (KIDNEY.csv:row322)
+    (
+        "Histologic tumor type/subtype: type I papillary renal cell\ncarcinoma\nSarcomatoid features: absent\n",
+        "papillary renal cell\ncarcinoma",
+        "unknown",
+    ),
+    # a line holding only a checklist answer ("NO") ends the clause (CERVIX.csv:row65)
+    (
+        "Bilateral Disease\nNO\nTumour Size (cm) 2.9\nHistology Squamous cell carcinoma, nonkeratinizing\n",
+        "Squamous cell carcinoma, nonkeratinizing",
+        "unknown",
+    ),
+    ("Lymphovascular invasion:\nabsent\n", "Lymphovascular invasion", "negated"),
+    ("Negative for\nmalignancy.", "malignancy", "negated"),
 ]
 
 
