@@ -2,8 +2,9 @@
 
 - Fields glued to the next heading ("Histologic type: AdenocarcinomaHistologic grade: ...") get a line
   break between the value and the heading.
-- A tumour word glued to the next word ("SQUAMOUS CELL CARCINOMAGender:", "AdenocarcinomaJ") gets a space
-  after it (its own suffixes, "carcinomas", "carcinomatous", "sarcomatoid", stay).
+- A tumour word glued to the next word ("SQUAMOUS CELL CARCINOMAGender:", "AdenocarcinomaJ", "carcinoma250")
+  gets a space after it (its own suffixes, "carcinomas", "carcinomatous", "sarcomatoid", stay), and a stray
+  capital glued before a capitalised tumour word ("FAdenocarcinoma") a space after the capital.
 - Words that OCR split into single letters ("Hepatoce l l u lar carcinoma") are joined again.
 - Misread tumour words ("caroinoma", "squamous call") are read as the pathology word they are one or two
   letters away from (`TUMOUR_WORDS`; "call" only after a word that precedes "cell").
@@ -63,9 +64,10 @@ _CALL = re.compile(
 )
 _GLUED_TUMOUR = re.compile(
     r"(?:carcinoma|sarcoma|melanoma|lymphoma|blastoma|glioma|cytoma|thelioma)"
-    r"(?!s\b|t(?:ous|osis|oid|a))(?=[a-z])",
+    r"(?!s\b|t(?:ous|osis|oid|a))(?=[a-z0-9])",
     re.I,
 )
+_STRAY_CAPITAL = re.compile(r"\b[A-Z](?=[A-Z][a-z]+oma\b)")
 _GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma\b)", re.I)
 _BY_AFFIX: dict[str, list[str]] = {}
 for _word in TUMOUR_WORDS:
@@ -140,6 +142,8 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         fixed = _typo_fix(text[m.start() : m.end()])
         if fixed:
             found.append((m.start(), m.end(), fixed))
+    for m in _STRAY_CAPITAL.finditer(text):
+        found.append((m.end(), m.end(), " "))
     breaks = {start for start, _, _ in found}
     for m in _GLUED_TUMOUR.finditer(text):
         if m.end() not in breaks:  # a glued heading already gets its line break there

@@ -145,6 +145,8 @@ def test_ocr_variants_of_cell_are_read_as_cell() -> None:
     [
         ("- POORLY DIFFERENTIATED SQUAMOUS CELL CARCINOMAGender: F", "CARCINOMA Gender: F"),
         ("Histology: AdenocarcinomaJ\n", "Adenocarcinoma J\n"),
+        ("Histologic type :Squamous cell carcinoma250'70)3\n", "carcinoma 250'70)3"),  # CERVIX.csv
+        ("Histology: FAdenocarcinoma\n", "Histology: F Adenocarcinoma\n"),  # CRC.csv: a stray capital
         ("Squamous cell carcinomas, carcinomatosis, sarcomatoid and lymphomatous", None),
     ],
 )
@@ -210,3 +212,17 @@ def test_readable_diagnoses_are_extracted(
     start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
     assert text[start:end] == record["diagnosis"]["text"]
     assert entity.split()[-1] in text[start:end].lower()  # the span quotes the diagnosis words
+
+
+def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContext) -> None:
+    """CRC.csv (shared reports): "Rectosigmoid colon with ... adenocarcinoma" names the rectosigmoid junction,
+    which does not decide between COAD and READ; reading its last word as 'colon' made it COAD."""
+    text = (
+        "DIAGNOSIS\n    B. Rectosigmoid colon, segmental resection -\n"
+        "        Rectosigmoid colon with moderately differentiated adenocarcinoma\n"
+        "        extending into pericolonic fat, penetrating the visceral peritoneum.\n"
+    )
+    report = Report("P-RS", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "adenocarcinoma"
+    assert record["projects"] == ["COAD", "READ"]
