@@ -62,13 +62,13 @@ _CALL = re.compile(
     r"\b(squamous|clear|giant|transitional|renal|small|large|spindle|germ|basal)(\s+)[c0ot][ae0o][l1I]{2}\b",
     re.I,
 )
-_GLUED_TUMOUR = re.compile(
-    r"(?:carcinoma|sarcoma|melanoma|lymphoma|blastoma|glioma|cytoma|thelioma)"
-    r"(?!s\b|t(?:ous|osis|oid|a))(?=[a-z0-9])",
-    re.I,
-)
-_STRAY_CAPITAL = re.compile(r"\b[A-Z](?=[A-Z][a-z]+oma\b)")
-_GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma\b)", re.I)
+# "oma" glued to a letter or digit (on the lower-cased text; a literal search, cheap), kept where it ends one of
+# these tumour-word stems and is not one of their own suffixes ("carcinomas", "carcinomatous", "sarcomatoid")
+_GLUED_OMA = re.compile(r"oma(?!s\b|t(?:ous|osis|oid|a))(?=[a-z0-9])")
+_TUMOUR_STEMS = ("carcin", "sarc", "melan", "lymph", "blast", "gli", "cyt", "theli")
+# a stray capital glued before a capitalised tumour word ("FAdenocarcinoma")
+_STRAY_CAPITAL = re.compile(r"[A-Z][A-Z][a-z]+oma\b")
+_GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma)", re.I)
 _BY_AFFIX: dict[str, list[str]] = {}
 for _word in TUMOUR_WORDS:
     _BY_AFFIX.setdefault("^" + _word[:3], []).append(_word)
@@ -143,11 +143,13 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         if fixed:
             found.append((m.start(), m.end(), fixed))
     for m in _STRAY_CAPITAL.finditer(text):
-        found.append((m.end(), m.end(), " "))
+        if m.start() == 0 or not text[m.start() - 1].isalpha():
+            found.append((m.start() + 1, m.start() + 1, " "))
     breaks = {start for start, _, _ in found}
-    for m in _GLUED_TUMOUR.finditer(text):
-        if m.end() not in breaks:  # a glued heading already gets its line break there
-            found.append((m.end(), m.end(), " "))
+    if len(lowered) == len(text):
+        for m in _GLUED_OMA.finditer(lowered):
+            if lowered.endswith(_TUMOUR_STEMS, 0, m.start()) and m.end() not in breaks:
+                found.append((m.end(), m.end(), " "))  # (a glued heading already gets its line break there)
     if "cellcarcinoma" in lowered or "squamouscarcinoma" in lowered:
         for m in _GLUED_CELL.finditer(text):
             found.append((m.end(), m.end(), " "))

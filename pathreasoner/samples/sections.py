@@ -162,7 +162,12 @@ def split_sections(text: str) -> list[Section]:
         if not line:
             break
         header = _header_of(line)
-        if header is None and current in _HEADERLESS_DX_AFTER and _SPECIMEN_DX_LINE.match(line):
+        if (
+            header is None
+            and current in _HEADERLESS_DX_AFTER
+            and line.rstrip().endswith(":")
+            and _SPECIMEN_DX_LINE.match(line)
+        ):
             header = ("diagnosis", 0)
         if header is not None and current == "synoptic" and header[0] in _INSIDE_SYNOPTIC:
             header = None  # "Specimen:", "Received:" are checklist keys inside a synoptic block

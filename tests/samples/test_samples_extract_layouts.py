@@ -175,6 +175,13 @@ READABLE_NO_DIAGNOSIS = [
         "squamous cell carcinoma",
         ["CESC"],
     ),
+    (  # CERVIX.csv:row11: 'CELL' and the next field glued to both sides of 'CARCINOMA', before the header
+        "cervix",
+        "Patient Type : Reported:\n- INVASIVE MODERATELY TO POORLY DIFFERENTIATED SQUAMOUS CELLCARCINOMAinical "
+        "Data:t other Relate\nDIAGNOSIS:\nECTOCERVIV BIOPSY\nLYMPHVASCULAR INVASION PRESENT\n",
+        "squamous cell carcinoma",
+        ["CESC"],
+    ),
     (  # CERVIX.csv:row65: a checklist table whose previous answer is "NO"
         "cervix",
         "Site of Primary (Histology)\nBilateral DiseaseSurgical resection\nCervix\nNO\n"
