@@ -8,6 +8,10 @@
 - Words that OCR split into single letters ("Hepatoce l l u lar carcinoma") are joined again.
 - Misread tumour words ("caroinoma", "squamous call") are read as the pathology word they are one or two
   letters away from (`TUMOUR_WORDS`; "call" only after a word that precedes "cell").
+- Tumour nouns garbled further ("caxainoma", "CARCIN.QMA", "carc i nom4a", "Hep.ato v'ellular"): up to three
+  pieces split by spaces, read as letters with OCR's digit and symbol stand-ins (`ocr_fold`), within a small
+  edit distance of one of `GARBLED_NOUNS` (2 for nouns of 9-12 letters, 3 for longer ones); real words that
+  close ("carcinoid", "urothelium") and a noun glued to a following word ("carcinomano") are left alone.
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
 back to the span of the same words in the original text (evidence stays auditable).
@@ -18,6 +22,8 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+
+from rapidfuzz.distance import Levenshtein
 
 # a value glued to the next "Heading words:" (a lower-case letter or ')' followed by a capitalised key)
 _GLUED_HEADING = re.compile(r"(?<=[a-z)]{2})(?=[A-Z][a-z]+(?:[ \t]+[A-Za-z][a-z]*){0,4}[ \t]*:)")
@@ -80,13 +86,54 @@ _AFFIX_WORD = re.compile(rf"\b(?:(?:{_PREFIXES})[a-z]{{5,}}|[a-z]{{5,}}(?:{_SUFF
 _SPLIT_GATE = re.compile(r" [b-hj-z] [b-hj-z]\b")
 _CELL_VARIANTS = (" call", " coll", " toll", " 0e11", " ce11", " ce1l", " cel1", " oell", " cal1", " col1")
 _KNOWN = frozenset(TUMOUR_WORDS)
+# distinctive tumour nouns read through heavier OCR damage (edit distance on the letters-only form)
+GARBLED_NOUNS = (
+    "carcinoma",
+    "adenocarcinoma",
+    "cholangiocarcinoma",
+    "hepatocellular",
+    "urothelial",
+    "glioblastoma",
+    "astrocytoma",
+    "oligodendroglioma",
+    "chromophobe",
+)
+# real words within that distance of a noun (nor are they one-letter typos of a tumour word)
+_NOT_GARBLED = frozenset(
+    {
+        "urothelium",
+        "astrocytes",
+        "astrocytic",
+        "oligodendroglial",
+        "oligodendroglia",
+        "hypocellular",
+        "hypercellular",
+        "adenocarcinoid",
+    }
+)
+_GARBLED_BY_AFFIX: dict[str, list[str]] = {}
+for _word in GARBLED_NOUNS:
+    _GARBLED_BY_AFFIX.setdefault("^" + _word[:2], []).append(_word)
+    _GARBLED_BY_AFFIX.setdefault("$" + _word[-2:], []).append(_word)
+_PIECE = re.compile(r"[^\s]+")
+# four-letter stretches of the nouns that survive most OCR damage: only pieces near one are tried
+_NOUN_ANCHOR = re.compile(
+    "carc|arci|rcin|cino|inom|noma|ocel|cell|ellu|llul|ular|urot|roth|othe|thel|blas|last|stom|stro|troc|ocyt|ytom"
+    "|dend|drog|glio|liom|chro|hrom|moph|phob|hobe|angi|ngio|deno|enoc|noca|ocar"
+)
+# OCR digit/symbol stand-ins read as letters (as kg.linking.ocr_fold)
+_OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
+# whole words inside a run that make it no garbled noun
+_WHOLE_WORDS = (*GARBLED_NOUNS, "carcinoid")
+_LETTERS_ONLY = re.compile(r"[^a-z]+")
+_MAX_PIECES = 3
 
 
 def _typo_fix(word: str) -> str | None:
     """The tumour word `word` is an OCR misreading of, or None: same length, one letter substituted (two in
     words of 10+ letters); other forms of a word ("oligodendroglial", "differentiation") are not typos."""
     lowered = word.lower()
-    if lowered in _KNOWN:
+    if lowered in _KNOWN or lowered in _NOT_GARBLED:
         return None
     allowed = 2 if len(lowered) >= 10 else 1
     for candidate in {*_BY_AFFIX.get("^" + lowered[:3], ()), *_BY_AFFIX.get("$" + lowered[-3:], ())}:
@@ -102,6 +149,86 @@ def _typo_fix(word: str) -> str | None:
                 else candidate
             )
     return None
+
+
+def _allowed_edits(noun: str) -> int:
+    return 2 if len(noun) <= 12 else 3
+
+
+def _garbled_nouns(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, noun) for each run of 1-3 space-separated pieces whose letters (`ocr_fold`) are a garbled
+    tumour noun of `GARBLED_NOUNS`: the fewest pieces with the smallest edit distance win. Only pieces near a
+    four-letter stretch of a noun are tried; a run whose letters hold a whole noun ("NOCARCINOMA", "of
+    carcinoma", "adenocarcinoid") or a real word near one is left alone."""
+    folded = text.lower().translate(_OCR_LETTERS)  # same length as text
+    anchors = [m.start() for m in _NOUN_ANCHOR.finditer(folded)]
+    if not anchors:
+        return []
+    pieces = [(m.start(), m.end()) for m in _PIECE.finditer(text)]
+    starts = [p[0] for p in pieces]
+    tried: set[int] = set()
+    found: list[tuple[int, int, str]] = []
+    done = -1  # pieces up to this index are taken by a repair
+    for pos in anchors:
+        at = bisect.bisect_right(starts, pos) - 1
+        for i in range(max(at - _MAX_PIECES + 1, done + 1, 0), at + 1):
+            if i in tried:
+                continue
+            tried.add(i)
+            best = _best_noun(text, folded, pieces, i)
+            if best is None:
+                continue
+            _, count, noun = best
+            start, end = _trim(text, pieces[i][0], pieces[i + count - 1][1])
+            raw = text[start:end]
+            if raw.lower() != noun:
+                upper = sum(c.isupper() for c in raw) > sum(c.islower() for c in raw)
+                found.append(
+                    (start, end, noun.upper() if upper else noun.capitalize() if raw[:1].isupper() else noun)
+                )
+            done = i + count - 1
+            break
+    return found
+
+
+def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) -> tuple[int, int, str] | None:
+    """(edit distance, pieces, noun) of the garbled noun the pieces from `i` on spell, or None."""
+    best: tuple[int, int, str] | None = None
+    letters = first = ""
+    for k in range(min(_MAX_PIECES, len(pieces) - i)):
+        start, end = pieces[i + k]
+        if k and "\n" in text[pieces[i + k - 1][1] : start]:
+            break
+        letters += _LETTERS_ONLY.sub("", folded[start:end])
+        if not k:
+            first = letters
+            if len(first) < 2:
+                return None
+        plain = _LETTERS_ONLY.sub("", text[start:end].lower())
+        if plain in _NOT_GARBLED or any(n in plain for n in _WHOLE_WORDS):
+            break  # a piece holding a word of its own ends the run
+        for noun in {
+            *_GARBLED_BY_AFFIX.get("^" + letters[:2], ()),
+            *_GARBLED_BY_AFFIX.get("$" + letters[-2:], ()),
+        }:
+            limit = _allowed_edits(noun)
+            if abs(len(noun) - len(letters)) > limit:
+                continue
+            if k and Levenshtein.distance(first, noun[: len(first)]) > 1:
+                continue  # the pieces of a split noun: the first one begins it ("CARCI NOMA", "car ci norm")
+            dist = Levenshtein.distance(letters, noun, score_cutoff=limit)
+            if dist <= limit and (best is None or dist < best[0]):
+                best = (dist, k + 1, noun)
+    return best
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without leading and trailing punctuation (kept in the text around the repaired noun)."""
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return start, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +269,8 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         fixed = _typo_fix(text[m.start() : m.end()])
         if fixed:
             found.append((m.start(), m.end(), fixed))
+    if typos:
+        found.extend(_garbled_nouns(text))
     for m in _STRAY_CAPITAL.finditer(text):
         if m.start() == 0 or not text[m.start() - 1].isalpha():
             found.append((m.start() + 1, m.start() + 1, " "))

@@ -205,6 +205,20 @@ READABLE_NO_DIAGNOSIS = [
         "keratinizing squamous cell carcinoma",
         ["HNSC"],
     ),
+    (  # KIDNEY.csv:row811: a status note after the heading; the clinical diagnosis above must not swallow it
+        "kidney",
+        "Clinical Diagnosis :14 1^(, ^^Source of Specimen:\n* Final Report *\nFinal Diagnosis (Verified)\n"
+        "Right partial nephrectomy with ORC:\nRenal cell carcinoma, usual type.\nTumor measures 3 x 1.5 cm.\n",
+        "renal cell carcinoma",
+        ["KICH", "KIRC", "KIRP"],
+    ),
+    (  # OVARIAN.csv:row238: 'serous papillary cystadenocarcinoma' (a synonym of ovarian serous carcinoma)
+        "ovary",
+        "Final Diagnosis: \n1-2) OVARIES, TUBES AND OMENTUM: \n"
+        "• GRADE 2 SEROUS PAPILLARY CYSTADENOCARCINOMA OF THE OVARIES, IN \n",
+        "ovarian serous carcinoma",
+        ["OV"],
+    ),
 ]
 
 
@@ -233,3 +247,69 @@ def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContex
     record = extraction_record(report, extract_report(report, ctx), ctx)
     assert record["diagnosis"]["entity"] == "adenocarcinoma"
     assert record["projects"] == ["COAD", "READ"]
+
+
+@pytest.mark.parametrize(
+    ("garbled", "expected"),
+    [
+        ("Squamous call caxainoma ,large cell", "Squamous cell carcinoma ,large cell"),  # CERVIX.csv:row280
+        (
+            "shows a poorly differentiated squamous cell carcinom The tumor",
+            "squamous cell carcinoma The tumor",
+        ),
+        (
+            "HEPATOCEI...I._ULAf CARCI NOMA with f ocalsarcomatous",
+            "HEPATOCELLULAR CARCINOMA with",
+        ),  # LIVER.csv
+        ("LIVER, PARTIAL HEPATECTOMY - l E A CELLULAR CARCINOM4 , MIXED", "CELLULAR CARCINOMA , MIXED"),
+        (
+            "Grade 2(of4)intrahepatic\ncholanciocarcino:na forming a 6.8 cm mass",
+            "\ncholangiocarcinoma forming",
+        ),
+    ],
+)
+def test_garbled_tumour_nouns_are_read_in_the_typo_pass(garbled: str, expected: str) -> None:
+    assert expected in repair_text(garbled).text
+    assert expected not in repair_text(garbled, typos=False).text  # only the second (typo) pass reads them
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NO CARCINOMA SEEN; NOCARCINOMA; free of carcinoma",  # a word before a noun is no piece of it
+        "carcinoid tumor; adenocarcinoid; carcinomas; carcinomatosis",  # real words and forms near a noun
+        "hypocellular stroma; the urothelium; astrocytes; oligodendroglial cells",
+    ],
+)
+def test_real_words_near_a_tumour_noun_are_left_alone(text: str) -> None:
+    assert repair_text(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("organ", "text", "entity", "projects"),
+    [
+        (  # CERVIX.csv:row280 (shared TCGA OCR reports): 'call' and 'caxainoma' misread
+            "cervix",
+            "1. CERVIX - BIOPSY\nINPRESSION:\nCERVICAL BIOPSY AT 6 O'CLOCK:\n"
+            "Squamous call caxainoma ,large cell ,non-kexatiniztng with stxomal invasion,\ngrade II.\n",
+            "squamous cell carcinoma",
+            ["CESC"],
+        ),
+        (  # LIVER.csv:row329: the noun wraps to the next line and OCR read 'g' as 'c' and 'm' as ':n'
+            "liver",
+            "DIAGNOSIS:\nLiver, segments VandVI,resection: Grade 2(of4)intrahepatic\n"
+            "cholanciocarcino:na forming a 6.8 x 6.6 x 5.8 cm multilobulated mass. Tumor\n",
+            "intrahepatic cholangiocarcinoma",
+            ["CHOL"],
+        ),
+    ],
+)
+def test_diagnosis_read_through_garbled_tumour_nouns(
+    ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
+) -> None:
+    report = Report("P-G", None, text, "shared.csv", organ)
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == entity
+    assert record["projects"] == projects
+    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
+    assert text[start:end] == record["diagnosis"]["text"]
