@@ -200,7 +200,7 @@ def tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Ta
     tagged = []
     for m in ctx.matcher.find(text):
         kind = ctx.type_of(m.canonical) or ""
-        assertion = assess(text, m.start, m.end)
+        assertion = assess(text, m.start, m.end, dash_before_word_is_sign=kind != "diagnosis")
         canonical = m.canonical
         if assertion == "negated" and kind != "ihc_marker":
             if canonical not in ctx.negations:

@@ -28,6 +28,7 @@ _POST_STATUS = re.compile(
     r"\b(?P<pos>identified|present|positive|seen|noted|yes|retained|expressed|diffuse(?:ly)?|strong(?:ly)?|focal(?:ly)?)\b"
 )
 _SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
+_DASH_BEFORE_WORD = re.compile(r"[ \t]-[ \t]+[A-Za-z]{3}")
 # clause breaks: sentence punctuation, a new enumerated/bulleted line, a line holding only a checklist answer
 # ("NO" under "Bilateral Disease"), or a contrastive conjunction
 _CLAUSE_BREAK = re.compile(
@@ -62,9 +63,13 @@ def _post_window(text: str, end: int) -> str:
     return " ".join(window.lower().split()[:POST_WORDS])
 
 
-def assess(text: str, start: int, end: int) -> Assertion:
-    """Whether the mention text[start:end] is negated, affirmed, or neither, judging by its context."""
+def assess(text: str, start: int, end: int, dash_before_word_is_sign: bool = True) -> Assertion:
+    """Whether the mention text[start:end] is negated, affirmed, or neither, judging by its context. With
+    `dash_before_word_is_sign` False (diagnoses), a spaced dash before a word ("SQUAMOUS CELL CARCINOMA - SEE
+    COMMENT") separates the next words instead of reading as a '-' sign."""
     sign = _SIGN.match(text[end : end + 4])
+    if sign and sign.group("minus") and not dash_before_word_is_sign and _DASH_BEFORE_WORD.match(text, end):
+        sign = None
     if sign:
         return "affirmed" if sign.group("plus") else "negated"
     post = _post_window(text, end)

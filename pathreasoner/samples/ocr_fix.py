@@ -199,7 +199,9 @@ def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) ->
         start, end = pieces[i + k]
         if k and "\n" in text[pieces[i + k - 1][1] : start]:
             break
-        letters += _LETTERS_ONLY.sub("", folded[start:end])
+        letters += _LETTERS_ONLY.sub(
+            "", folded[slice(*_trim(text, start, end))]
+        )  # "carcinomct!": '!' ends it
         if not k:
             first = letters
             if len(first) < 2:

@@ -266,6 +266,10 @@ def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContex
             "Grade 2(of4)intrahepatic\ncholanciocarcino:na forming a 6.8 cm mass",
             "\ncholangiocarcinoma forming",
         ),
+        (
+            "Grade 1 (of 4) renal, \ncell \ncarcinomct! clear cell type",
+            "\ncarcinoma! clear",
+        ),  # KIDNEY.csv:row567
     ],
 )
 def test_garbled_tumour_nouns_are_read_in_the_typo_pass(garbled: str, expected: str) -> None:

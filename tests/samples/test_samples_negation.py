@@ -55,3 +55,14 @@ CASES = [
 def test_assertion(text: str, mention: str, expected: str) -> None:
     start = text.index(mention)
     assert assess(text, start, start + len(mention)) == expected
+
+
+def test_spaced_dash_before_a_word_separates_a_diagnosis_but_stays_a_marker_sign() -> None:
+    """CERVIX.csv:row16 (shared TCGA OCR reports): "AMOUS CEL CARCIN(AA - SQQU" (OCR of "SQUAMOUS CELL
+    CARCINOMA - SQUAMOUS ...") read the dash as a '-' sign and negated the only diagnosis of the report."""
+    text = "DIAGNOSIS:\nUTERUS, RADICAL HYSTERECTOMY\nAMOUS CEL CARCINOMA - SQQU\nLYMPH NODE, OBTURATOR"
+    start = text.index("CARCINOMA")
+    assert assess(text, start, start + 9) == "negated"  # as a marker ("CK7 - ...") would be
+    assert assess(text, start, start + 9, dash_before_word_is_sign=False) != "negated"
+    marker = "CK7 - CK20 +"
+    assert assess(marker, 0, 3, dash_before_word_is_sign=False) == "negated"  # no word after: still a sign
