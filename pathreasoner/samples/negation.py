@@ -24,7 +24,7 @@ _PRE_POSITIVE = re.compile(
 _PSEUDO = re.compile(r"\b(?:not only|no longer|no change|not excluded|cannot be excluded|not ruled out)\b")
 _POST_STATUS = re.compile(
     r"\b(?P<neg>not identified|not seen|not present|not detected|not appreciated|not evident|not involved|"
-    r"none identified|none seen|absent|negative|none|no|lost|loss)\b|"
+    r"none identified|none seen|absent|negative|none|no(?![ \t]+data\b)|lost|loss)\b|"
     r"\b(?P<pos>identified|present|positive|seen|noted|yes|retained|expressed|diffuse(?:ly)?|strong(?:ly)?|focal(?:ly)?)\b"
 )
 _SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")

@@ -74,7 +74,16 @@ _GLUED_OMA = re.compile(r"oma(?!s\b|t(?:ous|osis|oid|a))(?=[a-z0-9])")
 _TUMOUR_STEMS = ("carcin", "sarc", "melan", "lymph", "blast", "gli", "cyt", "theli")
 # a stray capital glued before a capitalised tumour word ("FAdenocarcinoma")
 _STRAY_CAPITAL = re.compile(r"[A-Z][A-Z][a-z]+oma\b")
-_GLUED_CELL = re.compile(r"\b(?:cell|squamous)(?=carcinoma)", re.I)
+_GLUED_CELL = re.compile(r"(?:cell|squamous)(?=carcinoma)", re.I)  # also "Squamou ncellcarcinoma"
+# (typo pass) a capitalised tumour word glued to the end of the previous word in a table row
+# ("maleCaucasianGlioma Blood", "SurgeryRenal cell \ncarcinoma")
+_GLUED_AFTER_WORD = re.compile(
+    r"(?<=[a-z]{3})(?=[A-Z][a-z]+oma\b|(?:Renal|Squamous|Hepatocellular|Urothelial|Papillary)\s+(?:cell|carcinoma)\b)"
+)
+# (typo pass) 'ca' / 'car' for carcinoma after a tumour word ("Papillary renal ca., eosinophilic type")
+_CA_ABBREVIATION = re.compile(
+    r"\b(?:renal|cell|papillary|squamous|urothelial|hepatocellular)\s+(ca|car)\b(?=\.|,|\s|$)", re.I
+)
 _BY_AFFIX: dict[str, list[str]] = {}
 for _word in TUMOUR_WORDS:
     _BY_AFFIX.setdefault("^" + _word[:3], []).append(_word)
@@ -273,6 +282,11 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
             found.append((m.start(), m.end(), fixed))
     if typos:
         found.extend(_garbled_nouns(text))
+        for m in _GLUED_AFTER_WORD.finditer(text):
+            found.append((m.start(), m.start(), " "))
+        if " ca" in lowered:
+            for m in _CA_ABBREVIATION.finditer(text):
+                found.append((m.start(1), m.end(1), "CARCINOMA" if m.group(1).isupper() else "carcinoma"))
     for m in _STRAY_CAPITAL.finditer(text):
         if m.start() == 0 or not text[m.start() - 1].isalpha():
             found.append((m.start() + 1, m.start() + 1, " "))

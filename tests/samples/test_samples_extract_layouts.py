@@ -147,6 +147,7 @@ def test_ocr_variants_of_cell_are_read_as_cell() -> None:
         ("Histology: AdenocarcinomaJ\n", "Adenocarcinoma J\n"),
         ("Histologic type :Squamous cell carcinoma250'70)3\n", "carcinoma 250'70)3"),  # CERVIX.csv
         ("Histology: FAdenocarcinoma\n", "Histology: F Adenocarcinoma\n"),  # CRC.csv: a stray capital
+        ("Squamou ncellcarcinoma , large cell keratinizing", "ncell carcinoma , large"),  # CERVIX.csv:row106
         ("Squamous cell carcinomas, carcinomatosis, sarcomatoid and lymphomatous", None),
     ],
 )
@@ -315,5 +316,45 @@ def test_diagnosis_read_through_garbled_tumour_nouns(
     record = extraction_record(report, extract_report(report, ctx), ctx)
     assert record["diagnosis"]["entity"] == entity
     assert record["projects"] == projects
+    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
+    assert text[start:end] == record["diagnosis"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("maleCaucasianGlioma Blood -a N", "maleCaucasian Glioma Blood"),  # BRAIN.csv:row22, a specimen table
+        ("SurgeryRenal cell \ncarcinomano data 2 0 0 no no no", "Surgery Renal cell \ncarcinoma no data"),
+        (
+            "RESECT Right kidney 14.5 Papillary renal ca., eosinophilic type X",
+            "Papillary renal carcinoma., eos",
+        ),
+        (
+            "RESECT L. Kidney 4 Papillary renal car. Type II X",
+            "Papillary renal carcinoma. Type II",
+        ),  # KIDNEY.csv
+    ],
+)
+def test_table_glue_and_ca_abbreviation_are_read_in_the_typo_pass(text: str, expected: str) -> None:
+    assert expected in repair_text(text).text
+    assert expected not in repair_text(text, typos=False).text
+
+
+def test_ca_after_other_words_and_lower_case_glue_are_left_alone() -> None:
+    text = "CA 19-9 negative; renal cancer; HepatomaBlood; the Glioma"
+    assert repair_text(text).text == text
+
+
+def test_table_row_with_no_data_columns_keeps_its_diagnosis(ctx: KGContext) -> None:
+    """KIDNEY.csv:row278 (shared TCGA OCR reports): a biobank table row "SurgeryRenal cell / carcinomano data
+    2 0 0 no no no": glued cells, and 'no data' in the next column is no negation of the diagnosis."""
+    text = (
+        "IndexSpecimen \nlabelClinical \nSite #Case \nMatrixSpecimen \nFormatContainerNumber of \n"
+        "DetailsPrior \nRadiation\nSurgeryRenal cell \ncarcinomano data 2 0 0 no no no\n"
+        "Blood draw n/a n/a n/a n/a n/a no no no\n"
+    )
+    report = Report("P-T", None, text, "KIDNEY.csv", "kidney")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "renal cell carcinoma"
     start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
     assert text[start:end] == record["diagnosis"]["text"]

@@ -66,3 +66,9 @@ def test_spaced_dash_before_a_word_separates_a_diagnosis_but_stays_a_marker_sign
     assert assess(text, start, start + 9, dash_before_word_is_sign=False) != "negated"
     marker = "CK7 - CK20 +"
     assert assess(marker, 0, 3, dash_before_word_is_sign=False) == "negated"  # no word after: still a sign
+
+
+def test_no_data_in_the_next_table_column_is_no_negation() -> None:
+    text = "Renal cell carcinoma no data 2 0 0 no no no"
+    assert assess(text, 0, 20) != "negated"
+    assert assess("Renal cell carcinoma: no", 0, 20) == "negated"
