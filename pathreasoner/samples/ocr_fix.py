@@ -134,6 +134,8 @@ _NOUN_ANCHOR = re.compile(
 _OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
 # whole words inside a run that make it no garbled noun
 _WHOLE_WORDS = (*GARBLED_NOUNS, "carcinoid")
+# nouns that end in another noun, with that tail ("adeno|carcinoma")
+_HEADED_NOUNS = [(n, t) for n in GARBLED_NOUNS for t in GARBLED_NOUNS if n != t and n.endswith(t)]
 _LETTERS_ONLY = re.compile(r"[^a-z]+")
 _MAX_PIECES = 3
 
@@ -200,6 +202,18 @@ def _garbled_nouns(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+def _garbled_head(letters: str) -> tuple[int, int, str] | None:
+    """(edit distance, 1, noun) when one piece spells a noun ending in another whole noun after a head at most
+    one edit from the noun's ("adfnocarcinoma", "cholanciocarcinoma"); none for other words glued before a
+    noun ("nocarcinoma", "andcarcinoma", "ofadenocarcinoma")."""
+    for noun, tail in _HEADED_NOUNS:
+        if letters.endswith(tail) and not letters.endswith(noun):
+            dist = Levenshtein.distance(letters[: -len(tail)], noun[: -len(tail)], score_cutoff=1)
+            if dist <= 1:
+                return dist, 1, noun
+    return None
+
+
 def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) -> tuple[int, int, str] | None:
     """(edit distance, pieces, noun) of the garbled noun the pieces from `i` on spell, or None."""
     best: tuple[int, int, str] | None = None
@@ -208,16 +222,17 @@ def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) ->
         start, end = pieces[i + k]
         if k and "\n" in text[pieces[i + k - 1][1] : start]:
             break
-        letters += _LETTERS_ONLY.sub(
-            "", folded[slice(*_trim(text, start, end))]
-        )  # "carcinomct!": '!' ends it
+        # (trimmed: the '!' ending "carcinomct!" is punctuation, not an 'l')
+        letters += _LETTERS_ONLY.sub("", folded[slice(*_trim(text, start, end))])
         if not k:
             first = letters
             if len(first) < 2:
                 return None
         plain = _LETTERS_ONLY.sub("", text[start:end].lower())
-        if plain in _NOT_GARBLED or any(n in plain for n in _WHOLE_WORDS):
-            break  # a piece holding a word of its own ends the run
+        if plain in _NOT_GARBLED:
+            break
+        if any(n in plain for n in _WHOLE_WORDS):  # a piece holding a word of its own ends the run ...
+            return (best or _garbled_head(letters)) if not k else best  # ... but "ADf<:NOCARCINOMA"
         for noun in {
             *_GARBLED_BY_AFFIX.get("^" + letters[:2], ()),
             *_GARBLED_BY_AFFIX.get("$" + letters[-2:], ()),

@@ -271,6 +271,10 @@ def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContex
             "Grade 1 (of 4) renal, \ncell \ncarcinomct! clear cell type",
             "\ncarcinoma! clear",
         ),  # KIDNEY.csv:row567
+        (
+            "-PAPTT.T .... RY S~ROtlS ADf<:NOCARCINOMA, \nM~TASTATrc",
+            "S~ROtlS ADENOCARCINOMA, \n",
+        ),  # OVARIAN.csv
     ],
 )
 def test_garbled_tumour_nouns_are_read_in_the_typo_pass(garbled: str, expected: str) -> None:
