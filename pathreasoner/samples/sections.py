@@ -73,6 +73,8 @@ SECTION_HEADERS: dict[str, tuple[str, ...]] = {
         "history",
         "clinical data",
         "clinical diagnosis",
+        "clinical diagnosis history",  # "Clinical Diagnosis & History:"
+        "clinical diagnosis and history",
         "preoperative diagnosis",
         "pre operative diagnosis",
         "postoperative diagnosis",

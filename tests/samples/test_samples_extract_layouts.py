@@ -362,3 +362,33 @@ def test_table_row_with_no_data_columns_keeps_its_diagnosis(ctx: KGContext) -> N
     assert record["diagnosis"]["entity"] == "renal cell carcinoma"
     start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
     assert text[start:end] == record["diagnosis"]["text"]
+
+
+def test_rectal_carcinoma_is_rectal_adenocarcinoma(ctx: KGContext) -> None:
+    """CRC.csv:row245 (shared TCGA OCR reports): 'rectal carcinoma' names the rectal adenocarcinoma (READ); it
+    used to be read as the colon named before it."""
+    text = (
+        "Diagnosis:\nResected colon and rectosigmoid colon show a rectal carcinoma characterized \n"
+        "histologically as a relatively poorly differentiated colorectal adenocarcinoma, extending to within "
+        "3 cm of the aboral resection margin\n"
+    )
+    report = Report("P-RC", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "rectal adenocarcinoma"
+    assert record["projects"] == ["READ"]
+
+
+def test_clinical_diagnosis_and_history_heading_opens_the_history(ctx: KGContext) -> None:
+    """CRC.csv:row402: "Clinical Diagnosis & History: ... history of rectal cancer" is the clinical history,
+    not the diagnosis; the DIAGNOSIS below (sigmoid colon adenocarcinoma) is."""
+    text = (
+        "       Clinical Diagnosis & History:        with history of rectal cancer.   \n"
+        "       Specimens Submitted:     \n       1: SP: Sigmoid colon\n"
+        "       DIAGNOSIS:          \n       1.  COLON, SIGMOID; RESECTION::          Tumor Type:    \n"
+        "                 Adenocarcinoma           \n       Histologic Grade:      \n"
+        "                 Moderately differentiated        \n"
+    )
+    report = Report("P-CH", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "adenocarcinoma"
+    assert record["projects"] == ["COAD"]
