@@ -75,6 +75,12 @@ def main() -> None:
     parser.add_argument(
         "--max-batch", type=int, default=None, help="serving.max_batch_size (default: config's)"
     )
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=None, help="serving.max_batch_wait_ms (default: config's)"
+    )
+    parser.add_argument(
+        "--model-worker", default=None, help="serving.model_worker: process | thread (default: config's)"
+    )
     parser.add_argument("--overhead-requests", type=int, default=60, help="sequential 1-token requests")
     args = parser.parse_args()
 
@@ -106,6 +112,10 @@ def main() -> None:
         settings = {"max_new_tokens": args.new_tokens}
         if args.max_batch:
             settings["max_batch_size"] = args.max_batch
+        if args.max_wait_ms is not None:
+            settings["max_batch_wait_ms"] = args.max_wait_ms
+        if args.model_worker:
+            settings["model_worker"] = args.model_worker
         with served(work, model_dir, **settings) as (url, _):
             body = {"instances": [{"image": b64, "question": QUESTION}]}
             asyncio.run(concurrent_load(url, body, args.clients, args.clients))  # warm-up

@@ -255,17 +255,28 @@ def load_checkpoint(
     processor's pixel budget.
     """
     path = require_checkpoint(path)
-    processor_kwargs = {"size": {"shortest_edge": pixels[0], "longest_edge": pixels[1]}} if pixels else {}
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=resolve_dtype(dtype, device))
-        processor = AutoProcessor.from_pretrained(path, **processor_kwargs)
     except Exception as exc:
         raise ModelError(
             f"could not load checkpoint {path}: {exc}; is it a complete model + processor dir?"
         ) from exc
-    install_chat_template(processor, path)
     model.eval()
-    return model, processor
+    return model, load_processor(path, pixels)
+
+
+def load_processor(path: Path | str, pixels: tuple[int, int] | None = None) -> ProcessorMixin:
+    """The checkpoint's processor (tokenizer + image processor) with the package chat template, no weights."""
+    path = require_checkpoint(path)
+    processor_kwargs = {"size": {"shortest_edge": pixels[0], "longest_edge": pixels[1]}} if pixels else {}
+    try:
+        processor = AutoProcessor.from_pretrained(path, **processor_kwargs)
+    except Exception as exc:
+        raise ModelError(
+            f"could not load the processor of checkpoint {path}: {exc}; is it a complete model + processor dir?"
+        ) from exc
+    install_chat_template(processor, path)
+    return processor
 
 
 def download_s3_prefix(uri: str, cache: Path) -> Path:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
-from transformers import PreTrainedModel, ProcessorMixin, StoppingCriteriaList
+from transformers import PreTrainedModel, ProcessorMixin, StoppingCriteria, StoppingCriteriaList
 
 from pathreasoner.errors import ModelError
-from pathreasoner.model.factory import load_checkpoint
+from pathreasoner.model.factory import load_checkpoint, load_processor
 from pathreasoner.model.prompts import build_messages
 from pathreasoner.model.tokenizer import EOS_TOKEN
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Generator", "PreparedItem", "build_messages"]
+__all__ = ["Generator", "PreparedItem", "Preparer", "StopRows", "build_messages"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,62 @@ class PreparedItem:
         return int(self.tensors["input_ids"].shape[1])
 
 
-class Generator:
+def _rgb(img: Image.Image) -> Image.Image:
+    """`img` in RGB mode (converting an RGB image would only copy it)."""
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+class StopRows(StoppingCriteria):
+    """Marks the rows that `done()` reports (e.g. cancelled requests) as finished; generation ends once
+    every row is finished or at its end token."""
+
+    def __init__(self, done: Callable[[], list[bool]]) -> None:
+        self.done = done
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> torch.BoolTensor:
+        return torch.tensor(self.done(), dtype=torch.bool, device=input_ids.device)
+
+
+class Preparer:
+    """The processor side of generation: chat prompt, token ids and image patches, without the weights.
+
+    A server whose model generates in another process (pathreasoner/serve/model_process.py) prepares
+    requests with this alone.
+    """
+
+    def __init__(self, processor: ProcessorMixin) -> None:
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | str) -> Preparer:
+        """The processor of checkpoint `path` (no weights are loaded)."""
+        return cls(load_processor(path))
+
+    def prompt_text(self, n_images: int, question: str) -> str:
+        """The chat-templated prompt (ending with the assistant cue) for n images + a question."""
+        return self.processor.apply_chat_template(
+            build_messages(n_images, question), add_generation_prompt=True, tokenize=False
+        )
+
+    def prepare(self, images: Sequence[Image.Image], question: str) -> PreparedItem:
+        """One item's model inputs (token ids, image patches), ready for `Generator.collate`.
+
+        CPU work that a server does as each request arrives, off the batch's critical path.
+        """
+        text = self.prompt_text(len(images), question)
+        try:
+            encoded = self.processor(
+                text=[text], images=[_rgb(img) for img in images] or None, return_tensors="pt"
+            )
+        except Exception as exc:
+            raise ModelError(f"could not prepare the prompt {question[:60]!r} for the model: {exc}") from exc
+        return PreparedItem(dict(encoded))
+
+
+class Generator(Preparer):
     """Wraps a model + processor; `generate` returns the assistant text with the answer tags kept."""
 
     def __init__(
@@ -44,9 +99,8 @@ class Generator:
         max_new_tokens: int = 160,
         device: str = "cpu",
     ) -> None:
+        super().__init__(processor)
         self.model = model.to(device).eval()
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
         self.max_new_tokens = max_new_tokens
         self.device = device
         self.eos_token_id = self.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
@@ -66,12 +120,6 @@ class Generator:
         model, processor = load_checkpoint(path, dtype, device=device)
         return cls(model, processor, max_new_tokens=max_new_tokens, device=device)
 
-    def prompt_text(self, n_images: int, question: str) -> str:
-        """The chat-templated prompt (ending with the assistant cue) for n images + a question."""
-        return self.processor.apply_chat_template(
-            build_messages(n_images, question), add_generation_prompt=True, tokenize=False
-        )
-
     def generate(self, images: Sequence[Image.Image], question: str) -> str:
         """Greedy answer for one item (stops at <|im_end|>)."""
         return self.generate_batch([(list(images), question)])[0]
@@ -79,20 +127,6 @@ class Generator:
     def generate_batch(self, items: Sequence[tuple[Sequence[Image.Image], str]]) -> list[str]:
         """Greedy answers for several items in one left-padded batch."""
         return self.generate_with_counts(items)[0]
-
-    def prepare(self, images: Sequence[Image.Image], question: str) -> PreparedItem:
-        """One item's model inputs (token ids, image patches), ready for `collate`.
-
-        CPU work that a server does as each request arrives, off the batch's critical path.
-        """
-        text = self.prompt_text(len(images), question)
-        try:
-            encoded = self.processor(
-                text=[text], images=[img.convert("RGB") for img in images] or None, return_tensors="pt"
-            )
-        except Exception as exc:
-            raise ModelError(f"could not prepare the prompt {question[:60]!r} for the model: {exc}") from exc
-        return PreparedItem(dict(encoded))
 
     def collate(self, prepared: Sequence[PreparedItem]) -> dict[str, torch.Tensor]:
         """Left-padded batch of prepared items: what the processor returns for the batch, on the device."""

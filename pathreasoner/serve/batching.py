@@ -7,7 +7,7 @@ the end of that batch (its items, whose clients come back, plus those queued mea
 `max_batch_size` items in all; a single client's requests never wait), groups them by
 generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
 the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
-its rows stopped at the next token (a `StoppingCriteria`) if it has, so its slot is freed either way.
+its rows stopped at the next token (its cancel event, read by a `StoppingCriteria`) if it has, so its slot is freed either way.
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from PIL import Image
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from pathreasoner.errors import RequestError, ServingError
 from pathreasoner.serve import metrics
@@ -32,9 +30,10 @@ from pathreasoner.serve import metrics
 logger = logging.getLogger(__name__)
 
 Item = tuple[Sequence[Image.Image], str]  # (views, question), as requests carry them
-# run(items, options, stopping) -> (texts, new-token counts); called in the worker thread. The batcher does
-# not look inside items: the predictor queues them already prepared (Generator.prepare)
-RunBatch = Callable[[list[Any], "GenerationOptions", StoppingCriteriaList], tuple[list[str], list[int]]]
+# run(items, options, cancelled) -> (texts, new-token counts); called in a worker thread. `cancelled` has one
+# event per item, set when its request is cancelled (stop that row). The batcher does not look inside items:
+# the predictor queues them already prepared (Generator.prepare)
+RunBatch = Callable[[list[Any], "GenerationOptions", list[threading.Event]], tuple[list[str], list[int]]]
 
 
 class GenerationTimeout(ServingError):
@@ -90,19 +89,6 @@ class _Request:
     options: GenerationOptions
     future: asyncio.Future[list[str]]
     cancelled: threading.Event = field(default_factory=threading.Event)
-
-
-class _StopCancelled(StoppingCriteria):
-    """Marks the rows of cancelled requests as finished, so generation ends once only they remain."""
-
-    def __init__(self, rows: list[threading.Event]) -> None:
-        self.rows = rows
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-    ) -> torch.BoolTensor:
-        done = [event.is_set() for event in self.rows]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 class MicroBatcher:
@@ -199,11 +185,10 @@ class MicroBatcher:
             return
         items = [item for r in requests for item in r.items]
         rows = [r.cancelled for r in requests for _ in r.items]
-        stopping = StoppingCriteriaList([_StopCancelled(rows)])
         metrics.BATCH_SIZE.observe(len(items))
         try:
             with metrics.GENERATE_SECONDS.time():
-                texts, counts = await asyncio.to_thread(self.run, items, options, stopping)
+                texts, counts = await asyncio.to_thread(self.run, items, options, rows)
         except Exception as exc:  # every waiting request gets the error
             logger.exception("generation failed for a batch of %d item(s)", len(items))
             for r in requests:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from pathreasoner.serve.batching import GenerationOptions, Item, MicroBatcher
 from pathreasoner.serve.grounding import GroundingKB
 from pathreasoner.serve.kserve_compat import InferRequest, InferResponse, InvalidInput, kserve
 from pathreasoner.serve.lineage import ModelLineage, lineage_headers
+from pathreasoner.serve.model_process import ModelProcess, ModelSpec
 from pathreasoner.serve.request import Limits, parse_request
 from pathreasoner.serve.v2 import parse_v2, v2_parameters, v2_response
 
@@ -84,17 +86,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def set_cpu_threads(cfg: Config) -> int:
+def cpu_threads(cfg: Config) -> int:
     """torch intra-op threads for CPU serving: serving.cpu_threads, or (0) the usable cores minus one.
 
-    One core stays free for the event loop (HTTP, JSON, base64 and image decoding) while a batch generates;
-    with every core in torch, the two fight and throughput drops (docs/serving.md "Throughput").
+    One core stays free for the event loop (HTTP, JSON, base64 and image decoding, preparing requests) while
+    a batch generates; with every core in torch, the two fight and throughput drops (docs/serving.md
+    "Throughput").
     """
-    import torch
+    return cfg.serving.cpu_threads or max(1, usable_cores() - 1)
 
-    threads = cfg.serving.cpu_threads or max(1, usable_cores() - 1)
-    torch.set_num_threads(threads)
-    return threads
+
+def generates_in_process(cfg: Config, device: str) -> bool:
+    """serving.model_worker: a child process generates ("auto": unless CPU serving has one usable core)."""
+    if cfg.serving.model_worker != "auto":
+        return cfg.serving.model_worker == "process"
+    return device != "cpu" or usable_cores() > 1
 
 
 class PathReasonerModel(kserve.Model):
@@ -106,25 +112,44 @@ class PathReasonerModel(kserve.Model):
         self.model_uri = model_uri or cfg.serving.model_uri
         self.limits = Limits.from_config(cfg.serving)
         self.checkpoint: Path | None = None
-        self.generator: Any = None
+        self.generator: Any = None  # a Generator, or a Preparer when a ModelProcess generates
+        self.model_process: ModelProcess | None = None
         self.grounding: GroundingKB | None = None  # the KG slice it was trained with (grounding.json)
         self.lineage = ModelLineage(cfg.serving.model_name)
         # concurrent requests share generate() calls; one batch runs at a time (the model is not re-entrant)
-        self.batcher = MicroBatcher(
-            self._run_batch, cfg.serving.max_batch_size, cfg.serving.max_batch_wait_ms / 1000
-        )
+        self.batcher = MicroBatcher(self._run_batch, cfg.serving.max_batch_size, 0.0)  # wait set by load()
 
     def load(self) -> bool:
-        from pathreasoner.model.inference import Generator
+        import torch
+
+        from pathreasoner.model.inference import Generator, Preparer
 
         try:
             self.checkpoint = resolve_model_dir(self.model_uri, self.cfg)
             device, dtype = _device_and_dtype(self.cfg)
+            threads = cpu_threads(self.cfg) if device == "cpu" else 0
             if device == "cpu":
-                logger.info("CPU serving with %d torch thread(s)", set_cpu_threads(self.cfg))
-            self.generator = Generator.from_checkpoint(
-                self.checkpoint, max_new_tokens=self.cfg.serving.max_new_tokens, device=device, dtype=dtype
-            )
+                logger.info("CPU serving with %d torch thread(s)", threads)
+            if generates_in_process(self.cfg, device):
+                torch.set_num_threads(1)  # this process only prepares requests; the child has the cores
+                self.model_process = ModelProcess(
+                    ModelSpec(self.checkpoint, device, dtype, self.cfg.serving.max_new_tokens, threads)
+                )
+                self.model_process.start()
+                self.generator = Preparer.from_checkpoint(self.checkpoint)
+                wait_ms = 0.0  # batches pipeline: the next one gathers and is prepared while one generates
+            else:
+                if threads:
+                    torch.set_num_threads(threads)
+                self.generator = Generator.from_checkpoint(
+                    self.checkpoint,
+                    max_new_tokens=self.cfg.serving.max_new_tokens,
+                    device=device,
+                    dtype=dtype,
+                )
+                wait_ms = 50.0  # one core for both: let the last batch's clients come back and merge
+            configured = self.cfg.serving.max_batch_wait_ms
+            self.batcher.max_wait_s = (wait_ms if configured is None else configured) / 1000
             self.grounding = GroundingKB.load(self.checkpoint)
             kb = self.grounding
             self.lineage = ModelLineage.resolve(
@@ -142,9 +167,23 @@ class PathReasonerModel(kserve.Model):
         """Validation happens in predict (parse_request) so every message says how to fix the request."""
         return payload
 
+    def stop(self) -> None:
+        """KServe's teardown (model unload, server shutdown): also stops the model process."""
+        super().stop()
+        if self.model_process is not None:
+            self.model_process.close()
+            self.model_process = None
+
     def _run_batch(
-        self, prepared: list[PreparedItem], options: GenerationOptions, stopping: Any
+        self, prepared: list[PreparedItem], options: GenerationOptions, cancelled: list[threading.Event]
     ) -> tuple[list[str], list[int]]:
+        if self.model_process is not None:
+            return self.model_process.run(prepared, options.max_new_tokens, options.temperature, cancelled)
+        from transformers import StoppingCriteriaList
+
+        from pathreasoner.model.inference import StopRows
+
+        stopping = StoppingCriteriaList([StopRows(lambda: [event.is_set() for event in cancelled])])
         return self.generator.generate_prepared(
             prepared, options.max_new_tokens, options.temperature, stopping
         )

@@ -115,7 +115,7 @@ def decode_image(data: Any, *, max_bytes: int = Limits.max_image_bytes, field: s
         raise RequestError(
             f"{field} is {width}x{height} px: aspect ratio must be below {MAX_ASPECT_RATIO}; crop or pad the image"
         )
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")  # converting an RGB image only copies it
 
 
 def validate_question(question: Any, field: str, limits: Limits) -> str:

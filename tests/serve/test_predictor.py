@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,17 +17,21 @@ from pathreasoner.serve.predictor import PathReasonerModel, resolve_model_dir
 KEYS = {"text", "observe", "think", "answer", "well_formed", "entities", "lineage"}
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PathReasonerModel:
+@pytest.fixture(scope="module", params=["process", "thread"])
+def loaded(
+    request: pytest.FixtureRequest, tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PathReasonerModel]:
+    """The tiny model loaded with the model generating in a child process, and in a thread."""
     from pathreasoner.config import config_from_dict
 
-    cfg = config_from_dict(
-        {"serving": {"max_new_tokens": 8, "model_name": "pr-test", "allow_cpu": True}},
-        tmp_path_factory.mktemp("work"),
-    )
+    serving = {"max_new_tokens": 8, "model_name": "pr-test", "allow_cpu": True, "model_worker": request.param}
+    cfg = config_from_dict({"serving": serving}, tmp_path_factory.mktemp("work"))
     model = PathReasonerModel(cfg, model_uri=str(tiny_dir))
     assert model.load() is True
-    return model
+    assert (model.model_process is not None) == (request.param == "process")
+    yield model
+    model.stop()
+    assert model.model_process is None and not model.ready
 
 
 def test_predict_v1_and_bare(loaded: PathReasonerModel, jpeg_b64: str) -> None:
@@ -111,5 +115,6 @@ def test_load_champion_from_registry(
     out = asyncio.run(model.predict({"image": jpeg_b64, "question": "Diagnosis?"}))
     assert set(out["predictions"][0]) == KEYS
 
+    model.stop()
     with pytest.raises(ServingError, match="has no alias 'nope'"):
         PathReasonerModel(cfg, "models:/served@nope").load()

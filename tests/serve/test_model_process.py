@@ -1,0 +1,98 @@
+"""Generation in a child process (serving.model_worker "process"): same answers, cancellation, restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pathreasoner.errors import ServingError
+from pathreasoner.model.inference import Generator
+from pathreasoner.serve.model_process import ModelProcess, ModelSpec
+
+QUESTIONS = ("What is the diagnosis?", "Which grade is it, and why?")
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_dir: Path) -> Generator:
+    return Generator.from_checkpoint(tiny_dir, max_new_tokens=48, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def worker(tiny_dir: Path) -> Iterator[ModelProcess]:
+    process = ModelProcess(ModelSpec(tiny_dir, "cpu", "float32", max_new_tokens=48, threads=1))
+    process.start()
+    yield process
+    process.close()
+
+
+def _items(generator: Generator) -> list:
+    images = [Image.new("RGB", (64, 48), (190, 80, 150)), Image.new("RGB", (40, 40), (30, 90, 200))]
+    return [generator.prepare([img], q) for img, q in zip(images, QUESTIONS, strict=True)]
+
+
+def _events(n: int, set_: bool = False) -> list[threading.Event]:
+    events = [threading.Event() for _ in range(n)]
+    for event in events if set_ else []:
+        event.set()
+    return events
+
+
+def test_child_answers_exactly_what_the_model_answers_in_process(
+    worker: ModelProcess, generator: Generator
+) -> None:
+    prepared = _items(generator)
+    expected = generator.generate_prepared(prepared, 48)
+    assert worker.run(prepared, 48, 0.0, _events(2)) == expected
+    assert worker.pid is not None and worker.pid != os.getpid()
+
+
+def test_cancelled_rows_stop_early(worker: ModelProcess, generator: Generator) -> None:
+    prepared = _items(generator)
+    _, full = worker.run(prepared, 48, 0.0, _events(2))
+    if max(full) < 24:
+        pytest.skip(f"the tiny model stops by itself after {full} tokens; nothing to cut short")
+    _, cut = worker.run(prepared, 48, 0.0, _events(2, set_=True))
+    # the cancel message reaches the child within a few decode steps
+    assert max(cut) < max(full), (cut, full)
+
+
+def test_a_killed_child_is_started_again(worker: ModelProcess, generator: Generator) -> None:
+    prepared = _items(generator)
+    before = worker.pid
+    assert before is not None
+    # killed mid-batch (the tiny model generates to the limit: 4000 tokens take seconds): that batch fails
+    result: list[object] = []
+    running = threading.Thread(
+        target=lambda: result.append(_outcome(lambda: worker.run(prepared, 4000, 0.0, _events(2)))),
+        daemon=True,
+    )
+    running.start()
+    time.sleep(0.5)
+    os.kill(before, signal.SIGKILL)
+    running.join(60)
+    assert isinstance(result[0], ServingError) and "exited (code -9)" in str(result[0])
+    # the next batch starts a new child and is answered
+    texts, counts = worker.run(prepared[:1], 8, 0.0, _events(1))
+    assert worker.pid not in (None, before) and len(texts) == 1 and counts[0] >= 1
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except ServingError as exc:
+        return exc
+
+
+def test_a_checkpoint_that_cannot_load_names_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    process = ModelProcess(ModelSpec(tmp_path, "cpu", "float32", max_new_tokens=4), start_timeout_s=300)
+    with pytest.raises(ServingError, match=f"could not load {tmp_path}"):
+        process.start()
+    assert process.pid is None
