@@ -249,7 +249,30 @@ def _choose_diagnosis(
     specific = [d for d in own if best in ctx.ancestors(d, ("is_a",))]
     if specific:
         best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
-    return best
+    return _site_specific_form(best, tagged, weights)
+
+
+# a diagnosis named by a site word that also means the whole organ, and the form of a part of it that the same
+# sentence names: "adenocarcinoma of the colon (rectal carcinoma)", "rectal carcinoma (adenocarcinoma of the
+# colon)" ('colon' is also the whole large bowel; 'rectum' never is)
+_GENERIC_SITE_FORMS = {"colon adenocarcinoma": "rectal adenocarcinoma"}
+_SAME_SENTENCE_CHARS = 100
+
+
+def _site_specific_form(best: str, tagged: list[_Tagged], weights: dict[str, float]) -> str:
+    part = _GENERIC_SITE_FORMS.get(best)
+    if part is None:
+        return best
+    named = [t.mention for t in tagged if t.section in weights and t.assertion != "negated"]
+    generic = [m.start for m in named if m.canonical == best]
+    return (
+        part
+        if any(
+            m.canonical == part and any(abs(m.start - g) <= _SAME_SENTENCE_CHARS for g in generic)
+            for m in named
+        )
+        else best
+    )
 
 
 def _fallback_diagnosis(

@@ -392,3 +392,28 @@ def test_clinical_diagnosis_and_history_heading_opens_the_history(ctx: KGContext
     record = extraction_record(report, extract_report(report, ctx), ctx)
     assert record["diagnosis"]["entity"] == "adenocarcinoma"
     assert record["projects"] == ["COAD"]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [  # CRC.csv:row275 and row296 (shared TCGA OCR reports, translated): 'colon' there is the large bowel
+        "This concerns an invasive, moderately differentiated adenocarcinoma of the colon(rectal \ncarcinoma) "
+        "with infiltration of the muscularis and the vessels (p T 2, L1, V1)",
+        "This is an invasive, moderately differentiated, rectal carcinoma (adenocarcinoma of \nthe colon -G2) "
+        "with penetration of all parietal layers (pT3, Ll, Vl)",
+    ],
+)
+def test_colon_and_rectal_carcinoma_in_one_sentence_is_rectal(ctx: KGContext, sentence: str) -> None:
+    text = f"Diagnosis  \n{sentence} with free \nresection margins and free lymph nodes (p N 0).  \n"
+    report = Report("P-CR", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "rectal adenocarcinoma"
+    assert record["projects"] == ["READ"]
+
+
+def test_colon_adenocarcinoma_alone_stays_colon(ctx: KGContext) -> None:
+    text = "Diagnosis  \nInvasive adenocarcinoma of the colon (G2) with free resection margins.\n"
+    report = Report("P-CO", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "colon adenocarcinoma"
+    assert record["projects"] == ["COAD"]
