@@ -378,7 +378,9 @@ def organ_with_source(
     return None, "", None
 
 
-def _choose_site(organ: str | None, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+def _choose_site(
+    organ: str | None, primary: str, tagged: list[_Tagged], ctx: KGContext, text: str = ""
+) -> str | None:
     """The tumour site: the site named with the diagnosis ("carcinoma of the tongue", "Tongue, excision: SCC"),
     else the first organ site by section priority (most specific), else the organ."""
     rank = {name: i for i, name in enumerate(SITE_SECTION_ORDER)}
@@ -393,16 +395,17 @@ def _choose_site(organ: str | None, primary: str, tagged: list[_Tagged], ctx: KG
     for dx in (t for t in tagged if t.canonical == primary and t.section in ("diagnosis", "synoptic")):
         after = [s for s in sites if s.section == dx.section and 0 <= s.mention.start - dx.mention.end <= 40]
         if after:
-            return min(after, key=lambda s: s.mention.start).canonical
+            return _restated_site(min(after, key=lambda s: s.mention.start), sites, text).canonical
         before = [
             s for s in sites if s.section == dx.section and 0 <= dx.mention.start - s.mention.end <= 200
         ]
         if before:
-            return max(before, key=lambda s: s.mention.end).canonical
+            return _restated_site(max(before, key=lambda s: s.mention.end), sites, text).canonical
     candidates: list[str] = []
     for t in sorted(sites, key=lambda t: (rank[t.section], t.mention.start)):
-        if t.canonical not in candidates:
-            candidates.append(t.canonical)
+        name = _restated_site(t, sites, text).canonical
+        if name not in candidates:
+            candidates.append(name)
     if not candidates:
         return organ
     chosen = candidates[0]
@@ -410,6 +413,27 @@ def _choose_site(organ: str | None, primary: str, tagged: list[_Tagged], ctx: KG
         if chosen in ctx.ancestors(other):
             chosen = other
     return chosen
+
+
+# a generic site word restated as a part of it: "colon (rectum)", "colon in the position of the rectum"
+_RESTATED_SITES = {"colon": "rectum"}
+_RESTATING = re.compile(r"\s*(?:\(\s*|in the (?:position of the )?)")
+
+
+def _restated_site(site: _Tagged, sites: list[_Tagged], text: str) -> _Tagged:
+    """The site mention a generic site word is restated as right after it, else the mention itself."""
+    part = _RESTATED_SITES.get(site.canonical)
+    if part is None or not text:
+        return site
+    for other in sites:
+        gap = other.mention.start - site.mention.end
+        if (
+            other.canonical == part
+            and 0 <= gap <= 40
+            and _RESTATING.fullmatch(text, site.mention.end, other.mention.start)
+        ):
+            return other
+    return site
 
 
 def _subtype_parent(primary: str, ctx: KGContext) -> str | None:
@@ -677,7 +701,7 @@ def assemble_extraction(
 ) -> Extraction:
     """The Extraction from a chosen diagnosis, the tagged mentions and the stated facts (shared by the
     rules and llm extractors): site and subtype lineage, finding entities, the diagnosis line and targets."""
-    site = _choose_site(organ, primary, tagged, ctx)
+    site = _choose_site(organ, primary, tagged, ctx, text)
     refined = ctx.refine(primary, [site] if site else ([organ] if organ else []))
     subtype_of = _subtype_parent(primary, ctx)
     grade, grade_group, pt, pn = stated.grade, stated.grade_group, stated.pt, stated.pn

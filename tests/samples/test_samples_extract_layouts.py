@@ -417,3 +417,20 @@ def test_colon_adenocarcinoma_alone_stays_colon(ctx: KGContext) -> None:
     record = extraction_record(report, extract_report(report, ctx), ctx)
     assert record["diagnosis"]["entity"] == "colon adenocarcinoma"
     assert record["projects"] == ["COAD"]
+
+
+def test_colon_restated_as_rectum_is_the_rectal_site(ctx: KGContext) -> None:
+    """CRC.csv:row265 (shared TCGA OCR reports): "Resected section of colon (rectum)" restates the large bowel
+    as its rectum: the site is the rectum (READ), not the colon."""
+    text = (
+        "Resected section of colon (rectum) with tumor- free oral and aboral resection margins and \n"
+        "the inclusion of an ulcerated, moderately differentiated adenocarcinoma with infiltration of \n"
+        "the perimuscular fatty tissue\n"
+    )
+    report = Report("P-CR", None, text, "CRC.csv", "colorectum")
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == "adenocarcinoma"
+    assert record["projects"] == ["READ"]
+    plain = text.replace("colon (rectum)", "colon")
+    report = Report("P-CO", None, plain, "CRC.csv", "colorectum")
+    assert extraction_record(report, extract_report(report, ctx), ctx)["projects"] == ["COAD"]
