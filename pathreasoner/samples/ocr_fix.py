@@ -118,6 +118,9 @@ _NOT_GARBLED = frozenset(
         "hypocellular",
         "hypercellular",
         "adenocarcinoid",
+        "sarcoma",  # "Clear cell sarcoma"
+        "sarcomas",
+        "carcinosis",  # "serous carcinosis"
     }
 )
 _GARBLED_BY_AFFIX: dict[str, list[str]] = {}
@@ -134,6 +137,20 @@ _NOUN_ANCHOR = re.compile(
 _OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
 # whole words inside a run that make it no garbled noun
 _WHOLE_WORDS = (*GARBLED_NOUNS, "carcinoid")
+# words that precede 'carcinoma' in a diagnosis
+_BEFORE_CARCINOMA = frozenset(
+    {
+        "cell",
+        "hepatocellular",
+        "squamous",
+        "urothelial",
+        "renal",
+        "papillary",
+        "serous",
+        "ductal",
+        "transitional",
+    }
+)
 # nouns that end in another noun, with that tail ("adeno|carcinoma")
 _HEADED_NOUNS = [(n, t) for n in GARBLED_NOUNS for t in GARBLED_NOUNS if n != t and n.endswith(t)]
 _LETTERS_ONLY = re.compile(r"[^a-z]+")
@@ -214,6 +231,14 @@ def _garbled_head(letters: str) -> tuple[int, int, str] | None:
     return None
 
 
+def _after_carcinoma_word(text: str, pieces: list[tuple[int, int]], i: int) -> bool:
+    """Whether the piece before piece `i` (same line) is a word that precedes 'carcinoma' ("Renal cell
+    caroino", "hepatocellular carciaoina"): there one more edit is read as 'carcinoma'."""
+    if not i or "\n" in text[pieces[i - 1][1] : pieces[i][0]]:
+        return False
+    return _LETTERS_ONLY.sub("", text[slice(*pieces[i - 1])].lower()) in _BEFORE_CARCINOMA
+
+
 def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) -> tuple[int, int, str] | None:
     """(edit distance, pieces, noun) of the garbled noun the pieces from `i` on spell, or None."""
     best: tuple[int, int, str] | None = None
@@ -237,7 +262,9 @@ def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) ->
             *_GARBLED_BY_AFFIX.get("^" + letters[:2], ()),
             *_GARBLED_BY_AFFIX.get("$" + letters[-2:], ()),
         }:
-            limit = _allowed_edits(noun)
+            limit = _allowed_edits(noun) + (
+                noun == "carcinoma" and not k and _after_carcinoma_word(text, pieces, i)
+            )
             if abs(len(noun) - len(letters)) > limit:
                 continue
             if k and Levenshtein.distance(first, noun[: len(first)]) > 1:

@@ -434,3 +434,24 @@ def test_colon_restated_as_rectum_is_the_rectal_site(ctx: KGContext) -> None:
     plain = text.replace("colon (rectum)", "colon")
     report = Report("P-CO", None, plain, "CRC.csv", "colorectum")
     assert extraction_record(report, extract_report(report, ctx), ctx)["projects"] == ["COAD"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "2. Kidney, left, tumor #2, excision: Renal cell caroino ^rhromophobe\ntype.",
+            "Renal cell carcinoma ^",
+        ),
+        (
+            "- Well-differentiated hepatocellular carciaoina (1.8 cm), margins clear.",
+            "hepatocellular carcinoma (",
+        ),
+        ("Clear cell Sarcoma; Clear cell sarcoma; serous carcinosis", None),  # real words three edits away
+    ],
+)
+def test_a_word_before_carcinoma_allows_one_more_edit(text: str, expected: str | None) -> None:
+    """KIDNEY.csv:row732 and LIVER.csv:row38 (shared TCGA OCR reports): after 'cell' or 'hepatocellular' a
+    piece three edits from 'carcinoma' is read as carcinoma; real tumour words that close are not."""
+    repaired = repair_text(text).text
+    assert repaired == text if expected is None else expected in repaired
