@@ -10,6 +10,8 @@ import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 from typing import TYPE_CHECKING
 
 import ahocorasick
@@ -50,34 +52,32 @@ def fold(text: str) -> str:
 _TOKEN = re.compile(r"\S+")
 
 
-_CHANGED_SPACE = re.compile(r"\s{2,}|[^\S ]")  # whitespace that folding rewrites (a lone " " stays)
+# a whitespace run that folding rewrites (a lone " " stays): a non-space whitespace character and the run it
+# starts, or a space followed by more whitespace (the same runs as `\s{2,}|[^\S ]`, found without backtracking)
+_CHANGED_SPACE = re.compile(r"([^\S ]\s*| \s+)")
+_DASHES = tuple(map(chr, _HYPHENS))
 
 
 def _fold_with_offsets(text: str) -> tuple[str, list[int], list[int]]:
     """Folded text plus segment tables mapping folded offsets back to the original text: a new segment
-    starts after every whitespace run that folding shortened or rewrote."""
+    starts after every whitespace run that folding shortened or rewrote (a trailing run starts none)."""
     lowered = text.lower()
     if len(lowered) != len(text):  # rare Unicode case changes length: lowercase per character instead
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    lowered = lowered.translate(_HYPHENS)
-    begin = len(lowered) - len(lowered.lstrip())
-    if begin == len(lowered):
+    for dash in _DASHES:  # str.replace per dash present: translate() is slow on non-ASCII text
+        if dash in lowered:
+            lowered = lowered.replace(dash, " ")
+    stripped = lowered.lstrip()
+    if not stripped:
         return "", [], []
-    pieces: list[str] = []
-    seg_folded, seg_orig = [0], [begin]
-    pos, length = begin, 0
-    for match in _CHANGED_SPACE.finditer(lowered, begin):
-        pieces.append(lowered[pos : match.start()])
-        length += match.start() - pos
-        pos = match.end()
-        if pos == len(lowered):
-            break
-        pieces.append(" ")
-        length += 1
-        seg_folded.append(length)
-        seg_orig.append(pos)
-    pieces.append(lowered[pos:].rstrip())
-    return "".join(pieces), seg_folded, seg_orig
+    begin = len(lowered) - len(stripped)
+    parts = _CHANGED_SPACE.split(stripped)  # text, run, text, run, ..., text
+    pieces = parts[0::2]
+    runs = len(parts) // 2 - (not pieces[-1])
+    # original offset where the text after each run starts; folded offset: the text before it plus one space per run
+    seg_orig = list(accumulate(map(len, parts), initial=begin))[2 : 2 * runs + 1 : 2]
+    seg_folded = list(map(add, accumulate(map(len, pieces[:runs]), initial=0), range(runs + 1)))
+    return " ".join(pieces).rstrip(), seg_folded, [begin, *seg_orig]
 
 
 def _to_orig(pos: int, seg_folded: list[int], seg_orig: list[int]) -> int:

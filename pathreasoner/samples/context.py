@@ -88,6 +88,7 @@ class KGContext:
         self._links: dict[str, Link] = {}
         self._organ_of_dx: dict[str, str | None] = {}
         self._ids: dict[str, str | None] = {}
+        self._refined: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
     @classmethod
     def from_kg(cls, kg: KnowledgeGraph, link: LinkSettings | None = None) -> KGContext:
@@ -220,7 +221,14 @@ class KGContext:
 
     def refine(self, diagnosis: str, sites: list[str]) -> str | None:
         """A curated site-specific form of `diagnosis` (an is_a descendant occurring at a site more specific than
-        the diagnosis's own sites) for the nearest of `sites`; histologic subtypes are never returned."""
+        the diagnosis's own sites) for the nearest of `sites`; histologic subtypes are never returned
+        (memoised: reports repeat the same few diagnosis/site pairs)."""
+        key = (diagnosis, tuple(sites))
+        if key not in self._refined:
+            self._refined[key] = self._refine(diagnosis, sites)
+        return self._refined[key]
+
+    def _refine(self, diagnosis: str, sites: list[str]) -> str | None:
         if diagnosis in GENERIC_DIAGNOSES:
             return None
         node_id = self.node_id(diagnosis)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pathreasoner.errors import ReportError
@@ -34,6 +35,7 @@ from pathreasoner.samples.synoptic import (
     parse_pt,
     parse_size_cm,
 )
+from pathreasoner.samples.textscan import blank_matches, finditer_at, scan_lower
 from pathreasoner.samples.tumours import Tumour, find_tumours, main_tumour
 
 DX_SECTION_WEIGHTS = {
@@ -154,19 +156,36 @@ class Extraction:
         return {k: v for k, v in table.items() if v}
 
 
-def _blank(match: re.Match[str]) -> str:
-    return " " * len(match.group())
-
-
 def clean_report_text(text: str) -> str:
     """Blank out barcodes and UUIDs (they hold letter pairs such as 'PR' that look like markers) and
     unticked checklist options (they list every category the report did not choose); unify newlines.
     Length-preserving: every offset into the cleaned text is the same offset into the report."""
     text = text.replace("\r\n", " \n").replace("\r", "\n")
-    text = _UUID.sub(_blank, text)
-    text = _drop_redacted_headers(text)
-    text = _UNTICKED.sub(_blank, text)
-    return _BARCODE.sub(_blank, text)
+    # each pass blanks (never adds) characters: the words looked up in `lowered` still sit at the same offsets
+    lowered = scan_lower(text)
+    if lowered is None or "uuid" in lowered:
+        text = blank_matches(text, finditer_at(_UUID, text, lowered, "uuid"))
+    if lowered is None or "redacted" in lowered:
+        text = _drop_redacted_headers(text)
+    if "__" in text:
+        text = blank_matches(text, _unticked_options(text))
+    if lowered is None or "tcga-" in lowered:
+        text = blank_matches(text, finditer_at(_BARCODE, text, lowered, "tcga-"))
+    return text
+
+
+_UNDERSCORES = re.compile(r"_{2,}")
+
+
+def _unticked_options(text: str) -> Iterator[re.Match[str]]:
+    """`_UNTICKED.finditer(text)`, tried only where a run of underscores starts (a box is a whole run)."""
+    end = 0
+    for run in _UNDERSCORES.finditer(text):
+        if run.start() >= end:
+            match = _UNTICKED.match(text, run.start())
+            if match is not None:
+                end = match.end()
+                yield match
 
 
 def _drop_redacted_headers(text: str) -> str:
@@ -307,7 +326,18 @@ def _fallback_diagnosis(
     return "", "", []
 
 
-_TUMOUR_HEAD = re.compile(r"(?:carcinoma|sarcoma|lymphoma|melanoma|adenoma|glioma|blastoma|cytoma)\b", re.I)
+_TUMOUR_HEAD_WORDS = (
+    "carcinoma",
+    "sarcoma",
+    "lymphoma",
+    "melanoma",
+    "adenoma",
+    "glioma",
+    "blastoma",
+    "cytoma",
+)
+_TUMOUR_HEAD = re.compile(rf"(?:{'|'.join(_TUMOUR_HEAD_WORDS)})\b", re.I)
+_TUMOUR_HEAD_LENGTHS = sorted({len(w) for w in _TUMOUR_HEAD_WORDS}, reverse=True)
 _LEAD_WORD = re.compile(r"[a-z][a-z\-]+", re.I)
 MAX_LEAD_WORDS = 3
 
@@ -318,7 +348,7 @@ def _unlinked_phrases(text: str, sections: list[Section], ctx: KGContext) -> lis
     reported, never turned into entities."""
     dx_text = section_text(text, sections, tuple(DX_SECTION_WEIGHTS))
     found: list[str] = []
-    for m in _TUMOUR_HEAD.finditer(dx_text):
+    for m in _tumour_heads(dx_text):
         before = dx_text[max(0, m.start() - 60) : m.start()]
         cut = len(before)
         while cut and before[cut - 1].isalpha():  # the rest of the word the head ends ("adeno|carcinoma")
@@ -334,6 +364,24 @@ def _unlinked_phrases(text: str, sections: list[Section], ctx: KGContext) -> lis
         if phrase not in found and not ctx.link_phrase(phrase).linked:
             found.append(phrase)
     return found
+
+
+def _tumour_heads(text: str) -> Iterator[re.Match[str]]:
+    """`_TUMOUR_HEAD.finditer(text)`, tried only where the text has 'oma': every head word ends with it, none
+    holds it elsewhere and none ends another, so each 'oma' ends at most one match and matches never overlap."""
+    lowered = scan_lower(text)
+    if lowered is None:
+        yield from _TUMOUR_HEAD.finditer(text)
+        return
+    oma = lowered.find("oma")
+    while oma >= 0:
+        end = oma + 3
+        for length in _TUMOUR_HEAD_LENGTHS:
+            match = _TUMOUR_HEAD.match(text, end - length) if end >= length else None
+            if match is not None and match.end() == end:
+                yield match
+                break
+        oma = lowered.find("oma", oma + 1)
 
 
 def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
@@ -505,14 +553,21 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis. OCR typos
     in tumour words are corrected (a second pass) only when the first reads no diagnosis or a generic one."""
     cleaned = clean_report_text(report.text)
+    first = repair_text(cleaned, typos=False)
     try:
-        extraction = _extract(report, repair_text(cleaned, typos=False), ctx)
+        extraction = _extract(report, first, ctx)
     except ReportError:
-        return _extract(report, repair_text(cleaned), ctx)
+        second = repair_text(cleaned)
+        if second == first:
+            raise  # no typo to correct: the second pass would read the same text and fail the same way
+        return _extract(report, second, ctx)
     if extraction.primary not in GENERIC_DIAGNOSES:
         return extraction
+    second = repair_text(cleaned)
+    if second == first:
+        return extraction  # no typo to correct: the second pass would read the same text
     try:
-        return _extract(report, repair_text(cleaned), ctx)
+        return _extract(report, second, ctx)
     except ReportError:
         return extraction
 

@@ -30,31 +30,45 @@ _POST_STATUS = re.compile(
 _SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
 _DASH_BEFORE_WORD = re.compile(r"[ \t]-[ \t]+[A-Za-z]{3}")
 # clause breaks: sentence punctuation, a new enumerated/bulleted line, a line holding only a checklist answer
-# ("NO" under "Bilateral Disease"), or a contrastive conjunction
+# ("NO" under "Bilateral Disease"), or a contrastive conjunction. The punctuation/line breaks and the words
+# are scanned apart (neither kind of match can start inside the other, so together they are the matches of
+# the one alternation): the first pattern opens with rare characters the regex engine skips to, the second
+# runs only when the window holds one of its words.
 _CLAUSE_BREAK = re.compile(
-    r"[.;!?]\s|[.;!?]$|\n\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|\n[ \t]*(?i:no|yes|none|n/a)[ \t]*(?=\n)|"
-    r"\b(?:but|however|except|although|whereas)\b"
+    r"\.(?:\s|$)|;(?:\s|$)|!(?:\s|$)|\?(?:\s|$)"
+    r"|\n(?:\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|[ \t]*(?i:no|yes|none|n/a)[ \t]*(?=\n))"
 )
+_BREAK_WORDS = ("but", "however", "except", "although", "whereas")
+_BREAK_WORD = re.compile(rf"\b(?:{'|'.join(_BREAK_WORDS)})\b")
 # a status word opening the next line still belongs to the mention ("Lymphovascular invasion:\nNot identified")
 _NEXT_LINE_STATUS = re.compile(r"(?i:not|absent|present|negative|positive|no|yes|none)\b")
+# where the post-mention window stops: punctuation, a line break not followed by a status word, or a
+# conjunction (each alternative opens with a literal character, so the engine skips to those characters;
+# the lookbehinds are the word boundary before the conjunction)
 _POST_STOP = re.compile(
-    r"[,;.!?(]|\n(?!\s*(?:not|absent|present|negative|positive|no|yes)\b)|\b(?:and|but|with|while)\b"
+    r",|;|\.|!|\?|\(|\n(?!\s*(?:not|absent|present|negative|positive|no|yes)\b)"
+    r"|a(?<!\wa)nd\b|b(?<!\wb)ut\b|w(?<!\ww)(?:ith|hile)\b"
 )
+_LEAD = re.compile(r"[\s:=\-]*")
 
 
 def _pre_window(text: str, start: int) -> str:
     window = text[max(0, start - 120) : start]
-    breaks = list(_CLAUSE_BREAK.finditer(window))
-    if breaks:
-        window = window[breaks[-1].end() :]
+    cut = 0  # the end of the last clause break
+    for match in _CLAUSE_BREAK.finditer(window):
+        cut = match.end()
+    if any(word in window for word in _BREAK_WORDS):
+        for match in _BREAK_WORD.finditer(window):
+            cut = max(cut, match.end())
+    if cut:
+        window = window[cut:]
     words = window.lower().split()
     return " ".join(words[-PRE_WORDS:])
 
 
 def _post_window(text: str, end: int) -> str:
     window = text[end : end + 80]
-    lead = re.match(r"[\s:=\-]*", window)
-    offset = lead.end() if lead else 0
+    offset = _LEAD.match(window).end()  # type: ignore[union-attr]  # (it matches the empty string)
     # the mention ends its line and the next line is another field ("Sarcomatoid features: absent")
     if "\n" in window[:offset] and not _NEXT_LINE_STATUS.match(window, offset):
         return ""

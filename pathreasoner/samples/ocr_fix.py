@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
-# a value glued to the next "Heading words:" (a lower-case letter or ')' followed by a capitalised key)
-_GLUED_HEADING = re.compile(r"(?<=[a-z)]{2})(?=[A-Z][a-z]+(?:[ \t]+[A-Za-z][a-z]*){0,4}[ \t]*:)")
+# a value glued to the next "Heading words:" (a lower-case letter or ')' followed by a capitalised key); the
+# match is the key's capital (m.start() is where the line break goes): a pattern opening with a character class
+# lets the regex engine skip to the capitals instead of trying the lookbehind at every position
+_GLUED_HEADING = re.compile(r"[A-Z](?<=[a-z)]{2}[A-Z])(?=[a-z]+(?:[ \t]+[A-Za-z][a-z]*){0,4}[ \t]*:)")
 # a word, then two or more single letters (not the words 'a'/'i'), then an optional short tail, all split by
 # single spaces: "Hepatoce l l u lar"
 _SPLIT_WORD = re.compile(r"\b([A-Za-z]{3,})((?: [b-hj-z]\b){2,})( [a-z]{1,4}\b)?")
@@ -329,7 +331,7 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         if " ca" in lowered:
             for m in _CA_ABBREVIATION.finditer(text):
                 found.append((m.start(1), m.end(1), "CARCINOMA" if m.group(1).isupper() else "carcinoma"))
-    for m in _STRAY_CAPITAL.finditer(text):
+    for m in _STRAY_CAPITAL.finditer(text) if "oma" in text else ():
         if m.start() == 0 or not text[m.start() - 1].isalpha():
             found.append((m.start() + 1, m.start() + 1, " "))
     breaks = {start for start, _, _ in found}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from pathreasoner.config import KGConfig
@@ -54,28 +55,50 @@ def find_reasoning_paths(
 ) -> list[ReasoningPath]:
     """All shortest paths (≤ cfg.max_path_hops) per (finding, diagnosis) pair, best `cfg.max_paths_per_pair`
     kept per pair, the union ranked best first."""
+    memo = _MEMO.setdefault(kg, ({}, {}))
     kept: list[ReasoningPath] = []
     for finding in dict.fromkeys(finding_entities):
-        src = kg.id_for_name(finding)
+        src = _node_id(kg, finding, memo[0])
         if src is None:
             continue
         for target in dict.fromkeys(diagnosis_entities):
-            dst = kg.id_for_name(target)
+            dst = _node_id(kg, target, memo[0])
             if dst is None or dst == src:
                 continue
-            pair: list[ReasoningPath] = []
-            for ids in kg.shortest_paths(src, dst, cfg.max_path_hops, CANDIDATES_PER_PAIR):
-                as_dict = kg.path_dict(ids)
-                pair.append(
-                    ReasoningPath(
-                        tuple(ids),
-                        tuple(as_dict["nodes"]),
-                        tuple(as_dict["relations"]),
-                        score_path(kg, ids, as_dict["relations"]),
-                    )
-                )
-            kept.extend(sorted(pair, key=ReasoningPath.rank_key)[: cfg.max_paths_per_pair])
+            kept.extend(_best_pair_paths(kg, src, dst, cfg.max_path_hops, cfg.max_paths_per_pair, memo[1]))
     return sorted(kept, key=ReasoningPath.rank_key)
+
+
+# per KG: name -> node id, and (src, dst, hops, per pair) -> the pair's best paths (reports share entity
+# pairs; the KG never changes after load and ReasoningPath is immutable)
+_MEMO: weakref.WeakKeyDictionary[KnowledgeGraph, tuple[dict, dict]] = weakref.WeakKeyDictionary()
+
+
+def _node_id(kg: KnowledgeGraph, name: str, ids: dict[str, str | None]) -> str | None:
+    if name not in ids:
+        ids[name] = kg.id_for_name(name)
+    return ids[name]
+
+
+def _best_pair_paths(
+    kg: KnowledgeGraph, src: str, dst: str, hops: int, per_pair: int, memo: dict
+) -> tuple[ReasoningPath, ...]:
+    key = (src, dst, hops, per_pair)
+    found = memo.get(key)
+    if found is None:
+        pair: list[ReasoningPath] = []
+        for ids in kg.shortest_paths(src, dst, hops, CANDIDATES_PER_PAIR):
+            as_dict = kg.path_dict(ids)
+            pair.append(
+                ReasoningPath(
+                    tuple(ids),
+                    tuple(as_dict["nodes"]),
+                    tuple(as_dict["relations"]),
+                    score_path(kg, ids, as_dict["relations"]),
+                )
+            )
+        found = memo[key] = tuple(sorted(pair, key=ReasoningPath.rank_key)[:per_pair])
+    return found
 
 
 def select_paths(

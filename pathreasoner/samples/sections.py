@@ -109,7 +109,6 @@ _CHOICE_KEYS = list(_CHOICES)
 _INSIDE_SYNOPTIC = frozenset({"specimen", "history", "comment"})
 HEADER_SCORE = 88
 MAX_HEADER_CHARS = 48
-_LINE = re.compile(r"[^\n]*\n?")
 # a "site, procedure:" line ("Frontal tumor, left, biopsy:") heads the diagnosis of that specimen; it opens a
 # diagnosis section where OCR lost the DIAGNOSIS header (after the clinical history or in the preamble)
 _SPECIMEN_DX_LINE = re.compile(
@@ -153,7 +152,27 @@ def _section_named(candidate: str, has_colon: bool) -> str | None:
     key = _SPACE_RUN.sub(" ", _NON_LETTERS.sub(" ", _TRAILING_NOTE.sub("", candidate).lower())).strip()
     if len(key) < 4 or (not has_colon and len(key.split()) > 5):
         return None
-    match = process.extractOne(key, _CHOICE_KEYS, scorer=fuzz.ratio, score_cutoff=HEADER_SCORE)
+    return _header_named(key)
+
+
+def _reachable(length: int, other: int) -> bool:
+    """Whether two strings of these lengths can reach HEADER_SCORE with fuzz.ratio (200 * LCS / total)."""
+    return 200 * min(length, other) >= HEADER_SCORE * (length + other)
+
+
+# per key length, the header spellings whose length lets fuzz.ratio reach HEADER_SCORE (in _CHOICE_KEYS
+# order, so extractOne's best match and its tie-breaking are the same as over all of them)
+_CHOICES_BY_LENGTH = {
+    length: [c for c in _CHOICE_KEYS if _reachable(length, len(c))]
+    for length in range(1, 4 * max(map(len, _CHOICE_KEYS)))
+}
+
+
+@lru_cache(maxsize=65536)
+def _header_named(key: str) -> str | None:
+    """The section a normalised header key names (candidates differing in digits share one key)."""
+    choices = _CHOICES_BY_LENGTH.get(len(key), _CHOICE_KEYS)
+    match = process.extractOne(key, choices, scorer=fuzz.ratio, score_cutoff=HEADER_SCORE)
     return None if match is None else _CHOICES[match[0]]
 
 
@@ -161,10 +180,12 @@ def split_sections(text: str) -> list[Section]:
     """Consecutive sections covering the whole text, in order (a name may repeat)."""
     sections: list[Section] = []
     current, start, pos = "preamble", 0, 0
-    for match in _LINE.finditer(text):
-        line = match.group()
-        if not line:
+    lines = text.split("\n")  # each line but the last keeps its newline; an empty last one is no line
+    last = len(lines) - 1
+    for i, raw in enumerate(lines):
+        if i == last and not raw:
             break
+        line = raw + "\n" if i < last else raw
         header = _header_of(line)
         if (
             header is None
@@ -180,7 +201,7 @@ def split_sections(text: str) -> list[Section]:
             if pos > start or current != "preamble":
                 sections.append(Section(current, start, pos))
             current, start = name, pos + offset
-        pos = match.end()
+        pos += len(line)
     sections.append(Section(current, start, len(text)))
     return [s for s in sections if s.end > s.start]
 
