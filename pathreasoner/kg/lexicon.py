@@ -102,7 +102,11 @@ class EntityMatcher:
                 table[key] = (canonical, node_id, is_name, exact)
         self._automaton = ahocorasick.Automaton()
         for key, (canonical, node_id, _, exact) in table.items():
-            self._automaton.add_word(key, (len(key), canonical, node_id, exact))
+            # (whether the term's first / last character is alphanumeric: only then can its start / end
+            # fall inside a word)
+            self._automaton.add_word(
+                key, (len(key), canonical, node_id, exact, key[0].isalnum(), key[-1].isalnum())
+            )
         self._size = len(table)
         self.canonical_names = frozenset(c for c, _, _, _ in table.values())
         if self._size:
@@ -131,11 +135,12 @@ class EntityMatcher:
             return []
         folded, seg_folded, seg_orig = _fold_with_offsets(text)
         candidates: list[tuple[int, int, str, str | None]] = []
-        for end, (length, canonical, node_id, exact) in self._automaton.iter(folded):
-            start = end - length + 1
-            if start > 0 and folded[start].isalnum() and folded[start - 1].isalnum():
+        last = len(folded) - 1
+        for end, (length, canonical, node_id, exact, alnum_first, alnum_last) in self._automaton.iter(folded):
+            start = end - length + 1  # folded[start:end + 1] is the term itself
+            if alnum_first and start > 0 and folded[start - 1].isalnum():
                 continue
-            if end + 1 < len(folded) and folded[end].isalnum() and folded[end + 1].isalnum():
+            if alnum_last and end < last and folded[end + 1].isalnum():
                 continue
             if exact is not None:
                 o_start = _to_orig(start, seg_folded, seg_orig)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pathreasoner.samples.textscan import finditer_lines_at, scan_lower
+
 ORGANS = (
     "head and neck",
     "colorectum",
@@ -147,6 +149,12 @@ _PROCEDURE = re.compile(
 )
 # specimen parts headed in capitals, "A. LEFT KIDNEY, RADICAL NEPHRECTOMY:" (weaker: lists number findings too)
 _PART = re.compile(r"^[ \t]*(?:PART\s+)?[A-H1-9][.)][ \t]*(?P<value>[A-Z][A-Z ,/()\-]{3,160}):", re.M)
+# the words each labelled line opens with (after spaces/tabs): the patterns are tried only on lines holding one
+_PRIMARY_WORDS = ("site", "primary", "tumo", "anatomic", "organ", "location")
+_LABEL_WORDS: dict[re.Pattern[str], tuple[str, ...]] = {
+    _SPECIMEN: ("specimen", "source", "tissue"),
+    _PROCEDURE: ("operative", "procedure"),
+}
 # sources strong enough to override a file name (a part heading or a carrier organ never does)
 OVERRIDING_SOURCES = frozenset({"text:site_of_primary", "text:specimen"})
 
@@ -192,7 +200,8 @@ def organ_from_text(text: str) -> OrganCall:
     """The organ the report text names: a labelled primary site first, else labelled specimen lines, else
     capitalised specimen part headings, else the procedure, that name one organ (carriers such as lymph nodes or skin count only
     when nothing else is named); else no call."""
-    for m in _PRIMARY.finditer(text):
+    lowered = scan_lower(text)
+    for m in finditer_lines_at(_PRIMARY, text, lowered, _PRIMARY_WORDS):
         named = organs_named(text, m.start("value"), m.end("value"))
         if named:
             organ, start, end = named[0]
@@ -202,11 +211,9 @@ def organ_from_text(text: str) -> OrganCall:
         (_PART, "text:specimen_part"),
         (_PROCEDURE, "text:procedure"),
     ):
-        named = [
-            hit
-            for m in pattern.finditer(text)
-            for hit in organs_named(text, m.start("value"), m.end("value"))
-        ]
+        words = _LABEL_WORDS.get(pattern)
+        matches = finditer_lines_at(pattern, text, lowered, words) if words else pattern.finditer(text)
+        named = [hit for m in matches for hit in organs_named(text, m.start("value"), m.end("value"))]
         organs = {organ for organ, _, _ in named}
         chosen = (organs - CARRIER_ORGANS) or organs
         if len(chosen) == 1:

@@ -7,6 +7,9 @@ canonical value — grade values are curated KG grade names — or None when the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+
+from pathreasoner.samples.textscan import finditer_at, finditer_near, scan_lower, search_at
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 
@@ -163,19 +166,30 @@ def _category(prefix: str, value: str) -> str:
     return f"{prefix}{value}"
 
 
+# every _PT / _PN match holds '[pP]\s?T' / '[pP]\s?N' at most 2 characters ('yr') after its start: the
+# patterns are tried only there (the anchors open with a character class the regex engine skips through)
+_PT_ANCHOR = re.compile(r"[pP]\s?T")
+_PN_ANCHOR = re.compile(r"[pP]\s?N")
+
+
+def _pt_matches(text: str) -> Iterator[re.Match[str]]:
+    """`_PT.finditer(text)`."""
+    return finditer_near(_PT, _PT_ANCHOR, text, 2)
+
+
 def parse_pt(text: str) -> str | None:
     """First pathologic T category (pT0-4 with subcategory, pTis, pTa, pTX); 'y'/'r' prefixes dropped."""
-    m = _PT.search(text)
+    m = next(_pt_matches(text), None)
     return _category("pT", m.group(1)) if m else None
 
 
 def parse_pn(text: str) -> str | None:
     """First pathologic N category (pN0-3 with subcategory, pNX), also from 'pT2N0' style strings."""
     candidates = []
-    m = _PN.search(text)
+    m = next(finditer_near(_PN, _PN_ANCHOR, text, 2), None)
     if m:
         candidates.append((m.start(), _category("pN", m.group(1))))
-    for t in _PT.finditer(text):
+    for t in _pt_matches(text):
         if t.group(2):
             candidates.append((t.start(), _category("pN", t.group(2))))
             break
@@ -214,13 +228,20 @@ def classify_margin(value: str) -> str | None:
 
 def parse_margin(text: str) -> str | None:
     """Margin status: the synoptic 'Margins:' value, else any involved margin → positive, else negative."""
+    lowered = scan_lower(text)
+    if lowered is not None and "margin" not in lowered:
+        return None  # both readings need the word
     for m in _MARGIN_KV.finditer(text):
         value = classify_margin(m.group("value"))
         if value:
             return value
     statements = []
-    for sentence in _STATEMENT_BREAK.split(text):  # each '.', ';' or line-delimited statement naming a margin
-        if not _MARGIN_WORD.search(sentence):
+    # each '.', ';' or line-delimited statement naming a margin (the lower-cased text splits at the same
+    # places: a statement without the letters 'margin' is skipped before the word-boundary regex)
+    sentences = _STATEMENT_BREAK.split(text)
+    gates = _STATEMENT_BREAK.split(lowered) if lowered is not None else sentences
+    for sentence, gate in zip(sentences, gates, strict=True):
+        if (lowered is not None and "margin" not in gate) or not _MARGIN_WORD.search(sentence):
             continue
         if _MARGIN_SKIP.search(sentence) and not re.search(
             r"\binvolv|\bpositive|\bnegative|\bfree\b", sentence, re.I
@@ -255,8 +276,12 @@ _PNI_KEY = re.compile(
 _NEGATED_KEY = re.compile(r"\b(?:no|without|negative for|absence of|free of)\s*$", re.I)
 
 
-def _status_from_key(regex: re.Pattern[str], text: str) -> str | None:
-    for m in regex.finditer(text):
+_LVI_WORDS = ("lymph", "angio", "venous", "small")  # every _LVI_KEY match starts with one of them
+_PNI_WORDS = ("perineural",)
+
+
+def _status_from_key(regex: re.Pattern[str], text: str, words: tuple[str, ...]) -> str | None:
+    for m in finditer_at(regex, text, scan_lower(text), words):
         if _NEGATED_KEY.search(text[max(0, m.start() - 24) : m.start()]):
             return "absent"
         value = m.group("value")
@@ -271,12 +296,12 @@ def _status_from_key(regex: re.Pattern[str], text: str) -> str | None:
 
 def parse_lvi(text: str) -> str | None:
     """'present' / 'absent' from a 'Lymphovascular invasion: ...' style statement."""
-    return _status_from_key(_LVI_KEY, text)
+    return _status_from_key(_LVI_KEY, text, _LVI_WORDS)
 
 
 def parse_pni(text: str) -> str | None:
     """'present' / 'absent' from a 'Perineural invasion: ...' style statement."""
-    return _status_from_key(_PNI_KEY, text)
+    return _status_from_key(_PNI_KEY, text, _PNI_WORDS)
 
 
 # ---------------------------------------------------------------- size and depth
@@ -286,6 +311,7 @@ _SIZE = re.compile(
     r"(?P<dims>\d+(?:\.\d+)?(?:\s*(?:x|×|by)\s*\d+(?:\.\d+)?){0,2})\s*(?P<unit>cm|mm)\b",
     re.I,
 )
+_SIZE_WORDS = ("tumo", "size", "maximum", "greatest", "largest")  # every _SIZE match starts with one of them
 _DOI = re.compile(
     r"depth\s+of\s+(?:tumou?r\s+)?invasion[^0-9\n]{0,20}(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>mm|cm)\b", re.I
 )
@@ -293,7 +319,7 @@ _DOI = re.compile(
 
 def parse_size_cm(text: str) -> float | None:
     """Greatest tumour dimension in cm from 'Tumor size: 2.5 x 2.4 x 0.6 cm' style statements."""
-    m = _SIZE.search(text)
+    m = search_at(_SIZE, text, scan_lower(text), _SIZE_WORDS)
     if not m:
         return None
     values = [float(v) for v in re.findall(r"\d+(?:\.\d+)?", m.group("dims"))]
@@ -303,7 +329,7 @@ def parse_size_cm(text: str) -> float | None:
 
 def parse_doi_mm(text: str) -> float | None:
     """Depth of invasion in mm."""
-    m = _DOI.search(text)
+    m = search_at(_DOI, text, scan_lower(text), ("depth",))
     if not m:
         return None
     value = float(m.group("value"))
