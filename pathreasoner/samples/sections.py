@@ -118,7 +118,6 @@ _HEADERLESS_DX_AFTER = frozenset({"history", "preamble"})
 _NON_LETTERS = re.compile(r"[^a-z ]+")
 # a report-status note after the header words ("Final Diagnosis (Verified)", "GROSS (continued)")
 _TRAILING_NOTE = re.compile(r"\s*\((?:verified|continued)\)\s*$", re.I)
-_SPACE_RUN = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +148,11 @@ def _header_of(line: str) -> tuple[str, int] | None:
 @lru_cache(maxsize=16384)
 def _section_named(candidate: str, has_colon: bool) -> str | None:
     """The section a header candidate names (fuzzy, for OCR noise); short lines repeat across reports."""
-    key = _SPACE_RUN.sub(" ", _NON_LETTERS.sub(" ", _TRAILING_NOTE.sub("", candidate).lower())).strip()
-    if len(key) < 4 or (not has_colon and len(key.split()) > 5):
+    if "(" in candidate:
+        candidate = _TRAILING_NOTE.sub("", candidate)
+    words = _NON_LETTERS.sub(" ", candidate.lower()).split()  # (letters and spaces left: split() collapses)
+    key = " ".join(words)
+    if len(key) < 4 or (not has_colon and len(words) > 5):
         return None
     return _header_named(key)
 
