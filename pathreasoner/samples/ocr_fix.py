@@ -78,9 +78,11 @@ _TUMOUR_STEMS = ("carcin", "sarc", "melan", "lymph", "blast", "gli", "cyt", "the
 _STRAY_CAPITAL = re.compile(r"[A-Z][A-Z][a-z]+oma\b")
 _GLUED_CELL = re.compile(r"(?:cell|squamous)(?=carcinoma)", re.I)  # also "Squamou ncellcarcinoma"
 # (typo pass) a capitalised tumour word glued to the end of the previous word in a table row
-# ("maleCaucasianGlioma Blood", "SurgeryRenal cell \ncarcinoma")
-_GLUED_AFTER_WORD = re.compile(
-    r"(?<=[a-z]{3})(?=[A-Z][a-z]+oma\b|(?:Renal|Squamous|Hepatocellular|Urothelial|Papillary)\s+(?:cell|carcinoma)\b)"
+# ("maleCaucasianGlioma Blood", "SurgeryRenal cell \ncarcinoma"): a capital after three lower-case letters
+# (a pattern opening with a character class, as _GLUED_HEADING), then the tumour word from there
+_CAPITAL_AFTER_WORD = re.compile(r"[A-Z](?<=[a-z]{3}[A-Z])")
+_GLUED_TUMOUR_WORD = re.compile(
+    r"[A-Z][a-z]+oma\b|(?:Renal|Squamous|Hepatocellular|Urothelial|Papillary)\s+(?:cell|carcinoma)\b"
 )
 # (typo pass) 'ca' / 'car' for carcinoma after a tumour word ("Papillary renal ca., eosinophilic type")
 _CA_ABBREVIATION = re.compile(
@@ -326,8 +328,9 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
             found.append((m.start(), m.end(), fixed))
     if typos:
         found.extend(_garbled_nouns(text))
-        for m in _GLUED_AFTER_WORD.finditer(text):
-            found.append((m.start(), m.start(), " "))
+        for m in _CAPITAL_AFTER_WORD.finditer(text):
+            if _GLUED_TUMOUR_WORD.match(text, m.start()):
+                found.append((m.start(), m.start(), " "))
         if " ca" in lowered:
             for m in _CA_ABBREVIATION.finditer(text):
                 found.append((m.start(1), m.end(1), "CARCINOMA" if m.group(1).isupper() else "carcinoma"))
