@@ -509,7 +509,7 @@ class ServingConfig(Section):
     max_batch_wait_ms: float | None = Field(None, ge=0)
     cpu_threads: int = Field(0, ge=0)  # CPU serving: torch intra-op threads; 0 = the usable cores minus one
     # where the model generates: "process" a child process (the HTTP process keeps its own core and GIL),
-    # "thread" a thread of the HTTP process, "auto" process unless only one core is usable on CPU
+    # "thread" a thread of the HTTP process, "auto" process on a GPU or with 4+ usable CPU cores
     model_worker: Literal["auto", "process", "thread"] = "auto"
     request_timeout_s: float = Field(120.0, gt=0)  # per request; then HTTP 504 and its batch slot freed
     max_temperature: float = Field(2.0, ge=0)  # request parameters.temperature in [0, this]; 0 = greedy

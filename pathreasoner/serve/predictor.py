@@ -97,10 +97,14 @@ def cpu_threads(cfg: Config) -> int:
 
 
 def generates_in_process(cfg: Config, device: str) -> bool:
-    """serving.model_worker: a child process generates ("auto": unless CPU serving has one usable core)."""
+    """serving.model_worker: a child process generates ("auto": on a GPU, or on CPU with 4+ usable cores).
+
+    On a small CPU host the child, the HTTP process and the clients share too few cores: on 2 cores the
+    process split measured no faster and added ~2 ms per request (docs/baselines.md "Serving").
+    """
     if cfg.serving.model_worker != "auto":
         return cfg.serving.model_worker == "process"
-    return device != "cpu" or usable_cores() > 1
+    return device != "cpu" or usable_cores() >= 4
 
 
 class PathReasonerModel(kserve.Model):

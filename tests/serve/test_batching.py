@@ -31,6 +31,7 @@ def served(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         max_batch_size=8,
         max_batch_wait_ms=300,
         request_timeout_s=3,
+        model_worker="process",  # timeouts and disconnects cancel rows across the pipe
     ) as served:
         yield served
 
