@@ -551,16 +551,26 @@ class StatedFacts:
 
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis. OCR typos
-    in tumour words are corrected (a second pass) only when the first reads no diagnosis or a generic one."""
+    in tumour words are corrected (a second pass) only when the first reads no diagnosis or a generic one; a
+    third (deep) pass reads heavier OCR damage only when neither reads a diagnosis."""
     cleaned = clean_report_text(report.text)
     first = repair_text(cleaned, typos=False)
     try:
         extraction = _extract(report, first, ctx)
     except ReportError:
         second = repair_text(cleaned)
-        if second == first:
-            raise  # no typo to correct: the second pass would read the same text and fail the same way
-        return _extract(report, second, ctx)
+        if second.text == first.text:
+            # no typo to correct: the second pass would read the same text and fail the same way
+            second = None
+        else:
+            try:
+                return _extract(report, second, ctx)
+            except ReportError:
+                pass
+        third = repair_text(cleaned, deep=True)  # OCR letter confusions, one more edit in long nouns
+        if third.text == (second or first).text:
+            raise
+        return _extract(report, third, ctx)
     if extraction.primary not in GENERIC_DIAGNOSES:
         return extraction
     second = repair_text(cleaned)

@@ -12,6 +12,10 @@
   pieces split by spaces, read as letters with OCR's digit and symbol stand-ins (`ocr_fold`), within a small
   edit distance of one of `GARBLED_NOUNS` (2 for nouns of 9-12 letters, 3 for longer ones); real words that
   close ("carcinoid", "urothelium") and a noun glued to a following word ("carcinomano") are left alone.
+- (deep pass, `repair_text(..., deep=True)`, run only when the typo pass reads no diagnosis either) the same
+  nouns measured with OCR's letter confusions folded (l/i, c/e/o, rn/m: "urotbeiiai", "carcln"), one more edit
+  in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i", "Aslrocylama"), a list number
+  glued before the first piece skipped, and "hepatocellular carcinoma" glued into one word read as two words.
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
 back to the span of the same words in the original text (evidence stays auditable).
@@ -137,6 +141,8 @@ _NOUN_ANCHOR = re.compile(
     "carc|arci|rcin|cino|inom|noma|ocel|cell|ellu|llul|ular|urot|roth|othe|thel|blas|last|stom|stro|troc|ocyt|ytom"
     "|dend|drog|glio|liom|chro|hrom|moph|phob|hobe|angi|ngio|deno|enoc|noca|ocar"
 )
+# (deep pass) also the middle of 'astrocytoma' read with its 't's as 'l's ("Aslrocylama")
+_DEEP_ANCHOR = re.compile(f"{_NOUN_ANCHOR.pattern}|rocy")
 # OCR digit/symbol stand-ins read as letters (as kg.linking.ocr_fold)
 _OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
 # whole words inside a run that make it no garbled noun
@@ -183,17 +189,36 @@ def _typo_fix(word: str) -> str | None:
     return None
 
 
-def _allowed_edits(noun: str) -> int:
-    return 2 if len(noun) <= 12 else 3
+def _allowed_edits(noun: str, deep: bool = False) -> int:
+    """Edits allowed in a garbled `noun`; `deep`: one more in a noun of 11+ letters (its first letter read right,
+    see `_best_noun`)."""
+    return (2 if len(noun) <= 12 else 3) + (deep and len(noun) >= 11)
 
 
-def _garbled_nouns(text: str) -> list[tuple[int, int, str]]:
+# (deep pass) OCR's letter confusions folded to one letter each: l/i (and 1, I, '|' once ocr-folded), c/e/o, rn/m
+_CONFUSIONS = str.maketrans({"i": "l", "e": "c", "o": "c"})
+
+
+def _confusion_fold(letters: str) -> str:
+    return letters.replace("rn", "m").translate(_CONFUSIONS)
+
+
+# (deep pass) two nouns OCR glued into one word, read as the two words
+_GLUED_NOUNS = {"hepatocellularcarcinoma": "hepatocellular carcinoma"}
+_DEEP_BY_AFFIX = {key: list(nouns) for key, nouns in _GARBLED_BY_AFFIX.items()}
+for _word in _GLUED_NOUNS:
+    _DEEP_BY_AFFIX.setdefault("^" + _word[:2], []).append(_word)
+    _DEEP_BY_AFFIX.setdefault("$" + _word[-2:], []).append(_word)
+_FOLDED_NOUNS = {noun: _confusion_fold(noun) for noun in (*GARBLED_NOUNS, *_GLUED_NOUNS)}
+
+
+def _garbled_nouns(text: str, deep: bool = False) -> list[tuple[int, int, str]]:
     """(start, end, noun) for each run of 1-3 space-separated pieces whose letters (`ocr_fold`) are a garbled
     tumour noun of `GARBLED_NOUNS`: the fewest pieces with the smallest edit distance win. Only pieces near a
     four-letter stretch of a noun are tried; a run whose letters hold a whole noun ("NOCARCINOMA", "of
     carcinoma", "adenocarcinoid") or a real word near one is left alone."""
     folded = text.lower().translate(_OCR_LETTERS)  # same length as text
-    anchors = [m.start() for m in _NOUN_ANCHOR.finditer(folded)]
+    anchors = [m.start() for m in (_DEEP_ANCHOR if deep else _NOUN_ANCHOR).finditer(folded)]
     if not anchors:
         return []
     pieces = [(m.start(), m.end()) for m in _PIECE.finditer(text)]
@@ -207,12 +232,14 @@ def _garbled_nouns(text: str) -> list[tuple[int, int, str]]:
             if i in tried:
                 continue
             tried.add(i)
-            best = _best_noun(text, folded, pieces, i)
+            best = _best_noun(text, folded, pieces, i, deep)
             if best is None:
                 continue
             _, count, noun = best
-            start, end = _trim(text, pieces[i][0], pieces[i + count - 1][1])
+            first = _after_list_number(text, *pieces[i]) if deep else pieces[i][0]
+            start, end = _trim(text, first, pieces[i + count - 1][1])
             raw = text[start:end]
+            noun = _GLUED_NOUNS.get(noun, noun)
             if raw.lower() != noun:
                 upper = sum(c.isupper() for c in raw) > sum(c.islower() for c in raw)
                 found.append(
@@ -243,12 +270,18 @@ def _after_carcinoma_word(text: str, pieces: list[tuple[int, int]], i: int) -> b
     return _LETTERS_ONLY.sub("", text[slice(*pieces[i - 1])].lower()) in _BEFORE_CARCINOMA
 
 
-def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) -> tuple[int, int, str] | None:
-    """(edit distance, pieces, noun) of the garbled noun the pieces from `i` on spell, or None."""
+def _best_noun(
+    text: str, folded: str, pieces: list[tuple[int, int]], i: int, deep: bool = False
+) -> tuple[int, int, str] | None:
+    """(edit distance, pieces, noun) of the garbled noun the pieces from `i` on spell, or None. The deep pass
+    (`deep`) measures the distance on the letters with OCR's confusions folded (`_confusion_fold`) and allows
+    one more edit in nouns of 11+ letters."""
     best: tuple[int, int, str] | None = None
     letters = first = ""
     for k in range(min(_MAX_PIECES, len(pieces) - i)):
         start, end = pieces[i + k]
+        if deep and not k:
+            start = _after_list_number(text, start, end)
         if k and "\n" in text[pieces[i + k - 1][1] : start]:
             break
         # (trimmed: the '!' ending "carcinomct!" is punctuation, not an 'l')
@@ -262,21 +295,37 @@ def _best_noun(text: str, folded: str, pieces: list[tuple[int, int]], i: int) ->
             break
         if any(n in plain for n in _WHOLE_WORDS):  # a piece holding a word of its own ends the run ...
             return (best or _garbled_head(letters)) if not k else best  # ... but "ADf<:NOCARCINOMA"
-        for noun in {
-            *_GARBLED_BY_AFFIX.get("^" + letters[:2], ()),
-            *_GARBLED_BY_AFFIX.get("$" + letters[-2:], ()),
-        }:
-            limit = _allowed_edits(noun) + (
+        by_affix = _DEEP_BY_AFFIX if deep else _GARBLED_BY_AFFIX
+        for noun in {*by_affix.get("^" + letters[:2], ()), *by_affix.get("$" + letters[-2:], ())}:
+            limit = _allowed_edits(noun, deep and letters[0] == noun[0]) + (
                 noun == "carcinoma" and not k and _after_carcinoma_word(text, pieces, i)
             )
             if abs(len(noun) - len(letters)) > limit:
                 continue
-            if k and Levenshtein.distance(first, noun[: len(first)]) > 1:
+            if k and _prefix_distance(first, noun, deep) > 1 + deep * (len(first) // 8):
                 continue  # the pieces of a split noun: the first one begins it ("CARCI NOMA", "car ci norm")
             dist = Levenshtein.distance(letters, noun, score_cutoff=limit)
+            if deep and dist > limit:
+                dist = Levenshtein.distance(_confusion_fold(letters), _FOLDED_NOUNS[noun], score_cutoff=limit)
             if dist <= limit and (best is None or dist < best[0]):
                 best = (dist, k + 1, noun)
     return best
+
+
+def _prefix_distance(first: str, noun: str, deep: bool) -> int:
+    """Edit distance of the first piece's letters to the start of `noun` (`deep`: with OCR's confusions folded)."""
+    if deep:
+        first, noun = _confusion_fold(first), _FOLDED_NOUNS[noun]
+    return Levenshtein.distance(first, noun[: len(first)])
+
+
+_LIST_NUMBER = re.compile(r"\d{1,2}[.)]")
+
+
+def _after_list_number(text: str, start: int, end: int) -> int:
+    """(deep pass) The start of a piece after a list number glued to it ("1.Heoatace11uIarcarc")."""
+    m = _LIST_NUMBER.match(text, start, end)
+    return m.end() if m and m.end() < end else start
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -311,9 +360,10 @@ class RepairedText:
         return pos - new_end + orig_end
 
 
-def repair_text(text: str, typos: bool = True) -> RepairedText:
+def repair_text(text: str, typos: bool = True, deep: bool = False) -> RepairedText:
     """Unglue fields from the next heading, join OCR-split words and (with `typos`) correct misread tumour
-    words (see the module docstring)."""
+    words (see the module docstring); `deep` (a third pass, for reports the second one reads no diagnosis in)
+    reads garbled nouns through OCR's letter confusions with one more edit in long nouns."""
     found: list[tuple[int, int, str]] = []  # (start, end, replacement) in the original text
     for m in _GLUED_HEADING.finditer(text):
         found.append((m.start(), m.start(), "\n"))
@@ -327,7 +377,7 @@ def repair_text(text: str, typos: bool = True) -> RepairedText:
         if fixed:
             found.append((m.start(), m.end(), fixed))
     if typos:
-        found.extend(_garbled_nouns(text))
+        found.extend(_garbled_nouns(text, deep))
         for m in _CAPITAL_AFTER_WORD.finditer(text):
             if _GLUED_TUMOUR_WORD.match(text, m.start()):
                 found.append((m.start(), m.start(), " "))

@@ -455,3 +455,63 @@ def test_a_word_before_carcinoma_allows_one_more_edit(text: str, expected: str |
     piece three edits from 'carcinoma' is read as carcinoma; real tumour words that close are not."""
     repaired = repair_text(text).text
     assert repaired == text if expected is None else expected in repaired
+
+
+@pytest.mark.parametrize(
+    ("garbled", "expected"),
+    [
+        # OVARIAN.csv:row351 (shared TCGA OCR reports): one more edit in a long noun, its first letter read right
+        (
+            "- METASTATIC POORLY DIFFERENTIATED ADEANOCARCIN i CONSISTENT WITH OVARIAN PRIMARY",
+            "DIFFERENTIATED ADENOCARCINOMA i CONSISTENT",
+        ),
+        # BRAIN.csv:row296, a specimen table: 't' read as 'l' (the deep pass's 'rocy' anchor)
+        ("blood Caucasian Aslrocylama Blood Na Normal", "Caucasian Astrocytoma Blood"),
+        # KIDNEY.csv:row10: the i/l confusion folded ("carcln") after a word that precedes 'carcinoma'
+        ("Tumor ty :c Renal Cell. carcln^^:j,,. pap l.i.ar", "Renal Cell. carcinoma,,. pap"),
+        # LIVER.csv:row214: two nouns glued into one word, read as the two words
+        ("Hep.ato v'ellularcai\"cinoina\n1)Post -cheinoeinbo", "Hepatocellular carcinoma\n1)Post"),
+        # LIVER.csv:row215: the same after a glued list number, with the c/e/o and 1/l confusions
+        ("C^ yla 1• `1\n1.Heoatace11uIarcarc i nom4a , S5\n", "\n1.Hepatocellular carcinoma , S5"),
+        # BLADDER.csv:row160: b/h and i/l misread in 'urothelial'
+        ("tumor biopsy showhigh-q :ado urotbeiiai carcina . The tumor", ":ado urothelial carcinoma . The"),
+    ],
+)
+def test_heavily_garbled_nouns_are_read_in_the_deep_pass(garbled: str, expected: str) -> None:
+    assert expected in repair_text(garbled, deep=True).text
+    assert expected not in repair_text(garbled).text  # only the third (deep) pass reads them
+
+
+def test_deep_pass_leaves_a_wrong_first_letter_and_real_words_alone() -> None:
+    # LIVER.csv:row9: 'ftpatnce:1ular' is four edits from 'hepatocellular' with its first letter misread
+    text = "6 x 5:2 cm\nftpatnce:1ular\nYwp,xata:y iirrer-ent\n Please call the clinic. Carcinoid tumour, urothelium."
+    assert repair_text(text, deep=True).text == text
+
+
+@pytest.mark.parametrize(
+    ("organ", "text", "entity", "projects"),
+    [
+        (  # LIVER.csv:row215 (shared TCGA OCR reports)
+            "liver",
+            "DIAGNOSIS\nLiver,right. hemihepat ec,to{ny:LC^ •b- 3\n1.Heoatace11uIarcarc i nom4a , S5\n",
+            "hepatocellular carcinoma",
+            ["LIHC"],
+        ),
+        (  # OVARIAN.csv:row351
+            "ovary",
+            "DIAGNOSIS :\nCYST ,MID WALL PELVIS:\n"
+            "- METASTATIC POORLY DIFFERENTIATED ADEANOCARCIN i CONSISTENT WITH OVARIAN PRIMARY\n",
+            "adenocarcinoma",
+            ["OV"],
+        ),
+    ],
+)
+def test_diagnosis_read_in_the_deep_pass(
+    ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
+) -> None:
+    report = Report("P-D", None, text, "shared.csv", organ)
+    record = extraction_record(report, extract_report(report, ctx), ctx)
+    assert record["diagnosis"]["entity"] == entity
+    assert record["projects"] == projects
+    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
+    assert text[start:end] == record["diagnosis"]["text"]
