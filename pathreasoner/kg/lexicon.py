@@ -25,7 +25,19 @@ _HYPHENS = str.maketrans({"-": " ", "‐": " ", "‑": " ", "–": " ", "—": "
 _SPACES = re.compile(r"\s+")
 # names that are too generic to count as entities in free text (OncoTree roots, one-word fillers)
 STOP_NAMES = frozenset(
-    {"other", "tissue", "mixed", "cancer", "tumor", "tumour", "neoplasm", "disease", "not applicable"}
+    {
+        "other",
+        "tissue",
+        "mixed",
+        "cancer",
+        "tumor",
+        "tumour",
+        "neoplasm",
+        "disease",
+        "not applicable",
+        "lymphoid",
+        "myeloid",
+    }
 )
 MIN_SURFACE_CHARS = 2
 # short all-capital acronyms ("PR", "ER", "LVI") only match in capitals: in lower case they are common words

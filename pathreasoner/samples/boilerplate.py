@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 
 _CUES = re.compile(
-    r"\b(?:attractive\s+target|therapeutic\s+target|targeted\s+(?:therapy|therapies|agents?)|"
+    r"\b(?:(?:attractive|therapeutic|potential)\s+(?:\w+\s+)?target|targeted\s+(?:therapy|therapies|agents?)|"
+    r"in\s+vivo|in\s+vitro|cell\s+cultures?|models?\s+of|akin\s+to|differential\s+diagnos[ie]s\s+(?:includes?|is|of)|"
+    r"(?:tumou?rs|cases|patients)\s+(?:exhibit|show|harbou?r|display|carry)|approximately\s+\d+\s*%|"
     r"(?:is|are)\s+(?:\w+ly\s+)?(?:seen|found|amplified|mutated|overexpressed|expressed|reported|observed|"
     r"described|associated)\s+in|has\s+been\s+(?:reported|described|associated|shown)|have\s+been\s+"
     r"(?:reported|described|associated|shown)|may\s+be\s+seen|can\s+be\s+seen|such\s+as|e\.\s?g\.|"
@@ -18,6 +20,10 @@ _CUES = re.compile(
 )
 _BREAK = re.compile(r"\.(?=\s)|\n\s*\n|;")
 MAX_REACH = 400
+# a literature reference: "Hegi M. et al. MGMT Gene Silencing ... in Glioblastoma. N Engl J Med 352; 10:997-1003"
+_CITED_BEFORE = re.compile(r"\bet\.?\s+al\b", re.I)
+_CITED_AFTER = re.compile(r"\b\d{1,4}\s*[;(]\s*\d{1,4}\s*\)?\s*:\s*\d{1,5}\s*-\s*\d{1,5}\b")
+CITATION_REACH = 100
 
 
 def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -31,6 +37,10 @@ def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 def in_boilerplate(text: str, start: int, end: int) -> bool:
     """Whether the mention at [start, end) sits in a sentence that describes a test or names diseases as
-    examples rather than stating this report's findings."""
+    examples rather than stating this report's findings, or in a literature reference."""
     left, right = sentence_bounds(text, start, end)
-    return _CUES.search(text, left, right) is not None
+    return (
+        _CUES.search(text, left, right) is not None
+        or _CITED_BEFORE.search(text, max(0, start - CITATION_REACH), start) is not None
+        or _CITED_AFTER.search(text, end, end + CITATION_REACH) is not None
+    )

@@ -16,7 +16,7 @@ from pathreasoner.errors import ReportError
 from pathreasoner.kg.lexicon import Mention
 from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.boilerplate import in_boilerplate
-from pathreasoner.samples.context import GENERIC_DIAGNOSES, STAGING_LAYERS, KGContext
+from pathreasoner.samples.context import GENERIC_DIAGNOSES, KGContext
 from pathreasoner.samples.negation import assess, has_negation_trigger
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
 from pathreasoner.samples.organs import OrganCall, resolve_organ
@@ -35,7 +35,9 @@ from pathreasoner.samples.synoptic import (
     parse_pt,
     parse_size_cm,
 )
+from pathreasoner.samples.tcga import ORGAN_PROJECTS
 from pathreasoner.samples.textscan import blank_matches, finditer_at, scan_lower
+from pathreasoner.samples.tumour_site import choose_site
 from pathreasoner.samples.tumours import Tumour, find_tumours, main_tumour
 
 DX_SECTION_WEIGHTS = {
@@ -57,18 +59,10 @@ _MALIGNANT = re.compile(
     re.I,
 )
 _STAGING_ORGANS = frozenset({"lymph node"})
+# tumours of tissues found in every organ (a synovial sarcoma of the kidney, a lymphoma of the stomach)
+_ANY_ORGAN = frozenset({"soft tissue", "lymph node", "bone marrow"})
 _STATED_SITE_SECTIONS = frozenset({"diagnosis", "synoptic", "specimen"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
-SITE_SECTION_ORDER = (
-    "diagnosis",
-    "synoptic",
-    "specimen",
-    "preamble",
-    "microscopic",
-    "gross",
-    "comment",
-    "intraop",
-)
 FINDING_TYPE_ORDER = (
     "histologic_finding",
     "ihc_marker",
@@ -235,10 +229,16 @@ def tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Ta
 
 
 def _choose_diagnosis(
-    tagged: list[_Tagged], ctx: KGContext, organ: str | None, weights: dict[str, float] = DX_SECTION_WEIGHTS
+    tagged: list[_Tagged],
+    ctx: KGContext,
+    organ: str | None,
+    weights: dict[str, float] = DX_SECTION_WEIGHTS,
+    firm_organ: str | None = None,
 ) -> str:
     """The diagnosis the report is about: mention weight by section, supported by mentions of its is_a
-    ancestors, favouring the report's organ; then the most specific named descendant of it."""
+    ancestors, favouring the report's organ; then the most specific named descendant of it. With a
+    `firm_organ` (the file name's or the stated site of primary), a primary of another organ (a prostate
+    adenocarcinoma found in a cystoprostatectomy) and a benign tumour beside a malignant one never win."""
     own: dict[str, float] = defaultdict(float)
     first: dict[str, int] = {}
     for t in tagged:
@@ -259,7 +259,24 @@ def _choose_diagnosis(
             total *= 1.5 if where == organ else 0.5
         return total
 
-    best = max(own, key=lambda d: (d not in GENERIC_DIAGNOSES, score(d), ctx.depth(d), -first[d]))
+    def fits(d: str) -> bool:  # not a primary of another organ than the report's (nor named as one)
+        where = ctx.organ_of_diagnosis(d) or next(
+            (o for e in own if d in ctx.ancestors(e, ("is_a",)) and (o := ctx.organ_of_diagnosis(e))), None
+        )
+        return (
+            not firm_organ
+            or where in (None, firm_organ)
+            or where in _ANY_ORGAN
+            or bool(ORGAN_PROJECTS.get(where, frozenset()) & ORGAN_PROJECTS.get(firm_organ, frozenset()))
+        )
+
+    def malignant(d: str) -> bool:
+        return firm_organ is not None and any(_MALIGNANT.search(n) for n in (d, *ctx.ancestors(d, ("is_a",))))
+
+    best = max(
+        own,
+        key=lambda d: (d not in GENERIC_DIAGNOSES, fits(d), malignant(d), score(d), ctx.depth(d), -first[d]),
+    )
     # a precursor (CIS, HSIL, adenoma) yields to the invasive tumour it leads to when the report names both
     invasive = [d for d in own if d != best and _progresses_to(best, d, ctx)]
     if invasive:
@@ -317,6 +334,8 @@ def _fallback_diagnosis(
             )
             if section == "history" or negated:
                 continue
+            if not _TUMOUR_FRAGMENT.search(text, start, end):
+                continue  # aligned on the term's qualifiers only ("... Not Otherwise Specified")
             mention = Mention(start, end, text[start:end], canonical, ctx.node_id(canonical))
             extra.append(_Tagged(mention, section, canonical, "diagnosis", "affirmed"))
         try:
@@ -326,6 +345,9 @@ def _fallback_diagnosis(
     return "", "", []
 
 
+# a fuzzy diagnosis match must cover part of a tumour word, not only the term's qualifiers
+# (of its OCR-garbled forms: "gliama", "CA NCE", "CAR-", "cnrcinomn")
+_TUMOUR_FRAGMENT = re.compile(r"om|am|ma\b|ca\s?[nr]|cin|tum|neopl|leuk", re.I)
 _TUMOUR_HEAD_WORDS = (
     "carcinoma",
     "sarcoma",
@@ -424,64 +446,6 @@ def organ_with_source(
         organ = max(votes, key=lambda o: (o not in _STAGING_ORGANS, votes[o], o))
         return organ, "sites named", None
     return None, "", None
-
-
-def _choose_site(
-    organ: str | None, primary: str, tagged: list[_Tagged], ctx: KGContext, text: str = ""
-) -> str | None:
-    """The tumour site: the site named with the diagnosis ("carcinoma of the tongue", "Tongue, excision: SCC"),
-    else the first organ site by section priority (most specific), else the organ."""
-    rank = {name: i for i, name in enumerate(SITE_SECTION_ORDER)}
-    sites = [
-        t
-        for t in tagged
-        if t.type == "anatomic_site"
-        and t.section in rank
-        and t.canonical not in STAGING_LAYERS
-        and (not organ or ctx.organ_of_site(t.canonical) == organ)
-    ]
-    for dx in (t for t in tagged if t.canonical == primary and t.section in ("diagnosis", "synoptic")):
-        after = [s for s in sites if s.section == dx.section and 0 <= s.mention.start - dx.mention.end <= 40]
-        if after:
-            return _restated_site(min(after, key=lambda s: s.mention.start), sites, text).canonical
-        before = [
-            s for s in sites if s.section == dx.section and 0 <= dx.mention.start - s.mention.end <= 200
-        ]
-        if before:
-            return _restated_site(max(before, key=lambda s: s.mention.end), sites, text).canonical
-    candidates: list[str] = []
-    for t in sorted(sites, key=lambda t: (rank[t.section], t.mention.start)):
-        name = _restated_site(t, sites, text).canonical
-        if name not in candidates:
-            candidates.append(name)
-    if not candidates:
-        return organ
-    chosen = candidates[0]
-    for other in candidates[1:]:
-        if chosen in ctx.ancestors(other):
-            chosen = other
-    return chosen
-
-
-# a generic site word restated as a part of it: "colon (rectum)", "colon in the position of the rectum"
-_RESTATED_SITES = {"colon": "rectum"}
-_RESTATING = re.compile(r"\s*(?:\(\s*|in the (?:position of the )?)")
-
-
-def _restated_site(site: _Tagged, sites: list[_Tagged], text: str) -> _Tagged:
-    """The site mention a generic site word is restated as right after it, else the mention itself."""
-    part = _RESTATED_SITES.get(site.canonical)
-    if part is None or not text:
-        return site
-    for other in sites:
-        gap = other.mention.start - site.mention.end
-        if (
-            other.canonical == part
-            and 0 <= gap <= 40
-            and _RESTATING.fullmatch(text, site.mention.end, other.mention.start)
-        ):
-            return other
-    return site
 
 
 def _subtype_parent(primary: str, ctx: KGContext) -> str | None:
@@ -589,7 +553,10 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
     tagged = tag_mentions(text, sections, ctx)
     organ_call = resolve_organ(report.organ, text)
     try:
-        primary = _choose_diagnosis(tagged, ctx, organ_call.organ)
+        firm = organ_call.source in ("file_name", "text:site_of_primary")
+        primary = _choose_diagnosis(
+            tagged, ctx, organ_call.organ, firm_organ=organ_call.organ if firm else None
+        )
         diagnosis_link = "exact"
     except ReportError as exc:
         primary, diagnosis_link, extra = _fallback_diagnosis(text, sections, tagged, ctx, organ_call.organ)
@@ -766,7 +733,7 @@ def assemble_extraction(
 ) -> Extraction:
     """The Extraction from a chosen diagnosis, the tagged mentions and the stated facts (shared by the
     rules and llm extractors): site and subtype lineage, finding entities, the diagnosis line and targets."""
-    site = _choose_site(organ, primary, tagged, ctx, text)
+    site = choose_site(organ, primary, tagged, ctx, text)
     refined = ctx.refine(primary, [site] if site else ([organ] if organ else []))
     subtype_of = _subtype_parent(primary, ctx)
     grade, grade_group, pt, pn = stated.grade, stated.grade_group, stated.pt, stated.pn

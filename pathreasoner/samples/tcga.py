@@ -71,6 +71,10 @@ SUBTYPE_PROJECTS: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = tuple(
         (r"clear cell renal", {"KIRC"}),
         (r"papillary renal", {"KIRP"}),
         (r"chromophobe", {"KICH"}),
+        (
+            r"combined hepatocellular|mixed hepatocellular|hepatocholangio",
+            {"LIHC", "CHOL"},
+        ),  # both components
         (r"cholangiocarcinoma|bile duct", {"CHOL"}),
         (r"hepatocellular|fibrolamellar|hepatoblastoma", {"LIHC"}),
         (r"astrocytoma|oligodendroglioma|oligoastrocytoma|glioma", {"GBM", "LGG"}),
@@ -172,6 +176,18 @@ def candidate_projects(
     if not projects:
         return projects, "none"
     steps = [f"{call.basis}: {diagnosis}" if call.basis == "subtype" else f"organ: {organ}"]
+    tumour_site = site if isinstance(site, str) else (site[0] if site else None)
+    if (
+        call.basis == "subtype"
+        and tumour_site
+        and organ in ORGAN_PROJECTS
+        and projects < ORGAN_PROJECTS[organ]
+    ):
+        # a site-named subtype ("rectal adenocarcinoma") whose stated tumour site says otherwise
+        code = _site_code(tumour_site, ctx)
+        if code and code not in projects:  # a junction ("") does not contradict either side
+            steps.append(f"site: {tumour_site} (contradicts it)")
+            return ORGAN_PROJECTS[organ] & (projects | {code}), "; ".join(steps)
     if len(projects) > 1:
         projects, step = _narrow(projects, organ, lineage, grade, site, ctx)
         if step:
@@ -209,15 +225,24 @@ def _narrow(
         if lineage and _LOWER_GRADE_GLIOMA.search(lineage[0].lower()):
             return frozenset({"LGG"}), f"histology: {lineage[0]} (a WHO grade 2-3 glioma)"
     for one in [site] if isinstance(site, str) else site or []:
-        for name in (one, *(ctx.ancestors(one) if ctx is not None else [])):
-            for site_name, code in SITE_PROJECTS:
-                if name == site_name:
-                    if code and code in projects:
-                        return frozenset({code}), f"site: {one}"
-                    if not code:
-                        return projects, ""
+        code = _site_code(one, ctx)
+        if code and code in projects:
+            return frozenset({code}), f"site: {one}"
+        if code == "":
+            return projects, ""
     if organ in ORGAN_PROJECTS and len(projects & ORGAN_PROJECTS[organ]) == 1:
         return projects & ORGAN_PROJECTS[organ], f"organ: {organ}"
     if projects == {"SKCM", "UVM"} and organ not in (None, "eye"):
         return frozenset({"SKCM"}), f"organ: {organ} (a melanoma outside the eye)"
     return projects, ""
+
+
+def _site_code(site: str, ctx: KGContext | None) -> str | None:
+    """The project a site (or one of its ancestors) decides: a code, "" for a junction that cannot decide,
+    None when the site says nothing about the project."""
+    names = (site, *(ctx.ancestors(site) if ctx is not None else []))
+    for name in names:
+        for site_name, code in SITE_PROJECTS:
+            if name == site_name:
+                return code
+    return None

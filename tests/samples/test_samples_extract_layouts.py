@@ -77,7 +77,7 @@ def test_extraction_record_is_the_auditable_contract(ctx: KGContext) -> None:
     assert dx["entity"] == "mucinous adenocarcinoma" and dx["kg_id"] == ctx.node_id(dx["entity"])
     assert GLUED[dx["start"] : dx["end"]] == dx["text"]
     assert (
-        line["projects"] == ["COAD"] and "site: colon" in line["projects_basis"]
+        line["projects"] == ["COAD"] and "site: ascending colon" in line["projects_basis"]
     )  # "Tumor site: Ascending colon"
     assert line["grade"] and "moderately" in line["grade"]
     for key in ("pT", "pN", "margin", "lvi", "tumours"):
