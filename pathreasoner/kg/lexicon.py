@@ -40,9 +40,9 @@ STOP_NAMES = frozenset(
     }
 )
 MIN_SURFACE_CHARS = 2
-# short all-capital acronyms ("PR", "ER", "LVI") only match in capitals: in lower case they are common words
+# short all-capital acronyms ("PR", "ER", "LVI", "STIC") only match in capitals: in lower case they are common words
 # or OCR fragments ("pr esent")
-_ACRONYM = re.compile(r"^[A-Z]{2,3}$")
+_ACRONYM = re.compile(r"^[A-Z]{2,5}$")
 
 
 @dataclass(frozen=True, slots=True)
