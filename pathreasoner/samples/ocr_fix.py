@@ -13,8 +13,8 @@
   edit distance of one of `GARBLED_NOUNS` (2 for nouns of 9-12 letters, 3 for longer ones); real words that
   close ("carcinoid", "urothelium") and a noun glued to a following word ("carcinomano") are left alone.
 - (deep pass, `repair_text(..., deep=True)`, run only when the typo pass reads no diagnosis either) the same
-  nouns measured with OCR's letter confusions folded (l/i, c/e/o, rn/m: "urotbeiiai", "carcln"), one more edit
-  in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i", "Aslrocylama"), a list number
+  nouns measured with OCR's letter confusions folded (l/i, c/e/o, a/n, rn/m: "urotbeiiai", "carcln", "cnrcinomn"),
+  one more edit in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i", "Aslrocylama"), a list number
   glued before the first piece skipped, and "hepatocellular carcinoma" glued into one word read as two words.
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
@@ -195,8 +195,9 @@ def _allowed_edits(noun: str, deep: bool = False) -> int:
     return (2 if len(noun) <= 12 else 3) + (deep and len(noun) >= 11)
 
 
-# (deep pass) OCR's letter confusions folded to one letter each: l/i (and 1, I, '|' once ocr-folded), c/e/o, rn/m
-_CONFUSIONS = str.maketrans({"i": "l", "e": "c", "o": "c"})
+# (deep pass) OCR's letter confusions folded to one letter each: l/i (and 1, I, '|' once ocr-folded), c/e/o, a/n,
+# rn/m
+_CONFUSIONS = str.maketrans({"i": "l", "e": "c", "o": "c", "a": "n"})
 
 
 def _confusion_fold(letters: str) -> str:
@@ -210,6 +211,9 @@ for _word in _GLUED_NOUNS:
     _DEEP_BY_AFFIX.setdefault("^" + _word[:2], []).append(_word)
     _DEEP_BY_AFFIX.setdefault("$" + _word[-2:], []).append(_word)
 _FOLDED_NOUNS = {noun: _confusion_fold(noun) for noun in (*GARBLED_NOUNS, *_GLUED_NOUNS)}
+for _word, _folded in _FOLDED_NOUNS.items():  # (deep pass) looked up by the folded letters' ends too
+    _DEEP_BY_AFFIX.setdefault("f^" + _folded[:2], []).append(_word)
+    _DEEP_BY_AFFIX.setdefault("f$" + _folded[-2:], []).append(_word)
 
 
 def _garbled_nouns(text: str, deep: bool = False) -> list[tuple[int, int, str]]:
@@ -293,10 +297,19 @@ def _best_noun(
         plain = _LETTERS_ONLY.sub("", text[start:end].lower())
         if plain in _NOT_GARBLED:
             break
+        if not k and letters in GARBLED_NOUNS:  # the noun itself, split by a symbol ("ADE:NOCARCINOMA")
+            return 0, 1, letters
         if any(n in plain for n in _WHOLE_WORDS):  # a piece holding a word of its own ends the run ...
             return (best or _garbled_head(letters)) if not k else best  # ... but "ADf<:NOCARCINOMA"
         by_affix = _DEEP_BY_AFFIX if deep else _GARBLED_BY_AFFIX
-        for noun in {*by_affix.get("^" + letters[:2], ()), *by_affix.get("$" + letters[-2:], ())}:
+        candidates = {*by_affix.get("^" + letters[:2], ()), *by_affix.get("$" + letters[-2:], ())}
+        if deep:
+            folded_letters = _confusion_fold(letters)
+            candidates |= {
+                *by_affix.get("f^" + folded_letters[:2], ()),
+                *by_affix.get("f$" + folded_letters[-2:], ()),
+            }
+        for noun in candidates:
             limit = _allowed_edits(noun, deep and letters[0] == noun[0]) + (
                 noun == "carcinoma" and not k and _after_carcinoma_word(text, pieces, i)
             )
@@ -307,9 +320,16 @@ def _best_noun(
             dist = Levenshtein.distance(letters, noun, score_cutoff=limit)
             if deep and dist > limit:
                 dist = Levenshtein.distance(_confusion_fold(letters), _FOLDED_NOUNS[noun], score_cutoff=limit)
-            if dist <= limit and (best is None or dist < best[0]):
+            if dist <= limit and (best is None or dist < best[0]) and not _nearer_real_word(letters, dist):
                 best = (dist, k + 1, noun)
     return best
+
+
+def _nearer_real_word(letters: str, dist: int) -> bool:
+    """Whether the letters are nearer a real word that is no tumour noun ("oligodaeadroglial": oligodendroglial)."""
+    return dist > 0 and any(
+        Levenshtein.distance(letters, word, score_cutoff=dist) < dist for word in _NOT_GARBLED
+    )
 
 
 def _prefix_distance(first: str, noun: str, deep: bool) -> int:

@@ -475,6 +475,9 @@ def test_a_word_before_carcinoma_allows_one_more_edit(text: str, expected: str |
         ("C^ yla 1• `1\n1.Heoatace11uIarcarc i nom4a , S5\n", "\n1.Hepatocellular carcinoma , S5"),
         # BLADDER.csv:row160: b/h and i/l misread in 'urothelial'
         ("tumor biopsy showhigh-q :ado urotbeiiai carcina . The tumor", ":ado urothelial carcinoma . The"),
+        # KIDNEY.csv:row733: the a/n confusion, twice ("cnrcinomn", "CnRCINOMn")
+        ("I Conslsrcni !\\11th rcnnl cell cnrcinomn IsC!e notc)", "rcnnl cell carcinoma IsC!e"),
+        ("fa'Jors RFNRl CELL CnRCINOMn over TRRHSTTIONOL", "CELL CARCINOMA over"),
     ],
 )
 def test_heavily_garbled_nouns_are_read_in_the_deep_pass(garbled: str, expected: str) -> None:
@@ -486,6 +489,16 @@ def test_deep_pass_leaves_a_wrong_first_letter_and_real_words_alone() -> None:
     # LIVER.csv:row9: 'ftpatnce:1ular' is four edits from 'hepatocellular' with its first letter misread
     text = "6 x 5:2 cm\nftpatnce:1ular\nYwp,xata:y iirrer-ent\n Please call the clinic. Carcinoid tumour, urothelium."
     assert repair_text(text, deep=True).text == text
+    # BRAIN.csv:row830: a garbled adjective nearer 'oligodendroglial' than the noun 'oligodendroglioma'
+    text = "has cytologic features of oligodaeadroglial and astrocytic reatiation."
+    assert repair_text(text, deep=True).text == text
+
+
+def test_tumour_noun_split_by_a_symbol_is_read_whole() -> None:
+    """CRC.csv:row379: "ADE:NOCARCINOMA" is the noun with a colon in it; "NOCARCINOMA" stays a glued word."""
+    text = "RIGHT COLON, RIGHT COLE:CTOMY (3U.5 ern): \nADE:NOCARCINOMA, low qrade, moderately differentiated"
+    assert "\nADENOCARCINOMA, low" in repair_text(text).text
+    assert repair_text("NOCARCINOMA seen").text == "NOCARCINOMA seen"
 
 
 @pytest.mark.parametrize(
