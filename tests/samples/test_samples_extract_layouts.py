@@ -227,13 +227,19 @@ READABLE_NO_DIAGNOSIS = [
 def test_readable_diagnoses_are_extracted(
     ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
 ) -> None:
+    quoted = _diagnosis_span(ctx, organ, text, entity, projects)
+    assert entity.split()[-1] in quoted.lower()  # the span quotes the diagnosis words
+
+
+def _diagnosis_span(ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]) -> str:
+    """Extracts a one-report text; checks its diagnosis and projects; returns the text its span quotes."""
     report = Report("P-R", None, text, "shared.csv", organ)
     record = extraction_record(report, extract_report(report, ctx), ctx)
     assert record["diagnosis"]["entity"] == entity
     assert record["projects"] == projects
     start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
     assert text[start:end] == record["diagnosis"]["text"]
-    assert entity.split()[-1] in text[start:end].lower()  # the span quotes the diagnosis words
+    return text[start:end]
 
 
 def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContext) -> None:
@@ -311,17 +317,26 @@ def test_real_words_near_a_tumour_noun_are_left_alone(text: str) -> None:
             "intrahepatic cholangiocarcinoma",
             ["CHOL"],
         ),
+        # read only in the third (deep) pass
+        (  # LIVER.csv:row215
+            "liver",
+            "DIAGNOSIS\nLiver,right. hemihepat ec,to{ny:LC^ •b- 3\n1.Heoatace11uIarcarc i nom4a , S5\n",
+            "hepatocellular carcinoma",
+            ["LIHC"],
+        ),
+        (  # OVARIAN.csv:row351
+            "ovary",
+            "DIAGNOSIS :\nCYST ,MID WALL PELVIS:\n"
+            "- METASTATIC POORLY DIFFERENTIATED ADEANOCARCIN i CONSISTENT WITH OVARIAN PRIMARY\n",
+            "adenocarcinoma",
+            ["OV"],
+        ),
     ],
 )
 def test_diagnosis_read_through_garbled_tumour_nouns(
     ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
 ) -> None:
-    report = Report("P-G", None, text, "shared.csv", organ)
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == entity
-    assert record["projects"] == projects
-    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
-    assert text[start:end] == record["diagnosis"]["text"]
+    assert _diagnosis_span(ctx, organ, text, entity, projects)
 
 
 @pytest.mark.parametrize(
@@ -364,59 +379,51 @@ def test_table_row_with_no_data_columns_keeps_its_diagnosis(ctx: KGContext) -> N
     assert text[start:end] == record["diagnosis"]["text"]
 
 
-def test_rectal_carcinoma_is_rectal_adenocarcinoma(ctx: KGContext) -> None:
-    """CRC.csv:row245 (shared TCGA OCR reports): 'rectal carcinoma' names the rectal adenocarcinoma (READ); it
-    used to be read as the colon named before it."""
-    text = (
-        "Diagnosis:\nResected colon and rectosigmoid colon show a rectal carcinoma characterized \n"
-        "histologically as a relatively poorly differentiated colorectal adenocarcinoma, extending to within "
-        "3 cm of the aboral resection margin\n"
-    )
-    report = Report("P-RC", None, text, "CRC.csv", "colorectum")
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "rectal adenocarcinoma"
-    assert record["projects"] == ["READ"]
-
-
-def test_clinical_diagnosis_and_history_heading_opens_the_history(ctx: KGContext) -> None:
-    """CRC.csv:row402: "Clinical Diagnosis & History: ... history of rectal cancer" is the clinical history,
-    not the diagnosis; the DIAGNOSIS below (sigmoid colon adenocarcinoma) is."""
-    text = (
-        "       Clinical Diagnosis & History:        with history of rectal cancer.   \n"
-        "       Specimens Submitted:     \n       1: SP: Sigmoid colon\n"
-        "       DIAGNOSIS:          \n       1.  COLON, SIGMOID; RESECTION::          Tumor Type:    \n"
-        "                 Adenocarcinoma           \n       Histologic Grade:      \n"
-        "                 Moderately differentiated        \n"
-    )
-    report = Report("P-CH", None, text, "CRC.csv", "colorectum")
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "adenocarcinoma"
-    assert record["projects"] == ["COAD"]
-
-
 @pytest.mark.parametrize(
-    "sentence",
-    [  # CRC.csv:row275 and row296 (shared TCGA OCR reports, translated): 'colon' there is the large bowel
-        "This concerns an invasive, moderately differentiated adenocarcinoma of the colon(rectal \ncarcinoma) "
-        "with infiltration of the muscularis and the vessels (p T 2, L1, V1)",
-        "This is an invasive, moderately differentiated, rectal carcinoma (adenocarcinoma of \nthe colon -G2) "
-        "with penetration of all parietal layers (pT3, Ll, Vl)",
+    ("text", "entity", "projects"),
+    [
+        (  # CRC.csv:row245: 'rectal carcinoma' names the rectal adenocarcinoma (once read as the colon before it)
+            "Diagnosis:\nResected colon and rectosigmoid colon show a rectal carcinoma characterized \n"
+            "histologically as a relatively poorly differentiated colorectal adenocarcinoma, extending to within "
+            "3 cm of the aboral resection margin\n",
+            "rectal adenocarcinoma",
+            ["READ"],
+        ),
+        (  # CRC.csv:row402: "Clinical Diagnosis & History: ... rectal cancer" is the history, not the diagnosis
+            "       Clinical Diagnosis & History:        with history of rectal cancer.   \n"
+            "       Specimens Submitted:     \n       1: SP: Sigmoid colon\n"
+            "       DIAGNOSIS:          \n       1.  COLON, SIGMOID; RESECTION::          Tumor Type:    \n"
+            "                 Adenocarcinoma           \n       Histologic Grade:      \n"
+            "                 Moderately differentiated        \n",
+            "adenocarcinoma",
+            ["COAD"],
+        ),
+        # CRC.csv:row275 and row296 (translated): 'colon' there is the large bowel, 'rectal' the part
+        *(
+            (
+                f"Diagnosis  \n{sentence} with free \nresection margins and free lymph nodes (p N 0).  \n",
+                "rectal adenocarcinoma",
+                ["READ"],
+            )
+            for sentence in (
+                "This concerns an invasive, moderately differentiated adenocarcinoma of the colon(rectal \n"
+                "carcinoma) with infiltration of the muscularis and the vessels (p T 2, L1, V1)",
+                "This is an invasive, moderately differentiated, rectal carcinoma (adenocarcinoma of \nthe colon "
+                "-G2) with penetration of all parietal layers (pT3, Ll, Vl)",
+            )
+        ),
+        (
+            "Diagnosis  \nInvasive adenocarcinoma of the colon (G2) with free resection margins.\n",
+            "colon adenocarcinoma",
+            ["COAD"],
+        ),
     ],
 )
-def test_colon_and_rectal_carcinoma_in_one_sentence_is_rectal(ctx: KGContext, sentence: str) -> None:
-    text = f"Diagnosis  \n{sentence} with free \nresection margins and free lymph nodes (p N 0).  \n"
+def test_colorectal_diagnosis_and_site(ctx: KGContext, text: str, entity: str, projects: list[str]) -> None:
     report = Report("P-CR", None, text, "CRC.csv", "colorectum")
     record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "rectal adenocarcinoma"
-    assert record["projects"] == ["READ"]
-
-
-def test_colon_adenocarcinoma_alone_stays_colon(ctx: KGContext) -> None:
-    text = "Diagnosis  \nInvasive adenocarcinoma of the colon (G2) with free resection margins.\n"
-    report = Report("P-CO", None, text, "CRC.csv", "colorectum")
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "colon adenocarcinoma"
-    assert record["projects"] == ["COAD"]
+    assert record["diagnosis"]["entity"] == entity
+    assert record["projects"] == projects
 
 
 def test_colon_restated_as_rectum_is_the_rectal_site(ctx: KGContext) -> None:
@@ -499,32 +506,3 @@ def test_tumour_noun_split_by_a_symbol_is_read_whole() -> None:
     text = "RIGHT COLON, RIGHT COLE:CTOMY (3U.5 ern): \nADE:NOCARCINOMA, low qrade, moderately differentiated"
     assert "\nADENOCARCINOMA, low" in repair_text(text).text
     assert repair_text("NOCARCINOMA seen").text == "NOCARCINOMA seen"
-
-
-@pytest.mark.parametrize(
-    ("organ", "text", "entity", "projects"),
-    [
-        (  # LIVER.csv:row215 (shared TCGA OCR reports)
-            "liver",
-            "DIAGNOSIS\nLiver,right. hemihepat ec,to{ny:LC^ •b- 3\n1.Heoatace11uIarcarc i nom4a , S5\n",
-            "hepatocellular carcinoma",
-            ["LIHC"],
-        ),
-        (  # OVARIAN.csv:row351
-            "ovary",
-            "DIAGNOSIS :\nCYST ,MID WALL PELVIS:\n"
-            "- METASTATIC POORLY DIFFERENTIATED ADEANOCARCIN i CONSISTENT WITH OVARIAN PRIMARY\n",
-            "adenocarcinoma",
-            ["OV"],
-        ),
-    ],
-)
-def test_diagnosis_read_in_the_deep_pass(
-    ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
-) -> None:
-    report = Report("P-D", None, text, "shared.csv", organ)
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == entity
-    assert record["projects"] == projects
-    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
-    assert text[start:end] == record["diagnosis"]["text"]

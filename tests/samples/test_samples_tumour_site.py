@@ -105,49 +105,49 @@ def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
     assert not in_boilerplate(text, at, at + len("Glioblastoma"))
 
 
-def test_diagnosis_line_wins_over_an_mgmt_test_description(ctx: KGContext) -> None:
-    """BRAIN.csv:row159: the MGMT assay text and its references name glioblastoma five times."""
-    text = (
-        'DIAGNOSIS: A. "BRAIN TISSUE, RIGHT FRONTAL" (CRANIOTOMY): DIFFUSE ASTROCYTOMA (WHO GRADE II).\n'
-        "COMMENT: MGMT promoter methylation. This relationship has been shown for glioblastomas and "
-        "alkylating agents. Approximately 40% to 45% of glioblastoma multiforme (GBM) tumors exhibit MGMT "
-        "gene methylation. 2. Hegi M. et al. MGMT Gene Silencing and Benefit from Temozolomide in "
-        "Glioblastoma. New England J Medicine 352; 10:997-1003. 2005.\n"
-    )
-    record = _record(ctx, text, organ="brain", source="BRAIN.csv")
-    assert record["diagnosis"]["entity"] == "diffuse astrocytoma"
-    assert record["projects"] == ["LGG"]
-
-
-def test_incidental_prostate_cancer_in_a_cystoprostatectomy_is_not_the_diagnosis(ctx: KGContext) -> None:
-    """BLADDER.csv:row35: a bladder report whose prostate holds an incidental adenocarcinoma, named more often
-    than the bladder's urothelial carcinoma."""
-    text = (
-        "DIAGNOSIS:\nA. Bladder and prostate, radical cystoprostatectomy: Invasive high grade urothelial "
-        "carcinoma, extending into perivesical fat.\nProstate: prostatic adenocarcinoma, Gleason score 3+3=6, "
-        "involving 5% of the gland; organ-confined prostate cancer.\n"
-    )
-    record = _record(ctx, text, organ="bladder", source="BLADDER.csv")
-    assert record["diagnosis"]["entity"] == "urothelial carcinoma"
-    assert record["projects"] == ["BLCA"]
-
-
-def test_benign_tumour_beside_a_carcinoma_is_not_the_diagnosis(ctx: KGContext) -> None:
-    """BLADDER.csv:row61: a uterine leiomyoma named three times beside the bladder carcinoma."""
-    text = (
-        "DIAGNOSIS:\nA. Bladder, cystectomy: INVASIVE HIGH GRADE UROTHELIAL CARCINOMA.\n"
-        "B. Uterus, hysterectomy: LEIOMYOMA. Intramural leiomyoma, 2 cm. Subserosal leiomyoma.\n"
-    )
-    record = _record(ctx, text, organ="bladder", source="BLADDER.csv")
-    assert record["diagnosis"]["entity"] == "urothelial carcinoma"
-
-
-def test_combined_hepatocellular_cholangiocarcinoma_keeps_both_projects(ctx: KGContext) -> None:
-    """LIVER.csv:row144: a combined tumour has both components (LIHC and CHOL)."""
-    text = "DIAGNOSIS:\nLiver, resection: Combined hepatocellular and\ncholangiocarcinoma, 6 cm.\n"
-    record = _record(ctx, text, organ="liver", source="LIVER.csv")
-    assert record["diagnosis"]["entity"] == "combined hepatocellular-cholangiocarcinoma"
-    assert record["projects"] == ["CHOL", "LIHC"]
+@pytest.mark.parametrize(
+    ("organ", "text", "entity", "projects"),
+    [
+        (  # BRAIN.csv:row159: the MGMT assay text and its references name glioblastoma five times
+            "brain",
+            'DIAGNOSIS: A. "BRAIN TISSUE, RIGHT FRONTAL" (CRANIOTOMY): DIFFUSE ASTROCYTOMA (WHO GRADE II).\n'
+            "COMMENT: MGMT promoter methylation. This relationship has been shown for glioblastomas and "
+            "alkylating agents. Approximately 40% to 45% of glioblastoma multiforme (GBM) tumors exhibit MGMT "
+            "gene methylation. 2. Hegi M. et al. MGMT Gene Silencing and Benefit from Temozolomide in "
+            "Glioblastoma. New England J Medicine 352; 10:997-1003. 2005.\n",
+            "diffuse astrocytoma",
+            ["LGG"],
+        ),
+        (  # BLADDER.csv:row35: an incidental prostate adenocarcinoma named more often than the bladder's tumour
+            "bladder",
+            "DIAGNOSIS:\nA. Bladder and prostate, radical cystoprostatectomy: Invasive high grade urothelial "
+            "carcinoma, extending into perivesical fat.\nProstate: prostatic adenocarcinoma, Gleason score "
+            "3+3=6, involving 5% of the gland; organ-confined prostate cancer.\n",
+            "urothelial carcinoma",
+            ["BLCA"],
+        ),
+        (  # BLADDER.csv:row61: a uterine leiomyoma named three times beside the bladder carcinoma
+            "bladder",
+            "DIAGNOSIS:\nA. Bladder, cystectomy: INVASIVE HIGH GRADE UROTHELIAL CARCINOMA.\n"
+            "B. Uterus, hysterectomy: LEIOMYOMA. Intramural leiomyoma, 2 cm. Subserosal leiomyoma.\n",
+            "urothelial carcinoma",
+            ["BLCA"],
+        ),
+        (  # LIVER.csv:row144: a combined tumour has both components
+            "liver",
+            "DIAGNOSIS:\nLiver, resection: Combined hepatocellular and\ncholangiocarcinoma, 6 cm.\n",
+            "combined hepatocellular-cholangiocarcinoma",
+            ["CHOL", "LIHC"],
+        ),
+    ],
+)
+def test_the_reports_own_diagnosis_wins(
+    ctx: KGContext, organ: str, text: str, entity: str, projects: list[str]
+) -> None:
+    """Test descriptions, incidental primaries of another organ and benign tumours never outrank it."""
+    record = _record(ctx, text, organ=organ, source=f"{organ.upper()}.csv")
+    assert record["diagnosis"]["entity"] == entity
+    assert record["projects"] == projects
 
 
 def test_form_options_are_not_fuzzy_diagnoses(ctx: KGContext) -> None:
