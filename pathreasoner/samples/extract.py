@@ -13,16 +13,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pathreasoner.errors import ReportError
-from pathreasoner.kg.lexicon import Mention
-from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
-from pathreasoner.samples.boilerplate import in_boilerplate
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, KGContext
-from pathreasoner.samples.negation import assess, has_negation_trigger
+from pathreasoner.samples.diagnosis_choice import (
+    DX_SECTION_WEIGHTS,
+    MALIGNANT,
+    PRECURSOR,
+    choose_diagnosis,
+    fallback_diagnosis,
+)
+from pathreasoner.samples.mentions import Tagged, tag_mentions
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
 from pathreasoner.samples.organs import OrganCall, resolve_organ
 from pathreasoner.samples.project_choice import renal_types
 from pathreasoner.samples.reports import ORGANS, Report
-from pathreasoner.samples.sections import Section, section_at, section_text, split_sections
+from pathreasoner.samples.sections import Section, section_text, split_sections
 from pathreasoner.samples.staging import GYNAECOLOGICAL_ORGANS, parse_figo_stage
 from pathreasoner.samples.synoptic import (
     parse_doi_mm,
@@ -35,32 +39,12 @@ from pathreasoner.samples.synoptic import (
     parse_pt,
     parse_size_cm,
 )
-from pathreasoner.samples.tcga import ORGAN_PROJECTS
 from pathreasoner.samples.textscan import blank_matches, finditer_at, scan_lower
 from pathreasoner.samples.tumour_site import choose_site
 from pathreasoner.samples.tumours import Tumour, find_tumours, main_tumour
 
-DX_SECTION_WEIGHTS = {
-    "diagnosis": 3.0,
-    "synoptic": 2.0,
-    "comment": 1.0,
-    "microscopic": 1.0,
-    "preamble": 1.0,
-    "intraop": 0.5,
-}
-# a report naming its diagnosis only in the specimen list or gross description (OCR lost the headers)
-FALLBACK_DX_WEIGHTS = {**DX_SECTION_WEIGHTS, "specimen": 0.5, "gross": 0.25}
 FINDING_SECTIONS = frozenset({"diagnosis", "microscopic", "synoptic", "comment", "preamble"})
-# precursors and in-situ lesions are never the main tumour beside an invasive one
-_PRECURSOR = re.compile(r"in situ|intraepithelial|dysplasia|adenoma\b|\bpin\b", re.I)
-_MALIGNANT = re.compile(
-    r"carcinoma|sarcoma|cancer|malignant|glioma|blastoma|melanoma|lymphoma|leuka?emia|mesothelioma|"
-    r"seminoma|astrocytoma|oligodendroglioma|ependymoma",
-    re.I,
-)
 _STAGING_ORGANS = frozenset({"lymph node"})
-# tumours of tissues found in every organ (a synovial sarcoma of the kidney, a lymphoma of the stomach)
-_ANY_ORGAN = frozenset({"soft tissue", "lymph node", "bone marrow"})
 _STATED_SITE_SECTIONS = frozenset({"diagnosis", "synoptic", "specimen"})
 FACT_SECTIONS = ("synoptic", "diagnosis", "comment", "microscopic", "preamble")
 FINDING_TYPE_ORDER = (
@@ -86,8 +70,6 @@ _REDACTED_TAIL = re.compile(r"\s?-\s?PR\s+Redacted", re.I)
 # an unticked checklist option ("___ pT3: Tumor more than 4 cm") up to the next option or the ticked one ("X pT2")
 _BOX = r"(?<!_)_{2,5}(?!_)"  # a blank checkbox; longer underscore runs are separator lines
 _UNTICKED = re.compile(rf"{_BOX}[^_\n]{{0,400}}?(?={_BOX}|X\s|\n|$)")
-_KEY_COLON = re.compile(r"[ \t]*(?:\([^)\n]{0,40}\))?[ \t]*:")
-_CHECKLIST_TYPES = frozenset({"histologic_finding", "invasion", "staging_criterion"})
 # a finding sentence ends at '. ', a blank line, or a line break not followed by a lower-case continuation
 _SENTENCE_BREAK = re.compile(r"\.(?=\s)|\n\s*\n|\n(?=\s*[^a-z\s])")
 
@@ -200,154 +182,6 @@ def _drop_redacted_headers(text: str) -> str:
     return "".join(pieces)
 
 
-@dataclass(frozen=True, slots=True)
-class _Tagged:
-    mention: Mention
-    section: str
-    canonical: str
-    type: str
-    assertion: str
-
-
-def tag_mentions(text: str, sections: list[Section], ctx: KGContext) -> list[_Tagged]:
-    tagged = []
-    for m in ctx.matcher.find(text):
-        kind = ctx.type_of(m.canonical) or ""
-        assertion = assess(text, m.start, m.end, dash_before_word_is_sign=kind != "diagnosis")
-        canonical = m.canonical
-        if assertion == "negated" and kind != "ihc_marker":
-            if canonical not in ctx.negations:
-                continue  # a negated finding without an 'absent' node carries no information
-            canonical = ctx.negations[canonical]
-            assertion = "affirmed"
-        if kind in _CHECKLIST_TYPES and assertion == "unknown" and _KEY_COLON.match(text, m.end):
-            continue  # a checklist key ("Renal vein invasion:") with an empty or 'not applicable' value
-        if kind == "diagnosis" and in_boilerplate(text, m.start, m.end):
-            continue  # a disease named as an example in a test description or comment
-        tagged.append(_Tagged(m, section_at(sections, m.start), canonical, kind, assertion))
-    return tagged
-
-
-def _choose_diagnosis(
-    tagged: list[_Tagged],
-    ctx: KGContext,
-    organ: str | None,
-    weights: dict[str, float] = DX_SECTION_WEIGHTS,
-    firm_organ: str | None = None,
-) -> str:
-    """The diagnosis the report is about: mention weight by section, supported by mentions of its is_a
-    ancestors, favouring the report's organ; then the most specific named descendant of it. With a
-    `firm_organ` (the file name's or the stated site of primary), a primary of another organ (a prostate
-    adenocarcinoma found in a cystoprostatectomy) and a benign tumour beside a malignant one never win."""
-    own: dict[str, float] = defaultdict(float)
-    first: dict[str, int] = {}
-    for t in tagged:
-        if t.type != "diagnosis" or t.section not in weights:
-            continue
-        own[t.canonical] += weights[t.section]
-        first.setdefault(t.canonical, t.mention.start)
-    if not own:
-        raise ReportError(
-            "no diagnosis found (no KG diagnosis name or synonym in its diagnosis/synoptic sections); check the "
-            "report text (OCR quality) or add the wording as a synonym in pathreasoner/kg/data/curated.yaml"
-        )
-
-    def score(d: str) -> float:
-        total = own[d] + sum(own.get(a, 0.0) for a in ctx.ancestors(d, ("is_a",)))
-        where = ctx.organ_of_diagnosis(d)
-        if organ and where:
-            total *= 1.5 if where == organ else 0.5
-        return total
-
-    def fits(d: str) -> bool:  # not a primary of another organ than the report's (nor named as one)
-        where = ctx.organ_of_diagnosis(d) or next(
-            (o for e in own if d in ctx.ancestors(e, ("is_a",)) and (o := ctx.organ_of_diagnosis(e))), None
-        )
-        return (
-            not firm_organ
-            or where in (None, firm_organ)
-            or where in _ANY_ORGAN
-            or bool(ORGAN_PROJECTS.get(where, frozenset()) & ORGAN_PROJECTS.get(firm_organ, frozenset()))
-        )
-
-    def malignant(d: str) -> bool:
-        return firm_organ is not None and any(_MALIGNANT.search(n) for n in (d, *ctx.ancestors(d, ("is_a",))))
-
-    best = max(
-        own,
-        key=lambda d: (d not in GENERIC_DIAGNOSES, fits(d), malignant(d), score(d), ctx.depth(d), -first[d]),
-    )
-    # a precursor (CIS, HSIL, adenoma) yields to the invasive tumour it leads to when the report names both
-    invasive = [d for d in own if d != best and _progresses_to(best, d, ctx)]
-    if invasive:
-        best = max(invasive, key=lambda d: (score(d), ctx.depth(d), -first[d]))
-    # prefer a more specific diagnosis the report also names (e.g. 'keratinizing SCC' under 'SCC')
-    specific = [d for d in own if best in ctx.ancestors(d, ("is_a",))]
-    if specific:
-        best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
-    return _site_specific_form(best, tagged, weights)
-
-
-# a diagnosis named by a site word that also means the whole organ, and the form of a part of it that the same
-# sentence names: "adenocarcinoma of the colon (rectal carcinoma)", "rectal carcinoma (adenocarcinoma of the
-# colon)" ('colon' is also the whole large bowel; 'rectum' never is)
-_GENERIC_SITE_FORMS = {"colon adenocarcinoma": "rectal adenocarcinoma"}
-_SAME_SENTENCE_CHARS = 100
-
-
-def _site_specific_form(best: str, tagged: list[_Tagged], weights: dict[str, float]) -> str:
-    part = _GENERIC_SITE_FORMS.get(best)
-    if part is None:
-        return best
-    named = [t.mention for t in tagged if t.section in weights and t.assertion != "negated"]
-    generic = [m.start for m in named if m.canonical == best]
-    return (
-        part
-        if any(
-            m.canonical == part and any(abs(m.start - g) <= _SAME_SENTENCE_CHARS for g in generic)
-            for m in named
-        )
-        else best
-    )
-
-
-def _fallback_diagnosis(
-    text: str, sections: list[Section], tagged: list[_Tagged], ctx: KGContext, organ: str | None
-) -> tuple[str, str, list[_Tagged]]:
-    """For reports whose diagnosis sections name no KG diagnosis: exact mentions in the specimen/gross
-    sections, then fuzzy (rapidfuzz) matches of the organ's diagnosis terms line by line (OCR typos such as
-    'Astrocitoma'); returns (diagnosis, link method, added mentions) or ('', '', []) when nothing links."""
-    try:
-        return _choose_diagnosis(tagged, ctx, organ, FALLBACK_DX_WEIGHTS), "exact", []
-    except ReportError:
-        pass
-    terms = ctx.diagnosis_terms(organ)
-    for method, scan in (("fuzzy", fuzzy_scan), ("ocr-fuzzy", ocr_fuzzy_scan)):
-        extra: list[_Tagged] = []
-        for start, end, term, _score in scan(text, list(terms), ctx.link.fuzzy_threshold):
-            canonical = terms[term]
-            section = section_at(sections, start)
-            negated = (
-                has_negation_trigger(text[start:end])  # the span is the whole line: judge that line only
-                if method == "ocr-fuzzy"
-                else assess(text, start, end) == "negated"
-            )
-            if section == "history" or negated:
-                continue
-            if not _TUMOUR_FRAGMENT.search(text, start, end):
-                continue  # aligned on the term's qualifiers only ("... Not Otherwise Specified")
-            mention = Mention(start, end, text[start:end], canonical, ctx.node_id(canonical))
-            extra.append(_Tagged(mention, section, canonical, "diagnosis", "affirmed"))
-        try:
-            return _choose_diagnosis(extra, ctx, organ, FALLBACK_DX_WEIGHTS), method, extra
-        except ReportError:
-            continue
-    return "", "", []
-
-
-# a fuzzy diagnosis match must cover part of a tumour word, not only the term's qualifiers
-# (of its OCR-garbled forms: "gliama", "CA NCE", "CAR-", "cnrcinomn")
-_TUMOUR_FRAGMENT = re.compile(r"om|am|ma\b|ca\s?[nr]|cin|tum|neopl|leuk", re.I)
 _TUMOUR_HEAD_WORDS = (
     "carcinoma",
     "sarcoma",
@@ -406,26 +240,14 @@ def _tumour_heads(text: str) -> Iterator[re.Match[str]]:
         oma = lowered.find("oma", oma + 1)
 
 
-def _progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
-    """Whether `precursor` is a precursor_of `candidate`, of one of its ancestors, or of one of its subtypes."""
-    node_id = ctx.node_id(precursor)
-    if node_id is None:
-        return False
-    targets = {ctx.kg.name(t) for t in ctx.kg.successors(node_id, "precursor_of")}
-    if not targets:
-        return False
-    lineage = {candidate, *ctx.ancestors(candidate, ("is_a",))}
-    return bool(targets & lineage) or any(candidate in ctx.ancestors(t, ("is_a",)) for t in targets)
-
-
-def choose_organ(report: Report, primary: str, tagged: list[_Tagged], ctx: KGContext) -> str | None:
+def choose_organ(report: Report, primary: str, tagged: list[Tagged], ctx: KGContext) -> str | None:
     """The report's organ: the file name's, else the diagnosis's, else the most named organ site."""
     call = OrganCall(report.organ, "file_name") if report.organ in ORGANS else None
     return organ_with_source(call, primary, tagged, ctx)[0]
 
 
 def organ_with_source(
-    call: OrganCall | None, primary: str, tagged: list[_Tagged], ctx: KGContext
+    call: OrganCall | None, primary: str, tagged: list[Tagged], ctx: KGContext
 ) -> tuple[str | None, str, str | None]:
     """(organ, where it came from, the conflict with the file name's organ or None): the organ the file name
     or the text names (`organs.resolve_organ`: a text naming another organ wins), else the diagnosis's
@@ -554,12 +376,12 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
     organ_call = resolve_organ(report.organ, text)
     try:
         firm = organ_call.source in ("file_name", "text:site_of_primary")
-        primary = _choose_diagnosis(
+        primary = choose_diagnosis(
             tagged, ctx, organ_call.organ, firm_organ=organ_call.organ if firm else None
         )
         diagnosis_link = "exact"
     except ReportError as exc:
-        primary, diagnosis_link, extra = _fallback_diagnosis(text, sections, tagged, ctx, organ_call.organ)
+        primary, diagnosis_link, extra = fallback_diagnosis(text, sections, tagged, ctx, organ_call.organ)
         if not primary:
             raise ReportError(f"report {report.source} ({report.patient_id}): {exc}") from None
         tagged = sorted([*tagged, *extra], key=lambda t: t.mention.start)
@@ -616,7 +438,7 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
 
 
 def _tumours(
-    text: str, sections: list[Section], tagged: list[_Tagged], ctx: KGContext, organ: str | None
+    text: str, sections: list[Section], tagged: list[Tagged], ctx: KGContext, organ: str | None
 ) -> list[Tumour]:
     """The tumours the final diagnosis sections describe (see samples/tumours.py)."""
     spans = [(s.start, s.end) for s in sections if s.name == "diagnosis"]
@@ -635,8 +457,8 @@ def _separate_tumours(tumours: list[Tumour], organ: str | None, ctx: KGContext) 
     kept = [
         t
         for t in tumours
-        if not _PRECURSOR.search(t.diagnosis)
-        and any(_MALIGNANT.search(n) for n in (t.diagnosis, *ctx.ancestors(t.diagnosis, ("is_a",))))
+        if not PRECURSOR.search(t.diagnosis)
+        and any(MALIGNANT.search(n) for n in (t.diagnosis, *ctx.ancestors(t.diagnosis, ("is_a",))))
         and (not organ or ctx.organ_of_diagnosis(t.diagnosis) in (organ, None))
     ]
     unrelated = any(
@@ -685,7 +507,7 @@ def primary_span(evidence: list[dict[str, object]], primary: str) -> dict[str, o
 
 
 def evidence_spans(
-    tagged: list[_Tagged],
+    tagged: list[Tagged],
     extraction: Extraction,
     repaired: RepairedText | None = None,
     source_text: str | None = None,
@@ -725,7 +547,7 @@ def assemble_extraction(
     report: Report,
     text: str,
     sections: list[Section],
-    tagged: list[_Tagged],
+    tagged: list[Tagged],
     ctx: KGContext,
     primary: str,
     organ: str | None,
@@ -862,14 +684,14 @@ def assemble_extraction(
     )
 
 
-def _margin_from_mentions(tagged: list[_Tagged]) -> str | None:
+def _margin_from_mentions(tagged: list[Tagged]) -> str | None:
     found = {t.canonical for t in tagged if t.section in FACT_SECTIONS and t.type == "margin_status"}
     if MARGIN["positive"] in found:
         return "positive"
     return "negative" if MARGIN["negative"] in found or "close surgical margin" in found else None
 
 
-def _status_from_mentions(tagged: list[_Tagged], names: dict[str, str]) -> str | None:
+def _status_from_mentions(tagged: list[Tagged], names: dict[str, str]) -> str | None:
     lookup = {v: k for k, v in names.items()}
     for t in tagged:
         if t.section in FACT_SECTIONS and t.canonical in lookup:

@@ -27,9 +27,9 @@ from pathreasoner.samples.extract import (
     assemble_extraction,
     choose_organ,
     clean_report_text,
-    tag_mentions,
 )
 from pathreasoner.samples.llm import LLMBackendError, LLMClient, llm_extract
+from pathreasoner.samples.mentions import tag_mentions
 from pathreasoner.samples.reports import Report
 from pathreasoner.samples.sections import split_sections
 from pathreasoner.samples.synoptic import parse_grade, parse_grade_group, parse_pn, parse_pt

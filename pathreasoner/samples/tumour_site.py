@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol
 
-from pathreasoner.kg.lexicon import Mention
 from pathreasoner.samples.context import STAGING_LAYERS, KGContext
+from pathreasoner.samples.mentions import Tagged
 
 # sections searched for the tumour site, most trusted first
 SITE_SECTION_ORDER = (
@@ -48,21 +47,8 @@ _RESTATED_SITES = {"colon": frozenset({"rectum", "rectosigmoid junction"})}
 _RESTATING = re.compile(r"\s*(?:\(\s*|in the (?:position of the )?)")
 
 
-class TaggedSite(Protocol):
-    """A tagged KG mention (extract._Tagged): its span, section, canonical name and entity type."""
-
-    @property
-    def mention(self) -> Mention: ...
-    @property
-    def section(self) -> str: ...
-    @property
-    def canonical(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-
-
 def choose_site(
-    organ: str | None, primary: str, tagged: Sequence[TaggedSite], ctx: KGContext, text: str = ""
+    organ: str | None, primary: str, tagged: Sequence[Tagged], ctx: KGContext, text: str = ""
 ) -> str | None:
     """The tumour site name (see the module docstring), else the organ; None when neither is known."""
     rank = {name: i for i, name in enumerate(SITE_SECTION_ORDER)}
@@ -104,7 +90,7 @@ def choose_site(
     return chosen
 
 
-def _field_site(sites: list[TaggedSite], text: str, rank: dict[str, int]) -> TaggedSite | None:
+def _field_site(sites: list[Tagged], text: str, rank: dict[str, int]) -> Tagged | None:
     """The site right after a tumour-site field, from the most trusted section (first in it)."""
     stated = []
     for site in sites:
@@ -118,7 +104,7 @@ def _field_site(sites: list[TaggedSite], text: str, rank: dict[str, int]) -> Tag
     return min(stated, key=lambda s: (rank[s.section], s.mention.start))
 
 
-def _as_named(site: TaggedSite, sites: list[TaggedSite], text: str) -> str:
+def _as_named(site: Tagged, sites: list[Tagged], text: str) -> str:
     """The site's name, its restated part ("colon (rectum)"), or the junction a two-site list spans."""
     site = _restated(site, sites, text)
     if not text:
@@ -134,7 +120,7 @@ def _as_named(site: TaggedSite, sites: list[TaggedSite], text: str) -> str:
     return site.canonical
 
 
-def _restated(site: TaggedSite, sites: list[TaggedSite], text: str) -> TaggedSite:
+def _restated(site: Tagged, sites: list[Tagged], text: str) -> Tagged:
     """The site mention a generic site word is restated as right after it, else the mention itself."""
     parts = _RESTATED_SITES.get(site.canonical)
     if parts is None or not text:
