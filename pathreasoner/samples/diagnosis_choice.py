@@ -4,6 +4,7 @@ and fuzzy matches of garbled OCR lines."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 
@@ -13,6 +14,7 @@ from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, KGContext
 from pathreasoner.samples.mentions import Tagged
 from pathreasoner.samples.negation import assess, has_negation_trigger
+from pathreasoner.samples.organs import organs_named
 from pathreasoner.samples.sections import Section, section_at
 from pathreasoner.samples.tcga import ORGAN_PROJECTS
 
@@ -69,14 +71,18 @@ def choose_diagnosis(
         return total
 
     def fits(d: str) -> bool:  # not a primary of another organ than the report's (nor named as one)
-        where = ctx.organ_of_diagnosis(d) or next(
-            (o for e in own if d in ctx.ancestors(e, ("is_a",)) and (o := ctx.organ_of_diagnosis(e))), None
-        )
+        where = ctx.organ_of_diagnosis(d) or _organ_in_name(d) or _organ_named_below(d)
         return (
             not firm_organ
             or where in (None, firm_organ)
             or where in _ANY_ORGAN
             or bool(ORGAN_PROJECTS.get(where, frozenset()) & ORGAN_PROJECTS.get(firm_organ, frozenset()))
+        )
+
+    def _organ_named_below(d: str) -> str | None:  # "adenocarcinoma" beside "prostatic adenocarcinoma"
+        return next(
+            (o for e in own if d in ctx.ancestors(e, ("is_a",)) and (o := _organ_in_name(e))),
+            None,
         )
 
     def malignant(d: str) -> bool:
@@ -87,14 +93,21 @@ def choose_diagnosis(
         key=lambda d: (d not in GENERIC_DIAGNOSES, fits(d), malignant(d), score(d), ctx.depth(d), -first[d]),
     )
     # a precursor (CIS, HSIL, adenoma) yields to the invasive tumour it leads to when the report names both
-    invasive = [d for d in own if d != best and progresses_to(best, d, ctx)]
+    invasive = [d for d in own if d != best and progresses_to(best, d, ctx) and fits(d)]
     if invasive:
         best = max(invasive, key=lambda d: (score(d), ctx.depth(d), -first[d]))
     # prefer a more specific diagnosis the report also names (e.g. 'keratinizing SCC' under 'SCC')
-    specific = [d for d in own if best in ctx.ancestors(d, ("is_a",))]
+    specific = [d for d in own if best in ctx.ancestors(d, ("is_a",)) and fits(d)]
     if specific:
         best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
     return _site_specific_form(best, tagged, weights)
+
+
+@functools.lru_cache(maxsize=4096)
+def _organ_in_name(diagnosis: str) -> str | None:
+    """The one organ a diagnosis name names ("prostate cancer"), for KG diagnoses without an occurs_in site."""
+    named = {organ for organ, _, _ in organs_named(diagnosis)}
+    return named.pop() if len(named) == 1 else None
 
 
 # a diagnosis named by a site word that also means the whole organ, and the form of a part of it that the same

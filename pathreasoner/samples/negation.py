@@ -55,7 +55,14 @@ _PRE_POSITIVE = _at_word_start(
     "positive for", "positivity for", "with", "shows?", "showing", r"demonstrat\w*", "present", "identified"
 )
 _PSEUDO = _at_word_start(
-    "not only", "no longer", "no change", "not excluded", "cannot be excluded", "not ruled out"
+    "not only",
+    "no longer",
+    "no change",
+    "not excluded",
+    "cannot be excluded",
+    "not ruled out",
+    "not specified",  # "BRAIN, SITE NOT SPECIFIED, EXCISION: GLIOBLASTOMA"
+    "not provided",
 )
 _POST_STATUS = re.compile(
     r"\b(?P<neg>not identified|not seen|not present|not detected|not appreciated|not evident|not involved|"

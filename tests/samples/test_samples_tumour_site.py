@@ -122,7 +122,8 @@ def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
             "bladder",
             "DIAGNOSIS:\nA. Bladder and prostate, radical cystoprostatectomy: Invasive high grade urothelial "
             "carcinoma, extending into perivesical fat.\nProstate: prostatic adenocarcinoma, Gleason score "
-            "3+3=6, involving 5% of the gland; organ-confined prostate cancer.\n",
+            "3+3=6, involving 5% of the gland; organ-confined prostate cancer.\nProstate: Tumor Type: "
+            "Adenocarcinoma. Two incidental microscopic foci of adenocarcinoma in the right apex.\n",
             "urothelial carcinoma",
             ["BLCA"],
         ),
@@ -132,6 +133,14 @@ def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
             "B. Uterus, hysterectomy: LEIOMYOMA. Intramural leiomyoma, 2 cm. Subserosal leiomyoma.\n",
             "urothelial carcinoma",
             ["BLCA"],
+        ),
+        (  # BRAIN.csv:row578: "SITE NOT SPECIFIED" negates nothing; a past prostate cancer is named twice
+            "brain",
+            "PATHOLOGICAL DIAGNOSIS: A,B. BRAIN, SITE NOT SPECIFIED, EXCISIONAL BIOPSIES: GLIOBLASTOMA "
+            "MULTIFORME.\nPre-Op Dx: large heterogenous brain tumor. Past history of prostate cancer, "
+            "prostate cancer metastasis to be excluded.\n",
+            "glioblastoma",
+            ["GBM"],
         ),
         (  # LIVER.csv:row144: a combined tumour has both components
             "liver",
