@@ -90,14 +90,29 @@ def choose_diagnosis(
 
     best = max(
         own,
-        key=lambda d: (d not in GENERIC_DIAGNOSES, fits(d), malignant(d), score(d), ctx.depth(d), -first[d]),
+        key=lambda d: (
+            fits(d),
+            malignant(d),
+            d not in GENERIC_DIAGNOSES,
+            not PRECURSOR.search(d),
+            score(d),
+            ctx.depth(d),
+            -first[d],
+        ),
     )
     # a precursor (CIS, HSIL, adenoma) yields to the invasive tumour it leads to when the report names both
     invasive = [d for d in own if d != best and progresses_to(best, d, ctx) and fits(d)]
     if invasive:
         best = max(invasive, key=lambda d: (score(d), ctx.depth(d), -first[d]))
     # prefer a more specific diagnosis the report also names (e.g. 'keratinizing SCC' under 'SCC')
-    specific = [d for d in own if best in ctx.ancestors(d, ("is_a",)) and fits(d)]
+    # (never an in-situ lesion or other precursor for an invasive tumour)
+    specific = [
+        d
+        for d in own
+        if best in ctx.ancestors(d, ("is_a",))
+        and fits(d)
+        and (PRECURSOR.search(best) or not PRECURSOR.search(d))
+    ]
     if specific:
         best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
     return _site_specific_form(best, tagged, weights)

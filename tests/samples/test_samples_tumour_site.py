@@ -142,6 +142,15 @@ def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
             "glioblastoma",
             ["GBM"],
         ),
+        (  # OVARIAN.csv:row69: a named benign tumour never outranks a carcinoma, even a generic one
+            "ovary",
+            "DIAGNOSIS:  A. UTERUS, RIGHT AND LEFT FALLOPIAN TUBES AND OVARIES, SUPRACERVICAL HYSTERECTOMY WITH "
+            "BILATERAL SALPINGO-OOPHORECTOMY:  High-grade miillerian carcinoma, serous type, with extensive "
+            "necrosis. The uninvolved myometrium shows leiomyoma.\nB. UTERUS: leiomyoma, 2 cm; a second "
+            "leiomyoma, subserosal.\n",
+            "carcinoma",
+            ["OV"],
+        ),
         (  # LIVER.csv:row144: a combined tumour has both components
             "liver",
             "DIAGNOSIS:\nLiver, resection: Combined hepatocellular and\ncholangiocarcinoma, 6 cm.\n",
