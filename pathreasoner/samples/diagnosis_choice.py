@@ -80,6 +80,8 @@ def choose_diagnosis(
         )
 
     def _organ_named_below(d: str) -> str | None:  # "adenocarcinoma" beside "prostatic adenocarcinoma"
+        if d in GENERIC_DIAGNOSES:  # ("carcinoma" stands for any of them)
+            return None
         return next(
             (o for e in own if d in ctx.ancestors(e, ("is_a",)) and (o := _organ_in_name(e))),
             None,

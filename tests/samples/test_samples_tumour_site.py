@@ -151,6 +151,13 @@ def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
             "carcinoma",
             ["OV"],
         ),
+        (  # LIVER.csv:row313: 'PTC' in a list of stains is no thyroid carcinoma of a liver report
+            "liver",
+            "(Verified)\nLiver. segmen t ec t omy\n,HEPATOCELL.L.-ILAR CARCINOMA\nTumor number: one\n"
+            "Representative sections are embedded.\nHEE(6. MT(1). PTC(t), O-PAS(1.). lron(1).\n",
+            "hepatocellular carcinoma",
+            ["LIHC"],
+        ),
         (  # LIVER.csv:row144: a combined tumour has both components
             "liver",
             "DIAGNOSIS:\nLiver, resection: Combined hepatocellular and\ncholangiocarcinoma, 6 cm.\n",
