@@ -242,20 +242,6 @@ def _diagnosis_span(ctx: KGContext, organ: str, text: str, entity: str, projects
     return text[start:end]
 
 
-def test_rectosigmoid_colon_is_the_rectosigmoid_site_not_the_colon(ctx: KGContext) -> None:
-    """CRC.csv (shared reports): "Rectosigmoid colon with ... adenocarcinoma" names the rectosigmoid junction,
-    which does not decide between COAD and READ; reading its last word as 'colon' made it COAD."""
-    text = (
-        "DIAGNOSIS\n    B. Rectosigmoid colon, segmental resection -\n"
-        "        Rectosigmoid colon with moderately differentiated adenocarcinoma\n"
-        "        extending into pericolonic fat, penetrating the visceral peritoneum.\n"
-    )
-    report = Report("P-RS", None, text, "CRC.csv", "colorectum")
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "adenocarcinoma"
-    assert record["projects"] == ["COAD", "READ"]
-
-
 @pytest.mark.parametrize(
     ("garbled", "expected"),
     [
@@ -372,11 +358,7 @@ def test_table_row_with_no_data_columns_keeps_its_diagnosis(ctx: KGContext) -> N
         "DetailsPrior \nRadiation\nSurgeryRenal cell \ncarcinomano data 2 0 0 no no no\n"
         "Blood draw n/a n/a n/a n/a n/a no no no\n"
     )
-    report = Report("P-T", None, text, "KIDNEY.csv", "kidney")
-    record = extraction_record(report, extract_report(report, ctx), ctx)
-    assert record["diagnosis"]["entity"] == "renal cell carcinoma"
-    start, end = record["diagnosis"]["start"], record["diagnosis"]["end"]
-    assert text[start:end] == record["diagnosis"]["text"]
+    assert _diagnosis_span(ctx, "kidney", text, "renal cell carcinoma", ["KICH", "KIRC", "KIRP"])
 
 
 @pytest.mark.parametrize(
@@ -416,6 +398,13 @@ def test_table_row_with_no_data_columns_keeps_its_diagnosis(ctx: KGContext) -> N
             "Diagnosis  \nInvasive adenocarcinoma of the colon (G2) with free resection margins.\n",
             "colon adenocarcinoma",
             ["COAD"],
+        ),
+        (  # CRC.csv: "Rectosigmoid colon" is the rectosigmoid junction (COAD or READ), not the colon
+            "DIAGNOSIS\n    B. Rectosigmoid colon, segmental resection -\n"
+            "        Rectosigmoid colon with moderately differentiated adenocarcinoma\n"
+            "        extending into pericolonic fat, penetrating the visceral peritoneum.\n",
+            "adenocarcinoma",
+            ["COAD", "READ"],
         ),
     ],
 )
