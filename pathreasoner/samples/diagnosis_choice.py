@@ -70,6 +70,7 @@ def choose_diagnosis(
             total *= 1.5 if where == organ else 0.5
         return total
 
+    @functools.cache
     def fits(d: str) -> bool:  # not a primary of another organ than the report's (nor named as one)
         where = ctx.organ_of_diagnosis(d) or _organ_in_name(d) or _organ_named_below(d)
         return (
@@ -88,7 +89,7 @@ def choose_diagnosis(
         )
 
     def malignant(d: str) -> bool:
-        return firm_organ is not None and any(MALIGNANT.search(n) for n in (d, *ctx.ancestors(d, ("is_a",))))
+        return firm_organ is not None and is_malignant(d, ctx)
 
     best = max(
         own,
@@ -118,6 +119,11 @@ def choose_diagnosis(
     if specific:
         best = max(specific, key=lambda d: (ctx.depth(d), own[d], -first[d]))
     return _site_specific_form(best, tagged, weights)
+
+
+def is_malignant(diagnosis: str, ctx: KGContext) -> bool:
+    """Whether the diagnosis or one of its is_a ancestors names a malignant tumour."""
+    return any(MALIGNANT.search(n) for n in (diagnosis, *ctx.ancestors(diagnosis, ("is_a",))))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -16,10 +16,10 @@ from pathreasoner.errors import ReportError
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, KGContext
 from pathreasoner.samples.diagnosis_choice import (
     DX_SECTION_WEIGHTS,
-    MALIGNANT,
     PRECURSOR,
     choose_diagnosis,
     fallback_diagnosis,
+    is_malignant,
 )
 from pathreasoner.samples.mentions import Tagged, tag_mentions
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
@@ -374,8 +374,8 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
     sections = split_sections(text)
     tagged = tag_mentions(text, sections, ctx)
     organ_call = resolve_organ(report.organ, text)
+    firm = organ_call.source in ("file_name", "text:site_of_primary")
     try:
-        firm = organ_call.source in ("file_name", "text:site_of_primary")
         primary = choose_diagnosis(
             tagged, ctx, organ_call.organ, firm_organ=organ_call.organ if firm else None
         )
@@ -458,7 +458,7 @@ def _separate_tumours(tumours: list[Tumour], organ: str | None, ctx: KGContext) 
         t
         for t in tumours
         if not PRECURSOR.search(t.diagnosis)
-        and any(MALIGNANT.search(n) for n in (t.diagnosis, *ctx.ancestors(t.diagnosis, ("is_a",))))
+        and is_malignant(t.diagnosis, ctx)
         and (not organ or ctx.organ_of_diagnosis(t.diagnosis) in (organ, None))
     ]
     unrelated = any(

@@ -13,9 +13,10 @@
   edit distance of one of `GARBLED_NOUNS` (2 for nouns of 9-12 letters, 3 for longer ones); real words that
   close ("carcinoid", "urothelium") and a noun glued to a following word ("carcinomano") are left alone.
 - (deep pass, `repair_text(..., deep=True)`, run only when the typo pass reads no diagnosis either) the same
-  nouns measured with OCR's letter confusions folded (l/i, c/e/o, a/n, rn/m: "urotbeiiai", "carcln", "cnrcinomn"),
-  one more edit in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i", "Aslrocylama"), a list number
-  glued before the first piece skipped, and "hepatocellular carcinoma" glued into one word read as two words.
+  nouns measured with OCR's letter confusions folded (l/i, c/e/o, a/n, rn/m: "urotbeiiai", "carcln",
+  "cnrcinomn"), one more edit in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i",
+  "Aslrocylama"), a list number glued before the first piece skipped, and "hepatocellular carcinoma" glued
+  into one word read as two words.
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
 back to the span of the same words in the original text (evidence stays auditable).

@@ -176,20 +176,15 @@ def candidate_projects(
     if not projects:
         return projects, "none"
     steps = [f"{call.basis}: {diagnosis}" if call.basis == "subtype" else f"organ: {organ}"]
-    tumour_site = site if isinstance(site, str) else (site[0] if site else None)
-    if (
-        call.basis == "subtype"
-        and tumour_site
-        and organ in ORGAN_PROJECTS
-        and projects < ORGAN_PROJECTS[organ]
-    ):
+    sites = [site] if isinstance(site, str) else list(site or [])
+    if call.basis == "subtype" and sites and organ in ORGAN_PROJECTS and projects < ORGAN_PROJECTS[organ]:
         # a site-named subtype ("rectal adenocarcinoma") whose stated tumour site says otherwise
-        code = _site_code(tumour_site, ctx)
+        code = _site_code(sites[0], ctx)
         if code and code not in projects:  # a junction ("") does not contradict either side
-            steps.append(f"site: {tumour_site} (contradicts it)")
+            steps.append(f"site: {sites[0]} (contradicts it)")
             return ORGAN_PROJECTS[organ] & (projects | {code}), "; ".join(steps)
     if len(projects) > 1:
-        projects, step = _narrow(projects, organ, lineage, grade, site, ctx)
+        projects, step = _narrow(projects, organ, lineage, grade, sites, ctx)
         if step:
             steps.append(step)
     return projects, "; ".join(steps)
@@ -211,7 +206,7 @@ def _narrow(
     organ: str | None,
     lineage: list[str],
     grade: str | None,
-    site: str | Sequence[str] | None,
+    sites: list[str],
     ctx: KGContext | None,
 ) -> tuple[frozenset[str], str]:
     """One rule that leaves a single project of `projects`, with its basis; else `projects` unchanged."""
@@ -224,7 +219,7 @@ def _narrow(
             return frozenset({"GBM" if m.group(1) == "4" else "LGG"}), f"grade: {grade}"
         if lineage and _LOWER_GRADE_GLIOMA.search(lineage[0].lower()):
             return frozenset({"LGG"}), f"histology: {lineage[0]} (a WHO grade 2-3 glioma)"
-    for one in [site] if isinstance(site, str) else site or []:
+    for one in sites:
         code = _site_code(one, ctx)
         if code and code in projects:
             return frozenset({code}), f"site: {one}"

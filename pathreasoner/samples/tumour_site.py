@@ -109,9 +109,9 @@ def _as_named(site: Tagged, sites: list[Tagged], text: str) -> str:
     site = _restated(site, sites, text)
     if not text:
         return site.canonical
-    i = next(k for k, s in enumerate(sites) if s is site) if any(s is site for s in sites) else -1
+    i = next(k for k, s in enumerate(sites) if s is site)  # (`_restated` returns one of `sites`)
     for j in (i - 1, i + 1):
-        if i < 0 or not 0 <= j < len(sites):
+        if not 0 <= j < len(sites):
             continue
         first, second = (sites[j], site) if j < i else (site, sites[j])
         junction = SPANNED_JUNCTIONS.get(frozenset({first.canonical, second.canonical}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pathreasoner.errors import ReportError
 from pathreasoner.samples.boilerplate import in_boilerplate
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
@@ -184,5 +185,5 @@ def test_form_options_are_not_fuzzy_diagnoses(ctx: KGContext) -> None:
         "Otherwise Specified: V l 2.Cellular Differentiation: Well Moderately Poor\n"
     )
     report = Report("P-FORM", None, text, "CERVIX.csv", "cervix")
-    with pytest.raises(Exception, match="no diagnosis"):
+    with pytest.raises(ReportError, match="no diagnosis"):
         extract_report(report, ctx)
