@@ -338,25 +338,14 @@ class StatedFacts:
 def extract_report(report: Report, ctx: KGContext) -> Extraction:
     """Findings, diagnosis and stated facts of one report; ReportError when it names no diagnosis. OCR typos
     in tumour words are corrected (a second pass) only when the first reads no diagnosis or a generic one; a
-    third (deep) pass reads heavier OCR damage only when neither reads a diagnosis."""
+    third (deep) pass reads heavier OCR damage only when neither reads a diagnosis, or the second only a
+    generic one ("urotbeiiai carcina": carcinoma, then urothelial carcinoma)."""
     cleaned = clean_report_text(report.text)
     first = repair_text(cleaned, typos=False)
     try:
         extraction = _extract(report, first, ctx)
-    except ReportError:
-        second = repair_text(cleaned)
-        if second.text == first.text:
-            # no typo to correct: the second pass would read the same text and fail the same way
-            second = None
-        else:
-            try:
-                return _extract(report, second, ctx)
-            except ReportError:
-                pass
-        third = repair_text(cleaned, deep=True)  # OCR letter confusions, one more edit in long nouns
-        if third.text == (second or first).text:
-            raise
-        return _extract(report, third, ctx)
+    except ReportError as exc:
+        return _extract_repaired(report, cleaned, first.text, ctx, exc)
     if extraction.primary not in GENERIC_DIAGNOSES:
         return extraction
     second = repair_text(cleaned)
@@ -366,6 +355,32 @@ def extract_report(report: Report, ctx: KGContext) -> Extraction:
         return _extract(report, second, ctx)
     except ReportError:
         return extraction
+
+
+def _extract_repaired(
+    report: Report, cleaned: str, unrepaired: str, ctx: KGContext, error: ReportError
+) -> Extraction:
+    """The typo pass, then the deep pass (each only where it changes the text): the first to read a specific
+    diagnosis, else the first to read a generic one; the last pass's error (`error`: the first pass's) when
+    neither reads any."""
+    generic: Extraction | None = None
+    previous = unrepaired
+    for deep in (False, True):
+        repaired = repair_text(cleaned, deep=deep)
+        if repaired.text == previous:
+            continue  # nothing corrected: this pass would read the same text as the one before
+        previous = repaired.text
+        try:
+            found = _extract(report, repaired, ctx)
+        except ReportError as exc:
+            error = exc
+            continue
+        if found.primary not in GENERIC_DIAGNOSES:
+            return found
+        generic = generic or found
+    if generic is None:
+        raise error
+    return generic
 
 
 def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extraction:

@@ -13,10 +13,11 @@
   edit distance of one of `GARBLED_NOUNS` (2 for nouns of 9-12 letters, 3 for longer ones); real words that
   close ("carcinoid", "urothelium") and a noun glued to a following word ("carcinomano") are left alone.
 - (deep pass, `repair_text(..., deep=True)`, run only when the typo pass reads no diagnosis either) the same
-  nouns measured with OCR's letter confusions folded (l/i, c/e/o, a/n, rn/m: "urotbeiiai", "carcln",
-  "cnrcinomn"), one more edit in nouns of 11+ letters whose first letter is read right ("ADEANOCARCIN i",
-  "Aslrocylama"), a list number glued before the first piece skipped, and "hepatocellular carcinoma" glued
-  into one word read as two words.
+  nouns measured with OCR's letter confusions folded (l/i/j, c/e/o, a/n, rn/m: "urotbeiiai", "carcln",
+  "cnrcinomn", "CARCJNmlA"), one more edit in nouns of 11+ letters whose first letter is read right
+  ("ADEANOCARCIN i", "Aslrocylama"), a list number glued before the first piece skipped, "hepatocellular
+  carcinoma" glued into one word read as two words, and a short noun spelled exactly once its digits are
+  read as letters ("6lioma").
 
 `repair_text(text)` returns a `RepairedText` whose `to_source(start, end)` maps a span of the repaired text
 back to the span of the same words in the original text (evidence stays auditable).
@@ -76,8 +77,9 @@ _CALL = re.compile(
     re.I,
 )
 # "oma" glued to a letter or digit (on the lower-cased text; a literal search, cheap), kept where it ends one of
-# these tumour-word stems and is not one of their own suffixes ("carcinomas", "carcinomatous", "sarcomatoid")
-_GLUED_OMA = re.compile(r"oma(?!s\b|t(?:ous|osis|oid|a))(?=[a-z0-9])")
+# these tumour-word stems and is not one of their own suffixes ("carcinomas", "carcinomatous", "sarcomatoid",
+# OCR's "Sarcomaatons": a blank checklist's option 'Sarcomatous' is no sarcoma)
+_GLUED_OMA = re.compile(r"oma(?!s\b|a?t(?:ous|osis|oid|a|ons))(?=[a-z0-9])")
 _TUMOUR_STEMS = ("carcin", "sarc", "melan", "lymph", "blast", "gli", "cyt", "theli")
 # a stray capital glued before a capitalised tumour word ("FAdenocarcinoma")
 _STRAY_CAPITAL = re.compile(r"[A-Z][A-Z][a-z]+oma\b")
@@ -145,7 +147,8 @@ _NOUN_ANCHOR = re.compile(
 # (deep pass) also the middle of 'astrocytoma' read with its 't's as 'l's ("Aslrocylama")
 _DEEP_ANCHOR = re.compile(f"{_NOUN_ANCHOR.pattern}|rocy")
 # OCR digit/symbol stand-ins read as letters (as kg.linking.ocr_fold)
-_OCR_LETTERS = str.maketrans({"1": "l", "0": "o", "5": "s", "|": "l", "!": "l", "4": "a", "3": "e", "$": "s"})
+_OCR_DIGITS = {"1": "l", "0": "o", "5": "s", "4": "a", "3": "e"}
+_OCR_LETTERS = str.maketrans({**_OCR_DIGITS, "|": "l", "!": "l", "$": "s"})
 # whole words inside a run that make it no garbled noun
 _WHOLE_WORDS = (*GARBLED_NOUNS, "carcinoid")
 # words that precede 'carcinoma' in a diagnosis
@@ -196,9 +199,16 @@ def _allowed_edits(noun: str, deep: bool = False) -> int:
     return (2 if len(noun) <= 12 else 3) + (deep and len(noun) >= 11)
 
 
-# (deep pass) OCR's letter confusions folded to one letter each: l/i (and 1, I, '|' once ocr-folded), c/e/o, a/n,
-# rn/m
-_CONFUSIONS = str.maketrans({"i": "l", "e": "c", "o": "c", "a": "n"})
+# (deep pass) OCR's letter confusions folded to one letter each: l/i/j (and 1, I, '|' once ocr-folded), c/e/o,
+# a/n, rn/m
+_CONFUSIONS = str.maketrans({"i": "l", "j": "l", "e": "c", "o": "c", "a": "n"})
+# (deep pass) a short tumour noun with a digit standing in for a letter ("(6lioma"): read only when the digits,
+# read as letters, spell the noun exactly (too short for an edit distance)
+_DIGIT_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]*[0-9][A-Za-z0-9]*(?![A-Za-z0-9])")
+_DIGIT_LETTERS = (str.maketrans({**_OCR_DIGITS, "6": "g"}), str.maketrans({**_OCR_DIGITS, "6": "b", "8": "b"}))
+_SHORT_NOUNS = frozenset(
+    {"glioma", "sarcoma", "lymphoma", "melanoma", "seminoma", "thymoma", "carcinoma", "blastoma"}
+)
 
 
 def _confusion_fold(letters: str) -> str:
@@ -252,6 +262,22 @@ def _garbled_nouns(text: str, deep: bool = False) -> list[tuple[int, int, str]]:
                 )
             done = i + count - 1
             break
+    return found
+
+
+def _digit_nouns(text: str) -> list[tuple[int, int, str]]:
+    """(deep pass) (start, end, noun) for each word with a digit in it that spells a short tumour noun once its
+    digits are read as letters ("6lioma": glioma)."""
+    found = []
+    for m in _DIGIT_WORD.finditer(text):
+        word = m.group()
+        if word.isdigit() or not 5 <= len(word) <= 9:
+            continue
+        for table in _DIGIT_LETTERS:
+            noun = word.lower().translate(table)
+            if noun in _SHORT_NOUNS:
+                found.append((m.start(), m.end(), noun.capitalize() if word[1:2].islower() else noun.upper()))
+                break
     return found
 
 
@@ -399,6 +425,8 @@ def repair_text(text: str, typos: bool = True, deep: bool = False) -> RepairedTe
             found.append((m.start(), m.end(), fixed))
     if typos:
         found.extend(_garbled_nouns(text, deep))
+        if deep:
+            found.extend(_digit_nouns(text))
         for m in _CAPITAL_AFTER_WORD.finditer(text):
             if _GLUED_TUMOUR_WORD.match(text, m.start()):
                 found.append((m.start(), m.start(), " "))

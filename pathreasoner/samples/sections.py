@@ -115,6 +115,11 @@ _SPECIMEN_DX_LINE = re.compile(
     r"^[^:\n]{3,80},[^:\n]*\b(?:biops(?:y|ies)|excision|resection|[a-z]*ectomy|bx)[ \t.]*:[ \t]*\n?$", re.I
 )
 _HEADERLESS_DX_AFTER = frozenset({"history", "preamble"})
+# a line that opens a gross description ("A.Received in formalin ...", "The specimen is received fresh"): a
+# clinical history never holds one, so it ends a history section whose next header OCR garbled
+_GROSS_OPENING = re.compile(
+    r"^\s*(?:[A-Z1-9][.)]\s*)?(?:the\s+specimen\s+(?:is|was)\s+)?received\s+(?:in|fresh)", re.I
+)
 _NON_LETTERS = re.compile(r"[^a-z ]+")
 # a report-status note after the header words ("Final Diagnosis (Verified)", "GROSS (continued)")
 _TRAILING_NOTE = re.compile(r"\s*\((?:verified|continued)\)\s*$", re.I)
@@ -196,6 +201,8 @@ def split_sections(text: str) -> list[Section]:
             and _SPECIMEN_DX_LINE.match(line)
         ):
             header = ("diagnosis", 0)
+        if header is None and current == "history" and _GROSS_OPENING.match(line):
+            header = ("gross", 0)
         if header is not None and current == "synoptic" and header[0] in _INSIDE_SYNOPTIC:
             header = None  # "Specimen:", "Received:" are checklist keys inside a synoptic block
         if header is not None:

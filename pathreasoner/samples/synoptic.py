@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from pathreasoner.samples.boilerplate import in_boilerplate, sentence_bounds
 from pathreasoner.samples.textscan import finditer_at, finditer_near, scan_lower, search_at
 
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
@@ -23,8 +24,16 @@ _NUCLEAR = re.compile(
     r"|nuclear\s+grade\s*[:=\-]?\s*([1-4]|iv|iii|ii|i)\b(?:\s*/\s*4|\s+of\s+4)?",
     re.I,
 )
+# (OCR reads the Roman numerals' 'I's as '1' or 'l': "WHO grade 111", "WHO grade ll")
 _WHO_CNS = re.compile(
-    r"who\s*(?:cns\s*)?grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4])\b|cns\s*who\s*grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4])\b",
+    r"who\s*(?:cns\s*)?grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4]|[1l]{2,3}|[1l]v)\b"
+    r"|cns\s*who\s*grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4]|[1l]{2,3}|[1l]v)\b",
+    re.I,
+)
+# a grade named in a hypothesis ("difficult to exclude a ... (WHO grade IV)", "would be WHO grade IV", a
+# differential diagnosis) is not the grade the report states
+_HYPOTHESIS = re.compile(
+    r"\b(?:exc\W?lud(?:e|es|ed|ing)(?![a-z])|(?:rule[sd]?\s+out|would\s+(?:be|represent|qualify)|differential|versus)\b)",
     re.I,
 )
 _NOTTINGHAM = re.compile(
@@ -68,7 +77,18 @@ DEFAULT_GRADE_ORDER = ("differentiation", "two_tier")
 
 def _num(token: str) -> int:
     token = token.lower()
+    if len(token) > 1:  # a Roman numeral, its 'I's read as '1' or 'l' by OCR ("111", "1v")
+        token = token.replace("1", "i").replace("l", "i")
     return _ROMAN[token] if token in _ROMAN else int(token)
+
+
+def _stated(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of `pattern` that is not inside a hypothesis, a differential diagnosis or boilerplate."""
+    for m in pattern.finditer(text):
+        left, right = sentence_bounds(text, m.start(), m.end())
+        if not _HYPOTHESIS.search(text, left, right) and not in_boilerplate(text, m.start(), m.end()):
+            return m
+    return None
 
 
 def gleason_name(primary: int, secondary: int) -> str:
@@ -90,7 +110,7 @@ def parse_grade_system(text: str, system: str) -> str | None:
         m = _NUCLEAR.search(text)
         return f"Fuhrman/ISUP nuclear grade {_num(m.group(1) or m.group(2))}" if m else None
     if system == "who_cns":
-        m = _WHO_CNS.search(text)
+        m = _stated(_WHO_CNS, text)
         if m:
             level = _num(m.group(1) or m.group(2))
             return f"CNS WHO grade {level}" if level >= 2 else None

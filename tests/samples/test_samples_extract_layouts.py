@@ -6,11 +6,13 @@ import json
 
 import pytest
 
+from pathreasoner.errors import ReportError
 from pathreasoner.samples.context import KGContext
 from pathreasoner.samples.extract import extract_report
 from pathreasoner.samples.extractions import extraction_record, quarantined_record, reason_class
 from pathreasoner.samples.ocr_fix import repair_text
 from pathreasoner.samples.reports import Report
+from pathreasoner.samples.sections import split_sections
 
 # the layout of CRC.csv:row513 (shared TCGA OCR reports): every checklist field glued to the next heading
 GLUED = (
@@ -474,6 +476,10 @@ def test_a_word_before_carcinoma_allows_one_more_edit(text: str, expected: str |
         # KIDNEY.csv:row733: the a/n confusion, twice ("cnrcinomn", "CnRCINOMn")
         ("I Conslsrcni !\\11th rcnnl cell cnrcinomn IsC!e notc)", "rcnnl cell carcinoma IsC!e"),
         ("fa'Jors RFNRl CELL CnRCINOMn over TRRHSTTIONOL", "CELL CARCINOMA over"),
+        # KIDNEY.csv:row586: the j/i confusion with 'om' read as 'ml'
+        ("F'r KJDNJ,;Y, N\"['HH~:c RgNAL Cr:I~l. CARCJNmlA, clear cell (12,0 ern)", "Cr:I~l. CARCINOMA, clear"),
+        # BRAIN.csv:row710, a specimen table: a '6' for the 'G' of a short noun, spelled exactly otherwise
+        ("female )White(6lioma ida Blood NoRnal I Blood frozen tube", ")White(Glioma ida"),
     ],
 )
 def test_heavily_garbled_nouns_are_read_in_the_deep_pass(garbled: str, expected: str) -> None:
@@ -488,6 +494,40 @@ def test_deep_pass_leaves_a_wrong_first_letter_and_real_words_alone() -> None:
     # BRAIN.csv:row830: a garbled adjective nearer 'oligodendroglial' than the noun 'oligodendroglioma'
     text = "has cytologic features of oligodaeadroglial and astrocytic reatiation."
     assert repair_text(text, deep=True).text == text
+
+
+def test_deep_pass_reads_digits_as_letters_only_where_they_spell_a_short_noun_exactly() -> None:
+    text = "Specimen 6lloma 1: 8 x 6 mm; blocks A1-A6, 5arcoma-free margins 2.0 cm; glioma panel 160g"
+    assert repair_text(text, deep=True).text == text.replace("5arcoma", "Sarcoma")
+
+
+def test_blank_checklist_option_sarcomatous_is_no_sarcoma(ctx: KGContext) -> None:
+    """LIVER.csv:row60, a blank TCGA form: OCR's "_Sarcomaatons" is the option 'Sarcomatous', not 'sarcoma'."""
+    text = (
+        "Cellular eatures: Squamous + Adenomatous +_Sarcomaatons +_L m homatons + -Squamoid Cell Glandular "
+        "cell Round Cell a CeU Spindle Cell\nMitotic Activi ' Nuclear Grade Histological Diagnosis: Comments:\n"
+    )
+    assert "Sarcoma " not in repair_text(text).text
+    with pytest.raises(ReportError, match="no diagnosis"):
+        extract_report(Report("P-F", None, text, "shared.csv", "liver"), ctx)
+
+
+def test_garbled_history_heading_ends_where_the_gross_description_starts(ctx: KGContext) -> None:
+    """BLADDER.csv:row160: OCR garbled the DIAGNOSIS and MICROSCOPIC headings, so everything after HISTORY
+    was history; "A.Received in..." opens the gross description, whose microscopic sentence then reads as
+    the diagnosis in the deep pass ("urotbeiiai carcina": urothelial, not only carcinoma)."""
+    text = (
+        "ANA►TOC4IC PMI(OOG Y£ICIS\ni . Urrinary b .a r,rightlateral wall tax, transurethral biopsy\n"
+        "High grade UxVt l..ialcaxc2jmxwInfil trating into saris propria\n"
+        "HISTORY ;\nPreoperat ive Diagnosi s: Bladder mar\n"
+        "A.Received infbinalin ,laded bladder ter r ight lateral wall is a\n"
+        "3.0 x3.0x1.3c sire :ate of n i tiple piecesof,irre gular tan-pin k\n"
+        "submit ted in toto in c assettes BI-W. MI Q ►SCOPIC ;\n"
+        "A , ections of the right lateral wa llbladder tumor biopsy showhigh-q :ado urotbeiiai carcina . The "
+        "tumor has high mitotic activit #\n"
+    )
+    assert [s.name for s in split_sections(text)] == ["preamble", "history", "gross"]
+    assert _diagnosis_span(ctx, "bladder", text, "urothelial carcinoma", ["BLCA"]) == "urotbeiiai carcina"
 
 
 def test_tumour_noun_split_by_a_symbol_is_read_whole() -> None:

@@ -37,6 +37,31 @@ def test_grade(text: str, organ: str | None, grade: str | None) -> None:
     assert parse_grade(text, organ) == grade
 
 
+@pytest.mark.parametrize(
+    ("text", "grade"),
+    [
+        (  # BRAIN.csv:row62 (shared TCGA OCR reports): OCR read 'III' as '111'; the grade IV is a differential
+            "Diagnosis Brain ,right temporal ,excision: Mixed oligoastrocytoma ,anaplastic (WHO grade 111). "
+            "Addendum Diagnosis Considering these features, the differential diagnosis includes a high-grade "
+            "oligoastrocytoma in transition to glioblastoma with oligodendroglial component, WHO grade IV.",
+            "CNS WHO grade 3",
+        ),
+        (  # BRAIN.csv:row211: grade IV only in what cannot be excluded and in what it would be
+            "Nonetheless, it remains difficult to completely exc.lude_ a high-grade mixed oligoastrocytoma (WHO "
+            "Grade IV highly anaplastic oligoastrocytoma) in which high-grade oligodendroglioma is the "
+            "predominant morphological pattern. On the basis of the presence of necrosis, would be WHO Grade IV. "
+            "Occi pital tumour :High grade glioma ,whic h on the basis of the .ind.ings to date, is favored to "
+            "represent a naplast ic of i., godendrogl ic.)Ma (WHOGrade III) .",
+            "CNS WHO grade 3",
+        ),
+        ("Diffuse astrocytoma, WHO grade ll.", "CNS WHO grade 2"),
+        ("Glioblastoma (WHO grade 1V)", "CNS WHO grade 4"),
+    ],
+)
+def test_who_grade_read_through_ocr_numerals_and_not_from_hypotheses(text: str, grade: str) -> None:
+    assert parse_grade(text, "brain") == grade
+
+
 def test_grade_group() -> None:
     assert parse_grade_group("Gleason 3+4=7, Grade Group 2") == "ISUP grade group 2"
 
