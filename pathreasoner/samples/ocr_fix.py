@@ -205,7 +205,10 @@ _CONFUSIONS = str.maketrans({"i": "l", "j": "l", "e": "c", "o": "c", "a": "n"})
 # (deep pass) a short tumour noun with a digit standing in for a letter ("(6lioma"): read only when the digits,
 # read as letters, spell the noun exactly (too short for an edit distance)
 _DIGIT_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]*[0-9][A-Za-z0-9]*(?![A-Za-z0-9])")
-_DIGIT_LETTERS = (str.maketrans({**_OCR_DIGITS, "6": "g"}), str.maketrans({**_OCR_DIGITS, "6": "b", "8": "b"}))
+_DIGIT_LETTERS = (
+    str.maketrans({**_OCR_DIGITS, "6": "g"}),
+    str.maketrans({**_OCR_DIGITS, "6": "b", "8": "b"}),
+)
 _SHORT_NOUNS = frozenset(
     {"glioma", "sarcoma", "lymphoma", "melanoma", "seminoma", "thymoma", "carcinoma", "blastoma"}
 )

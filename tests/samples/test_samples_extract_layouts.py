@@ -477,7 +477,10 @@ def test_a_word_before_carcinoma_allows_one_more_edit(text: str, expected: str |
         ("I Conslsrcni !\\11th rcnnl cell cnrcinomn IsC!e notc)", "rcnnl cell carcinoma IsC!e"),
         ("fa'Jors RFNRl CELL CnRCINOMn over TRRHSTTIONOL", "CELL CARCINOMA over"),
         # KIDNEY.csv:row586: the j/i confusion with 'om' read as 'ml'
-        ("F'r KJDNJ,;Y, N\"['HH~:c RgNAL Cr:I~l. CARCJNmlA, clear cell (12,0 ern)", "Cr:I~l. CARCINOMA, clear"),
+        (
+            "F'r KJDNJ,;Y, N\"['HH~:c RgNAL Cr:I~l. CARCJNmlA, clear cell (12,0 ern)",
+            "Cr:I~l. CARCINOMA, clear",
+        ),
         # BRAIN.csv:row710, a specimen table: a '6' for the 'G' of a short noun, spelled exactly otherwise
         ("female )White(6lioma ida Blood NoRnal I Blood frozen tube", ")White(Glioma ida"),
     ],
