@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,9 @@ class StopRows(StoppingCriteria):
         return torch.tensor(self.done(), dtype=torch.bool, device=input_ids.device)
 
 
+_PromptKey = tuple[str, tuple[tuple[int, ...], ...]]  # (chat prompt, each image's grid (t, h, w))
+
+
 class Preparer:
     """The processor side of generation: chat prompt, token ids and image patches, without the weights.
 
@@ -59,9 +64,16 @@ class Preparer:
     requests with this alone.
     """
 
+    TOKEN_CACHE_SIZE: ClassVar[int] = 1024  # prompts (question, image grids) whose token ids are kept
+
     def __init__(self, processor: ProcessorMixin) -> None:
         self.processor = processor
         self.tokenizer = processor.tokenizer
+        # (prompt, image grids) -> token-level tensors: the processor's text work (image-token expansion,
+        # tokenizing, mm token types) is the same for every request that asks the same question of images
+        # of the same size, and costs more than the image patches
+        self._tokens: OrderedDict[_PromptKey, dict[str, torch.Tensor]] = OrderedDict()
+        self._tokens_lock = threading.Lock()
 
     @classmethod
     def from_checkpoint(cls, path: Path | str) -> Preparer:
@@ -80,13 +92,25 @@ class Preparer:
         CPU work that a server does as each request arrives, off the batch's critical path.
         """
         text = self.prompt_text(len(images), question)
+        rgb = [_rgb(img) for img in images]
         try:
-            encoded = self.processor(
-                text=[text], images=[_rgb(img) for img in images] or None, return_tensors="pt"
-            )
+            patches = dict(self.processor.image_processor(images=rgb, return_tensors="pt")) if rgb else {}
+            grids = tuple(tuple(row) for row in patches["image_grid_thw"].tolist()) if rgb else ()
+            with self._tokens_lock:
+                tokens = self._tokens.get((text, grids))
+                if tokens is not None:
+                    self._tokens.move_to_end((text, grids))
+            if tokens is None:
+                encoded = dict(self.processor(text=[text], images=rgb or None, return_tensors="pt"))
+                tokens = {k: v for k, v in encoded.items() if k in PreparedItem.TOKEN_KEYS}
+                with self._tokens_lock:
+                    self._tokens[(text, grids)] = tokens
+                    if len(self._tokens) > self.TOKEN_CACHE_SIZE:
+                        self._tokens.popitem(last=False)
+                return PreparedItem(encoded)
         except Exception as exc:
             raise ModelError(f"could not prepare the prompt {question[:60]!r} for the model: {exc}") from exc
-        return PreparedItem(dict(encoded))
+        return PreparedItem({**tokens, **patches})
 
 
 class Generator(Preparer):

@@ -59,3 +59,22 @@ def test_collated_items_equal_the_processors_own_batch(tiny_dir: Path, images) -
     assert got["attention_mask"][0, 0] == 0 and got["attention_mask"][1].all()  # left padding
     text, counts = gen.generate_prepared([gen.prepare(*items[2])])
     assert text == [gen.generate(*items[2])] and counts[0] >= 1
+
+
+def test_prepare_reuses_the_prompts_token_ids_and_equals_the_processor(tiny_dir: Path, images) -> None:
+    """A repeated (question, image sizes) prompt takes its token ids from the cache: the item is still exactly
+    the processor's output, a new image size or question is tokenized afresh, and the cache stays bounded."""
+    gen = Generator.from_checkpoint(tiny_dir, max_new_tokens=2)
+    gen.TOKEN_CACHE_SIZE = 2
+    cases = [(images[:1], "Grade?"), (images, "Grade?"), ([], "Grade?"), (images[:1], "Grade?")]
+    for views, question in cases * 2:
+        expected = gen.processor(
+            text=[gen.prompt_text(len(views), question)], images=views or None, return_tensors="pt"
+        )
+        got = gen.prepare(views, question).tensors
+        assert set(got) == set(expected)
+        for key, value in expected.items():
+            assert torch.equal(got[key], value), key
+    assert len(gen._tokens) == 2  # three distinct prompts, the oldest evicted
+    larger = [images[0].resize((224, 224))]  # another image size: more image tokens in the same question
+    assert gen.prepare(larger, "Grade?").length > gen.prepare(images[:1], "Grade?").length
