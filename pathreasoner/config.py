@@ -505,12 +505,15 @@ class ServingConfig(Section):
     allow_cpu: bool = False  # gpu_count > 0 and no GPU visible: a startup error unless this is true
     max_batch_size: int = Field(16, ge=1)  # instances generated together across concurrent requests
     # under concurrent traffic: how long a batch may wait for the previous batch's clients to come back;
-    # unset: 0 when a model process generates (the next batch gathers while one runs), else 50
+    # unset: 0 with one model process (the next batch gathers while one runs), 40 with several, 50 in a thread
     max_batch_wait_ms: float | None = Field(None, ge=0)
-    cpu_threads: int = Field(0, ge=0)  # CPU serving: torch intra-op threads; 0 = the usable cores minus one
-    # where the model generates: "process" a child process (the HTTP process keeps its own core and GIL),
-    # "thread" a thread of the HTTP process, "auto" process on a GPU or with 4+ usable CPU cores
+    cpu_threads: int = Field(0, ge=0)  # CPU serving: torch threads per model; 0 = usable cores - 1, split
+    # where the model generates: "process" child processes (the HTTP process keeps its own core and GIL),
+    # "thread" a thread of the HTTP process, "auto" process on a GPU or with 2+ usable CPU cores
     model_worker: Literal["auto", "process", "thread"] = "auto"
+    # model_worker "process": how many model processes generate batches at once (each loads the weights);
+    # 0 = one on a GPU; on a CPU two with 2+ usable cores when two copies fit in half the memory, else one
+    model_processes: int = Field(0, ge=0)
     request_timeout_s: float = Field(120.0, gt=0)  # per request; then HTTP 504 and its batch slot freed
     max_temperature: float = Field(2.0, ge=0)  # request parameters.temperature in [0, this]; 0 = greedy
     log_format: Literal["json", "text"] = "json"  # server logs: one JSON object per line with request_id

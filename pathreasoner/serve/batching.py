@@ -1,13 +1,16 @@
 """Dynamic micro-batching: concurrent requests share one `generate` call, with a per-request timeout.
 
-`MicroBatcher.submit` queues a request's items and awaits their texts. One worker task takes the first
-queued request, takes every request already queued and, when the previous batch held several requests
-(concurrent traffic), waits up to `max_wait_s` until as many items have arrived as there were clients at
-the end of that batch (its items, whose clients come back, plus those queued meanwhile; never over
-`max_batch_size` items in all; a single client's requests never wait), groups them by
-generation options and runs each group as one batch in a worker thread; requests that arrive meanwhile form
-the next batch. A request past its timeout is cancelled: dropped from the queue if it has not started, or
-its rows stopped at the next token (its cancel event, read by a `StoppingCriteria`) if it has, so its slot is freed either way.
+`MicroBatcher.submit` queues a request's items and awaits their texts. One worker task, once one of its
+`lanes` is free (one per model process; one in a thread), takes the first queued request and every request
+already queued and, when the previous batch held several requests (concurrent traffic), waits up to
+`max_wait_s` until the lane's share of the active clients has arrived: the most seen at the end of the last
+`lanes` batches (each batch's items, whose clients come back, plus those queued meanwhile and those
+generating in other lanes), divided by the lanes. While another lane is idle it takes no more than that share
+(the idle lane takes the rest); never over `max_batch_size` items; a single client's requests never wait. It
+groups them by generation options and runs each group as one batch in a worker thread; requests that arrive
+meanwhile form the next batch. A request past its timeout is cancelled: dropped from the queue if it has not
+started, or its rows stopped at the next token (its cancel event, read by a `StoppingCriteria`) if it has,
+so its slot is freed either way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextvars
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,18 +98,33 @@ class _Request:
 class MicroBatcher:
     """Collects concurrent requests into batches of at most `max_batch_size` items for `run`."""
 
-    def __init__(self, run: RunBatch, max_batch_size: int, max_wait_s: float) -> None:
+    def __init__(self, run: RunBatch, max_batch_size: int, max_wait_s: float, lanes: int = 1) -> None:
         self.run = run
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
+        self._lanes = lanes
+        self._running: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._held: _Request | None = None  # did not fit in the previous batch
         self._last_batch_requests = 0  # requests in the previous batch: > 1 means concurrent traffic
-        # clients active at the end of the previous batch: its items (their clients come back) plus the
-        # items queued meanwhile; under concurrent traffic the next batch waits for about as many
+        # clients active at the end of the previous batch: its items (their clients come back), the items
+        # queued meanwhile and those generating in the other lanes; under concurrent traffic the next batch
+        # waits for its share of them (all of them with one lane)
         self._expected_items = 0
         self._queued_items = 0
+        self._generating_items = 0  # in every lane
+        self._recent_active: deque[int] = deque(maxlen=lanes)
+
+    @property
+    def lanes(self) -> int:
+        """Batches generating at once (more than one: `run` must be re-entrant, e.g. a ModelPool's)."""
+        return self._lanes
+
+    @lanes.setter
+    def lanes(self, lanes: int) -> None:
+        self._lanes = lanes
+        self._recent_active = deque(self._recent_active, maxlen=lanes)
 
     async def submit(self, items: list[Any], options: GenerationOptions, timeout_s: float) -> list[str]:
         """Texts for `items`; GenerationTimeout after `timeout_s` (the request is cancelled then)."""
@@ -142,12 +161,17 @@ class MicroBatcher:
             first = await self._queue.get()
             self._queued_items -= len(first.items)
         batch, size = [first], len(first.items)
-        # one client at a time: answer at once. Concurrent clients: wait (at most max_wait) until the
-        # clients active at the end of the previous batch are back, then take whatever else is queued
+        # one client at a time: answer at once. Concurrent clients: wait (at most max_wait) until this
+        # lane's share of the clients active at the end of the previous batch is back, then take whatever
+        # else is queued; no more than that share while another lane is idle (it takes the rest)
         now = time.monotonic()
         deadline = now + self.max_wait_s if self._last_batch_requests > 1 else now
-        expected = min(self._expected_items, self.max_batch_size)
-        while size < self.max_batch_size:
+        while True:
+            expected = min(self._expected_items, self.max_batch_size)  # (other lanes may finish meanwhile)
+            idle_lanes = self.lanes - 1 - len(self._running)
+            limit = expected if idle_lanes > 0 and expected > 0 else self.max_batch_size
+            if size >= limit:
+                break
             try:
                 request = self._queue.get_nowait()
                 self._queued_items -= len(request.items)
@@ -160,7 +184,7 @@ class MicroBatcher:
                     self._queued_items -= len(request.items)
                 except TimeoutError:
                     break
-            if size + len(request.items) > self.max_batch_size:
+            if size + len(request.items) > limit:
                 self._held = request
                 break
             batch.append(request)
@@ -168,16 +192,36 @@ class MicroBatcher:
         return [r for r in batch if not r.future.done()]
 
     async def _work(self) -> None:
+        lanes = asyncio.Semaphore(self.lanes)
         while True:
-            batch = await self._next_batch()
-            groups: dict[GenerationOptions, list[_Request]] = {}
-            for request in batch:
-                groups.setdefault(request.options, []).append(request)
+            await lanes.acquire()  # a free lane first: the batch then gathers while the others generate
+            try:
+                batch = await self._next_batch()
+            except BaseException:
+                lanes.release()
+                raise
+            task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            task.add_done_callback(lambda _: lanes.release())
+
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        size = sum(len(r.items) for r in batch)
+        self._generating_items += size
+        groups: dict[GenerationOptions, list[_Request]] = {}
+        for request in batch:
+            groups.setdefault(request.options, []).append(request)
+        try:
             for options, requests in groups.items():
                 await self._run_group(options, requests)
-            self._last_batch_requests = len(batch)
-            held = len(self._held.items) if self._held is not None else 0
-            self._expected_items = sum(len(r.items) for r in batch) + self._queued_items + held
+        finally:
+            self._generating_items -= size
+        self._last_batch_requests = len(batch)
+        held = len(self._held.items) if self._held is not None else 0
+        # a batch ending while another lane's clients are answered but not yet back undercounts them: the
+        # most active clients seen at the end of the last `lanes` batches count
+        self._recent_active.append(size + self._queued_items + held + self._generating_items)
+        self._expected_items = -(-max(self._recent_active) // self.lanes)  # a lane's share, rounded up
 
     async def _run_group(self, options: GenerationOptions, requests: list[_Request]) -> None:
         requests = [r for r in requests if not r.future.done()]
@@ -210,3 +254,7 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        for task in list(self._running):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -19,8 +19,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -146,6 +148,55 @@ class ModelProcess:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+
+
+class ModelPool:
+    """Several model processes generating batches at once, each with its own GIL and cores (CPU serving: one
+    process keeps generating a batch while the other waits for its clients' next requests). `run` takes a
+    free process, so at most `size` batches run together (MicroBatcher's `lanes`)."""
+
+    def __init__(self, processes: list[ModelProcess]) -> None:
+        if not processes:
+            raise ValueError("a ModelPool needs at least one ModelProcess")
+        self.processes = processes
+        self._free: queue.SimpleQueue[ModelProcess] = queue.SimpleQueue()
+        for process in processes:
+            self._free.put(process)
+
+    @property
+    def size(self) -> int:
+        return len(self.processes)
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [process.pid for process in self.processes]
+
+    def start(self) -> None:
+        """Start every process (they load the checkpoint side by side); ServingError if one cannot."""
+        with ThreadPoolExecutor(len(self.processes)) as pool:
+            failures = [f.exception() for f in [pool.submit(p.start) for p in self.processes]]
+        errors = [exc for exc in failures if exc is not None]
+        if errors:
+            self.close()
+            raise errors[0]
+
+    def run(
+        self,
+        prepared: list[PreparedItem],
+        max_new_tokens: int,
+        temperature: float,
+        cancelled: list[threading.Event],
+    ) -> tuple[list[str], list[int]]:
+        """`ModelProcess.run` in a free process (waits for one when all are generating)."""
+        process = self._free.get()
+        try:
+            return process.run(prepared, max_new_tokens, temperature, cancelled)
+        finally:
+            self._free.put(process)
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.close()
 
 
 def _child_main(conn: Connection, spec: ModelSpec) -> None:

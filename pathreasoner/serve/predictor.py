@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from pathreasoner.serve.batching import GenerationOptions, Item, MicroBatcher
 from pathreasoner.serve.grounding import GroundingKB
 from pathreasoner.serve.kserve_compat import InferRequest, InferResponse, InvalidInput, kserve
 from pathreasoner.serve.lineage import ModelLineage, lineage_headers
-from pathreasoner.serve.model_process import ModelProcess, ModelSpec
+from pathreasoner.serve.model_process import ModelPool, ModelProcess, ModelSpec
 from pathreasoner.serve.request import Limits, parse_request
 from pathreasoner.serve.v2 import parse_v2, v2_parameters, v2_response
 
@@ -78,8 +79,6 @@ def _device_and_dtype(cfg: Config) -> tuple[str, str]:
 
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask; a container's cpuset)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -97,14 +96,29 @@ def cpu_threads(cfg: Config) -> int:
 
 
 def generates_in_process(cfg: Config, device: str) -> bool:
-    """serving.model_worker: a child process generates ("auto": on a GPU, or on CPU with 4+ usable cores).
+    """serving.model_worker: child processes generate ("auto": on a GPU, or on a CPU with 2+ usable cores).
 
-    On a small CPU host the child, the HTTP process and the clients share too few cores: on 2 cores the
-    process split measured no faster and added ~2 ms per request (docs/baselines.md "Serving").
+    With a small model (or a fast GPU) generation is mostly Python: in one process the decode loop and the
+    HTTP work share one GIL. On a single core the split only adds the pipe round trip (~1 ms).
     """
     if cfg.serving.model_worker != "auto":
         return cfg.serving.model_worker == "process"
-    return device != "cpu" or usable_cores() >= 4
+    return device != "cpu" or usable_cores() >= 2
+
+
+def model_processes(cfg: Config, device: str, checkpoint: Path) -> int:
+    """How many model processes generate (serving.model_processes; 0: one on a GPU; on a CPU two when the
+    host has 2+ usable cores and two copies of the weights fit in half its memory, so that one keeps
+    generating while the other's batch gathers: docs/serving.md "Throughput")."""
+    if cfg.serving.model_processes:
+        return cfg.serving.model_processes
+    if device != "cpu" or usable_cores() < 2:
+        return 1
+    weights = sum(f.stat().st_size for f in checkpoint.glob("*.safetensors")) or sum(
+        f.stat().st_size for f in checkpoint.glob("*.bin")
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return 2 if 2 * weights <= memory // 2 else 1
 
 
 class PathReasonerModel(kserve.Model):
@@ -117,11 +131,12 @@ class PathReasonerModel(kserve.Model):
         self.limits = Limits.from_config(cfg.serving)
         self.checkpoint: Path | None = None
         self.generator: Any = None  # a Generator, or a Preparer when a ModelProcess generates
-        self.model_process: ModelProcess | None = None
+        self.model_pool: ModelPool | None = None  # the model processes, when they generate
         self.grounding: GroundingKB | None = None  # the KG slice it was trained with (grounding.json)
         self.lineage = ModelLineage(cfg.serving.model_name)
-        # concurrent requests share generate() calls; one batch runs at a time (the model is not re-entrant)
-        self.batcher = MicroBatcher(self._run_batch, cfg.serving.max_batch_size, 0.0)  # wait set by load()
+        # concurrent requests share generate() calls; one batch at a time per model (it is not re-entrant):
+        # in the thread, or in each model process (lanes and the wait are set by load())
+        self.batcher = MicroBatcher(self._run_batch, cfg.serving.max_batch_size, 0.0)
 
     def load(self) -> bool:
         import torch
@@ -135,13 +150,19 @@ class PathReasonerModel(kserve.Model):
             if device == "cpu":
                 logger.info("CPU serving with %d torch thread(s)", threads)
             if generates_in_process(self.cfg, device):
-                torch.set_num_threads(1)  # this process only prepares requests; the child has the cores
-                self.model_process = ModelProcess(
-                    ModelSpec(self.checkpoint, device, dtype, self.cfg.serving.max_new_tokens, threads)
-                )
-                self.model_process.start()
+                torch.set_num_threads(1)  # this process only prepares requests; the children have the cores
+                count = model_processes(self.cfg, device, self.checkpoint)
+                if device == "cpu" and not self.cfg.serving.cpu_threads:
+                    threads = max(1, (usable_cores() - 1) // count)
+                spec = ModelSpec(self.checkpoint, device, dtype, self.cfg.serving.max_new_tokens, threads)
+                self.model_pool = ModelPool([ModelProcess(spec) for _ in range(count)])
+                self.model_pool.start()
+                self.batcher.lanes = count
                 self.generator = Preparer.from_checkpoint(self.checkpoint)
-                wait_ms = 0.0  # batches pipeline: the next one gathers and is prepared while one generates
+                # one process: batches pipeline (the next one gathers and is prepared while one generates);
+                # several: a freed process waits (at most 40 ms) for its batch's clients to come back, or
+                # the batches fragment into a few items each
+                wait_ms = 0.0 if count == 1 else 40.0
             else:
                 if threads:
                     torch.set_num_threads(threads)
@@ -172,17 +193,17 @@ class PathReasonerModel(kserve.Model):
         return payload
 
     def stop(self) -> None:
-        """KServe's teardown (model unload, server shutdown): also stops the model process."""
+        """KServe's teardown (model unload, server shutdown): also stops the model processes."""
         super().stop()
-        if self.model_process is not None:
-            self.model_process.close()
-            self.model_process = None
+        if self.model_pool is not None:
+            self.model_pool.close()
+            self.model_pool = None
 
     def _run_batch(
         self, prepared: list[PreparedItem], options: GenerationOptions, cancelled: list[threading.Event]
     ) -> tuple[list[str], list[int]]:
-        if self.model_process is not None:
-            return self.model_process.run(prepared, options.max_new_tokens, options.temperature, cancelled)
+        if self.model_pool is not None:
+            return self.model_pool.run(prepared, options.max_new_tokens, options.temperature, cancelled)
         from transformers import StoppingCriteriaList
 
         from pathreasoner.model.inference import StopRows

@@ -32,6 +32,7 @@ def served(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         max_batch_wait_ms=300,
         request_timeout_s=3,
         model_worker="process",  # timeouts and disconnects cancel rows across the pipe
+        model_processes=1,  # one batch at a time: a request waits for the cancelled rows to stop
     ) as served:
         yield served
 
@@ -210,3 +211,69 @@ def test_split_batches_merge_again() -> None:
     # 3 early clients run first (the first batch never waits); then the 2 queued ones and the 3 returning
     # ones share one batch instead of splitting into 2 + 3
     assert sum(batches) == 8 and batches[-1] == 5, batches
+
+
+def test_lanes_run_batches_side_by_side() -> None:
+    """With two lanes (two model processes) a request that arrives while a batch generates starts at once in
+    the free lane; with one it waits for that batch."""
+    running: list[int] = []
+    peak: list[int] = []
+
+    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
+        running.append(1)
+        peak.append(len(running))
+        time.sleep(0.5)
+        running.pop()
+        return [question for _, question in items], [1] * len(items)
+
+    async def scenario(lanes: int) -> float:
+        batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=0.0, lanes=lanes)
+        options = GenerationOptions(max_new_tokens=4)
+
+        async def client(name: str, delay: float) -> list[str]:
+            await asyncio.sleep(delay)
+            return await batcher.submit([([], name)], options, timeout_s=30)
+
+        start = time.monotonic()
+        answers = await asyncio.gather(client("first", 0.0), client("second", 0.1))
+        elapsed = time.monotonic() - start
+        await batcher.close()
+        assert answers == [["first"], ["second"]]
+        return elapsed
+
+    assert asyncio.run(scenario(2)) < 0.9 and max(peak) == 2
+    peak.clear()
+    assert asyncio.run(scenario(1)) >= 1.0 and max(peak) == 1
+
+
+def test_two_lanes_share_concurrent_clients_evenly() -> None:
+    """8 clients and two lanes settle into two batches of 4 generating side by side, not one batch of 8
+    that leaves the other lane idle."""
+    batches: list[int] = []
+    running: list[int] = []
+    peak: list[int] = []
+
+    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
+        running.append(1)
+        peak.append(len(running))
+        time.sleep(0.2)
+        running.pop()
+        batches.append(len(items))
+        return [question for _, question in items], [1] * len(items)
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=1.0, lanes=2)
+        options = GenerationOptions(max_new_tokens=4)
+
+        async def client(i: int) -> None:
+            for round_ in range(5):
+                assert await batcher.submit([([], f"c{i}-{round_}")], options, timeout_s=30) == [
+                    f"c{i}-{round_}"
+                ]
+
+        await asyncio.gather(*(client(i) for i in range(8)))
+        await batcher.close()
+
+    asyncio.run(scenario())
+    assert sum(batches) == 40 and max(peak) == 2
+    assert batches[-4:] == [4, 4, 4, 4], batches

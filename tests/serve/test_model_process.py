@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from PIL import Image
 
 from pathreasoner.errors import ServingError
 from pathreasoner.model.inference import Generator
-from pathreasoner.serve.model_process import ModelProcess, ModelSpec
+from pathreasoner.serve.model_process import ModelPool, ModelProcess, ModelSpec
 
 QUESTIONS = ("What is the diagnosis?", "Which grade is it, and why?")
 
@@ -96,3 +97,30 @@ def test_a_checkpoint_that_cannot_load_names_the_problem(tmp_path: Path) -> None
     with pytest.raises(ServingError, match=f"could not load {tmp_path}"):
         process.start()
     assert process.pid is None
+
+
+def test_a_pool_generates_two_batches_at_once_with_the_same_answers(
+    tiny_dir: Path, generator: Generator
+) -> None:
+    pool = ModelPool(
+        [ModelProcess(ModelSpec(tiny_dir, "cpu", "float32", max_new_tokens=48, threads=1)) for _ in range(2)]
+    )
+    pool.start()
+    try:
+        assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
+        prepared = _items(generator)
+        expected = generator.generate_prepared(prepared, 48)
+        with ThreadPoolExecutor(2) as threads:
+            results = list(threads.map(lambda _: pool.run(prepared, 48, 0.0, _events(2)), range(4)))
+        assert results == [expected] * 4
+    finally:
+        pool.close()
+
+
+def test_a_pool_that_cannot_start_names_the_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    spec = ModelSpec(tmp_path, "cpu", "float32", max_new_tokens=4)
+    pool = ModelPool([ModelProcess(spec, start_timeout_s=300) for _ in range(2)])
+    with pytest.raises(ServingError, match=str(tmp_path)):
+        pool.start()
+    assert all(process.pid is None for process in pool.processes)

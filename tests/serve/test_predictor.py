@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,10 +29,10 @@ def loaded(
     cfg = config_from_dict({"serving": serving}, tmp_path_factory.mktemp("work"))
     model = PathReasonerModel(cfg, model_uri=str(tiny_dir))
     assert model.load() is True
-    assert (model.model_process is not None) == (request.param == "process")
+    assert (model.model_pool is not None) == (request.param == "process")
     yield model
     model.stop()
-    assert model.model_process is None and not model.ready
+    assert model.model_pool is None and not model.ready
 
 
 def test_predict_v1_and_bare(loaded: PathReasonerModel, jpeg_b64: str) -> None:
@@ -118,3 +119,27 @@ def test_load_champion_from_registry(
     model.stop()
     with pytest.raises(ServingError, match="has no alias 'nope'"):
         PathReasonerModel(cfg, "models:/served@nope").load()
+
+
+def test_auto_picks_the_model_processes_from_cores_and_memory(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathreasoner.config import config_from_dict
+    from pathreasoner.serve import predictor
+
+    cfg = config_from_dict({"serving": {"allow_cpu": True}}, tmp_path)
+    monkeypatch.setattr(predictor, "usable_cores", lambda: 2)
+    assert predictor.generates_in_process(cfg, "cpu") and predictor.generates_in_process(cfg, "cuda")
+    assert predictor.model_processes(cfg, "cpu", tiny_dir) == 2  # two tiny copies fit
+    assert predictor.model_processes(cfg, "cuda", tiny_dir) == 1  # one engine per GPU
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    with (huge / "model.safetensors").open("wb") as f:  # sparse: weights a quarter of the RAM
+        f.truncate(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4 + 1)
+    assert predictor.model_processes(cfg, "cpu", huge) == 1  # two copies would not fit in half the RAM
+    monkeypatch.setattr(predictor, "usable_cores", lambda: 1)
+    assert not predictor.generates_in_process(cfg, "cpu")
+    assert predictor.model_processes(cfg, "cpu", tiny_dir) == 1
+    explicit = config_from_dict({"serving": {"model_processes": 3, "model_worker": "thread"}}, tmp_path)
+    assert predictor.model_processes(explicit, "cpu", tiny_dir) == 3
+    assert not predictor.generates_in_process(explicit, "cuda")
