@@ -22,6 +22,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -153,7 +154,7 @@ class ModelProcess:
 class ModelPool:
     """Several model processes generating batches at once, each with its own GIL and cores (CPU serving: one
     process keeps generating a batch while the other waits for its clients' next requests). `run` takes a
-    free process, so at most `size` batches run together (MicroBatcher's `lanes`)."""
+    free process (`free_process`), so at most `size` batches run together (MicroBatcher's `lanes`)."""
 
     def __init__(self, processes: list[ModelProcess]) -> None:
         if not processes:
@@ -180,17 +181,12 @@ class ModelPool:
             self.close()
             raise errors[0]
 
-    def run(
-        self,
-        prepared: list[PreparedItem],
-        max_new_tokens: int,
-        temperature: float,
-        cancelled: list[threading.Event],
-    ) -> tuple[list[str], list[int]]:
-        """`ModelProcess.run` in a free process (waits for one when all are generating)."""
+    @contextlib.contextmanager
+    def free_process(self) -> Iterator[ModelProcess]:
+        """A process that is not generating (waits for one when all are), given back afterwards."""
         process = self._free.get()
         try:
-            return process.run(prepared, max_new_tokens, temperature, cancelled)
+            yield process
         finally:
             self._free.put(process)
 

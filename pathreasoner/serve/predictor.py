@@ -203,7 +203,8 @@ class PathReasonerModel(kserve.Model):
         self, prepared: list[PreparedItem], options: GenerationOptions, cancelled: list[threading.Event]
     ) -> tuple[list[str], list[int]]:
         if self.model_pool is not None:
-            return self.model_pool.run(prepared, options.max_new_tokens, options.temperature, cancelled)
+            with self.model_pool.free_process() as process:
+                return process.run(prepared, options.max_new_tokens, options.temperature, cancelled)
         from transformers import StoppingCriteriaList
 
         from pathreasoner.model.inference import StopRows

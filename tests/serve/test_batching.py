@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -213,20 +214,34 @@ def test_split_batches_merge_again() -> None:
     assert sum(batches) == 8 and batches[-1] == 5, batches
 
 
+class SlowRun:
+    """A MicroBatcher `run` that takes `seconds` per batch and records the batch sizes and the most batches
+    that ran at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.batches: list[int] = []
+        self.running = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(
+        self, items: list, options: GenerationOptions, stopping: object
+    ) -> tuple[list[str], list[int]]:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+            self.batches.append(len(items))
+        return [question for _, question in items], [1] * len(items)
+
+
 def test_lanes_run_batches_side_by_side() -> None:
     """With two lanes (two model processes) a request that arrives while a batch generates starts at once in
     the free lane; with one it waits for that batch."""
-    running: list[int] = []
-    peak: list[int] = []
 
-    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
-        running.append(1)
-        peak.append(len(running))
-        time.sleep(0.5)
-        running.pop()
-        return [question for _, question in items], [1] * len(items)
-
-    async def scenario(lanes: int) -> float:
+    async def scenario(run: SlowRun, lanes: int) -> float:
         batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=0.0, lanes=lanes)
         options = GenerationOptions(max_new_tokens=4)
 
@@ -241,25 +256,15 @@ def test_lanes_run_batches_side_by_side() -> None:
         assert answers == [["first"], ["second"]]
         return elapsed
 
-    assert asyncio.run(scenario(2)) < 0.9 and max(peak) == 2
-    peak.clear()
-    assert asyncio.run(scenario(1)) >= 1.0 and max(peak) == 1
+    two, one = SlowRun(0.5), SlowRun(0.5)
+    assert asyncio.run(scenario(two, 2)) < 0.9 and two.peak == 2
+    assert asyncio.run(scenario(one, 1)) >= 1.0 and one.peak == 1
 
 
 def test_two_lanes_share_concurrent_clients_evenly() -> None:
     """8 clients and two lanes settle into two batches of 4 generating side by side, not one batch of 8
     that leaves the other lane idle."""
-    batches: list[int] = []
-    running: list[int] = []
-    peak: list[int] = []
-
-    def run(items: list, options: GenerationOptions, stopping: object) -> tuple[list[str], list[int]]:
-        running.append(1)
-        peak.append(len(running))
-        time.sleep(0.2)
-        running.pop()
-        batches.append(len(items))
-        return [question for _, question in items], [1] * len(items)
+    run = SlowRun(0.2)
 
     async def scenario() -> None:
         batcher = MicroBatcher(run, max_batch_size=16, max_wait_s=1.0, lanes=2)
@@ -267,13 +272,12 @@ def test_two_lanes_share_concurrent_clients_evenly() -> None:
 
         async def client(i: int) -> None:
             for round_ in range(5):
-                assert await batcher.submit([([], f"c{i}-{round_}")], options, timeout_s=30) == [
-                    f"c{i}-{round_}"
-                ]
+                answer = await batcher.submit([([], f"c{i}-{round_}")], options, timeout_s=30)
+                assert answer == [f"c{i}-{round_}"]
 
         await asyncio.gather(*(client(i) for i in range(8)))
         await batcher.close()
 
     asyncio.run(scenario())
-    assert sum(batches) == 40 and max(peak) == 2
-    assert batches[-4:] == [4, 4, 4, 4], batches
+    assert sum(run.batches) == 40 and run.peak == 2
+    assert run.batches[-4:] == [4, 4, 4, 4], run.batches

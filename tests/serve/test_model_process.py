@@ -110,9 +110,16 @@ def test_a_pool_generates_two_batches_at_once_with_the_same_answers(
         assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
         prepared = _items(generator)
         expected = generator.generate_prepared(prepared, 48)
+        used: list[int | None] = []
+
+        def run(_: int) -> tuple[list[str], list[int]]:
+            with pool.free_process() as process:
+                used.append(process.pid)
+                return process.run(prepared, 48, 0.0, _events(2))
+
         with ThreadPoolExecutor(2) as threads:
-            results = list(threads.map(lambda _: pool.run(prepared, 48, 0.0, _events(2)), range(4)))
-        assert results == [expected] * 4
+            results = list(threads.map(run, range(4)))
+        assert results == [expected] * 4 and len(set(used)) == 2
     finally:
         pool.close()
 
