@@ -22,6 +22,7 @@ try:
     from kserve.model_server import ModelServer
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
     from kserve.protocol.rest.server import RESTServer
+    from timing_asgi import TimingMiddleware
 finally:
     sys.argv = _saved_argv
 
@@ -29,9 +30,15 @@ __all__ = ["HostModelServer", "InferOutput", "InferRequest", "InferResponse", "I
 
 
 class _HookedRESTServer(RESTServer):
-    """kserve's RESTServer that hands its FastAPI app to `app_hooks` once kserve's routes and handlers are on."""
+    """kserve's RESTServer that hands its FastAPI app to `app_hooks` once kserve's routes and handlers are on,
+    without kserve's TimingMiddleware: per request it reads getrusage twice and formats three timing lines
+    for the `kserve.trace` logger even though that logger is off (json_logs); /metrics has the latencies."""
 
     app_hooks: tuple[Callable[[Any], None], ...] = ()
+
+    def _add_middlewares(self, app: Any) -> None:
+        super()._add_middlewares(app)
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not TimingMiddleware]
 
     def _add_exception_handlers(self, app: Any) -> None:
         super()._add_exception_handlers(app)
