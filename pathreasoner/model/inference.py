@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -74,6 +75,7 @@ class Preparer:
         # of the same size, and costs more than the image patches
         self._tokens: OrderedDict[_PromptKey, dict[str, torch.Tensor]] = OrderedDict()
         self._tokens_lock = threading.Lock()
+        self._prompts = functools.lru_cache(maxsize=self.TOKEN_CACHE_SIZE)(self._render_prompt)
 
     @classmethod
     def from_checkpoint(cls, path: Path | str) -> Preparer:
@@ -81,7 +83,11 @@ class Preparer:
         return cls(load_processor(path))
 
     def prompt_text(self, n_images: int, question: str) -> str:
-        """The chat-templated prompt (ending with the assistant cue) for n images + a question."""
+        """The chat-templated prompt (ending with the assistant cue) for n images + a question (rendering the
+        Jinja template costs about as much as tokenizing: the last `TOKEN_CACHE_SIZE` prompts are kept)."""
+        return self._prompts(n_images, question)
+
+    def _render_prompt(self, n_images: int, question: str) -> str:
         return self.processor.apply_chat_template(
             build_messages(n_images, question), add_generation_prompt=True, tokenize=False
         )

@@ -160,7 +160,9 @@ class ModelPool:
         if not processes:
             raise ValueError("a ModelPool needs at least one ModelProcess")
         self.processes = processes
-        self._free: queue.SimpleQueue[ModelProcess] = queue.SimpleQueue()
+        # last in, first out: a lone client keeps getting the process it just used, whose caches are warm
+        # (alternating between two idle processes costs ~3 ms a request on CPU)
+        self._free: queue.LifoQueue[ModelProcess] = queue.LifoQueue()
         for process in processes:
             self._free.put(process)
 
