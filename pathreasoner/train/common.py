@@ -94,10 +94,6 @@ def training_env(deepspeed: str | None) -> Iterator[None]:
     finally:
         if deepspeed and int(os.environ.get("WORLD_SIZE", "1")) == 1:
             _reset_deepspeed_state()
-        elif torch.distributed.is_available() and torch.distributed.is_initialized():
-            # under a launcher: left to interpreter exit, gloo's threads can outlive it and abort the
-            # rank ("terminate called without an active exception", SIGABRT) after a finished run
-            torch.distributed.destroy_process_group()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
