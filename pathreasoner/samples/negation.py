@@ -73,9 +73,9 @@ _SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))"
 _DASH_BEFORE_WORD = re.compile(r"[ \t]-[ \t]+[A-Za-z]{3}")
 # clause breaks: sentence punctuation, a new enumerated/bulleted line, a line holding only a checklist answer
 # ("NO" under "Bilateral Disease"), a line opening the next checklist field, or a contrastive conjunction.
-# The punctuation/line breaks and the words are scanned apart (neither kind of match can start inside the other, so together they are the matches of
-# the one alternation): the first pattern opens with rare characters the regex engine skips to, the second
-# runs only when the window holds one of its words.
+# The punctuation/line breaks and the words are scanned apart (neither kind of match can start inside the
+# other, so together they are the matches of the one alternation): the first pattern opens with rare
+# characters the regex engine skips to, the second runs only when the window holds one of its words.
 _CLAUSE_BREAK = re.compile(
     r"\.(?:\s|$)|;(?:\s|$)|!(?:\s|$)|\?(?:\s|$)"
     r"|\n(?:\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|[ \t]*(?i:no|yes|none|n/a)[ \t]*(?=\n)"

@@ -154,7 +154,7 @@ class ModelProcess:
 class ModelPool:
     """Several model processes generating batches at once, each with its own GIL and cores (CPU serving: one
     process keeps generating a batch while the other waits for its clients' next requests). `run` takes a
-    free process (`free_process`), so at most `size` batches run together (MicroBatcher's `lanes`)."""
+    free process (`free_process`), so at most one batch per process runs at a time (MicroBatcher's `lanes`)."""
 
     def __init__(self, processes: list[ModelProcess]) -> None:
         if not processes:
@@ -165,14 +165,6 @@ class ModelPool:
         self._free: queue.LifoQueue[ModelProcess] = queue.LifoQueue()
         for process in processes:
             self._free.put(process)
-
-    @property
-    def size(self) -> int:
-        return len(self.processes)
-
-    @property
-    def pids(self) -> list[int | None]:
-        return [process.pid for process in self.processes]
 
     def start(self) -> None:
         """Start every process (they load the checkpoint side by side); ServingError if one cannot."""

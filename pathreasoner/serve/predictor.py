@@ -85,14 +85,15 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def cpu_threads(cfg: Config) -> int:
-    """torch intra-op threads for CPU serving: serving.cpu_threads, or (0) the usable cores minus one.
+def cpu_threads(cfg: Config, models: int = 1) -> int:
+    """torch intra-op threads per model for CPU serving: serving.cpu_threads, or (0) the usable cores minus
+    one, split among `models` model processes (at least 1 each).
 
     One core stays free for the event loop (HTTP, JSON, base64 and image decoding, preparing requests) while
     a batch generates; with every core in torch, the two fight and throughput drops (docs/serving.md
     "Throughput").
     """
-    return cfg.serving.cpu_threads or max(1, usable_cores() - 1)
+    return cfg.serving.cpu_threads or max(1, (usable_cores() - 1) // models)
 
 
 def generates_in_process(cfg: Config, device: str) -> bool:
@@ -146,14 +147,13 @@ class PathReasonerModel(kserve.Model):
         try:
             self.checkpoint = resolve_model_dir(self.model_uri, self.cfg)
             device, dtype = _device_and_dtype(self.cfg)
-            threads = cpu_threads(self.cfg) if device == "cpu" else 0
+            in_process = generates_in_process(self.cfg, device)
+            count = model_processes(self.cfg, device, self.checkpoint) if in_process else 1
+            threads = cpu_threads(self.cfg, count) if device == "cpu" else 0
             if device == "cpu":
-                logger.info("CPU serving with %d torch thread(s)", threads)
-            if generates_in_process(self.cfg, device):
+                logger.info("CPU serving with %d torch thread(s) per model, %d model(s)", threads, count)
+            if in_process:
                 torch.set_num_threads(1)  # this process only prepares requests; the children have the cores
-                count = model_processes(self.cfg, device, self.checkpoint)
-                if device == "cpu" and not self.cfg.serving.cpu_threads:
-                    threads = max(1, (usable_cores() - 1) // count)
                 spec = ModelSpec(self.checkpoint, device, dtype, self.cfg.serving.max_new_tokens, threads)
                 self.model_pool = ModelPool([ModelProcess(spec) for _ in range(count)])
                 self.model_pool.start()

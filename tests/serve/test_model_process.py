@@ -107,7 +107,8 @@ def test_a_pool_generates_two_batches_at_once_with_the_same_answers(
     )
     pool.start()
     try:
-        assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
+        pids = [process.pid for process in pool.processes]
+        assert len(set(pids)) == 2 and os.getpid() not in pids
         prepared = _items(generator)
         expected = generator.generate_prepared(prepared, 48)
         used: list[int | None] = []
