@@ -285,7 +285,7 @@ def _train_config(config: str, overrides: list[str] | None) -> Config:
 
 def _train(cfg: Config, stage: str, samples: str | None, out: str | None, init: str | None = None) -> None:
     """Run `stage` through the configured launcher (launcher.kind); rank 0 prints the summary line."""
-    from pathreasoner.train.launch import TrainArgs, launcher_for, rank
+    from pathreasoner.train.launch import TrainArgs, close_process_group, launcher_for, rank
 
     default = {"train-sft": "sft", "train-grpo": "grpo"}[stage]
     args = TrainArgs(
@@ -296,6 +296,7 @@ def _train(cfg: Config, stage: str, samples: str | None, out: str | None, init: 
     result = _run(lambda: launcher_for(cfg).launch(stage, args))
     if rank() == 0:
         _report(result)
+    close_process_group()
 
 
 @app.command("train-sft")

@@ -13,13 +13,21 @@ import os
 from pathlib import Path
 
 from pathreasoner.config import Config
-from pathreasoner.train.launch.base import STAGES, Launcher, LaunchResult, TrainArgs, rank
+from pathreasoner.train.launch.base import (
+    STAGES,
+    Launcher,
+    LaunchResult,
+    TrainArgs,
+    close_process_group,
+    rank,
+)
 
 __all__ = [
     "STAGES",
     "LaunchResult",
     "Launcher",
     "TrainArgs",
+    "close_process_group",
     "launcher_for",
     "pipeline_train",
     "rank",

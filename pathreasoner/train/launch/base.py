@@ -65,3 +65,16 @@ class Launcher(Protocol):
 def rank() -> int:
     """This process's global rank under torchrun (0 outside a launcher)."""
     return int(os.environ.get("RANK", "0"))
+
+
+def close_process_group() -> None:
+    """End a torchrun worker's process group once its stage and summary are done.
+
+    Left open, gloo's threads can outlive the interpreter and abort a rank that has already finished
+    ("terminate called without an active exception"). No-op outside a launcher.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
