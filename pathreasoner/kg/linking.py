@@ -6,6 +6,7 @@ unlinked (method "unlinked", canonical None) so callers can report it — nothin
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import logging
@@ -232,6 +233,14 @@ def ocr_fold(text: str) -> str:
     return _NOT_LETTER.sub("", text.lower().translate(_OCR_LETTERS))
 
 
+def _fitting_terms(lengths: list[int], line_chars: int) -> int:
+    """How many of the terms (sorted by `lengths`) a line of `line_chars` can stand for: at most half again
+    as long as the line (a term wrapped onto the next line, "HEPAT0CELLULAR CAR-"). partial_ratio aligns a
+    shorter line inside a longer term, so a line that is only a small part of a term ("haComponent" in
+    "glioblastoma with sarcomatous component") would otherwise link to it."""
+    return bisect.bisect_right(lengths, line_chars * 3 // 2)
+
+
 def ocr_fuzzy_scan(
     text: str, terms: list[str], threshold: float, min_term_chars: int = 12
 ) -> list[tuple[int, int, str, float]]:
@@ -245,13 +254,15 @@ def ocr_fuzzy_scan(
             folded.setdefault(key, term)
     if not folded:
         return []
-    keys = list(folded)
+    keys = sorted(folded, key=len)
+    lengths = [len(k) for k in keys]
     hits: list[tuple[int, int, str, float]] = []
     for line in _LINE_SPLIT.finditer(text):
         letters = ocr_fold(line.group())
         if len(letters) < min_term_chars:
             continue
-        best = process.extractOne(letters, keys, scorer=fuzz.partial_ratio, score_cutoff=threshold)
+        fitting = keys[: _fitting_terms(lengths, len(letters))]
+        best = process.extractOne(letters, fitting, scorer=fuzz.partial_ratio, score_cutoff=threshold)
         if best is not None:
             hits.append((line.start(), line.end(), folded[best[0]], float(best[1])))
     return hits
@@ -262,15 +273,17 @@ def fuzzy_scan(
 ) -> list[tuple[int, int, str, float]]:
     """Noisy-OCR fallback: per line, the term (of `terms`) best aligned to part of the line by
     rapidfuzz partial_ratio if it scores ≥ `threshold`; returns (start, end, term, score) in text order."""
-    usable = [t for t in terms if len(t) >= min_term_chars]
+    usable = sorted((t for t in terms if len(t) >= min_term_chars), key=len)
     if not usable:
         return []
+    lengths = [len(t) for t in usable]
     hits: list[tuple[int, int, str, float]] = []
     for line in _LINE_SPLIT.finditer(text):
         lowered = line.group().lower()
         if len(lowered.strip()) < min_term_chars:
             continue
-        best = process.extractOne(lowered, usable, scorer=fuzz.partial_ratio, score_cutoff=threshold)
+        fitting = usable[: _fitting_terms(lengths, len(lowered))]
+        best = process.extractOne(lowered, fitting, scorer=fuzz.partial_ratio, score_cutoff=threshold)
         if best is None:
             continue
         align = fuzz.partial_ratio_alignment(best[0], lowered)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pathreasoner.kg.graph import KnowledgeGraph
-from pathreasoner.kg.linking import EntityLinker, LinkSettings, fuzzy_scan
+from pathreasoner.kg.linking import EntityLinker, LinkSettings, fuzzy_scan, ocr_fuzzy_scan
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,20 @@ def test_fuzzy_scan_finds_garbled_terms_with_spans() -> None:
     hits = fuzzy_scan(text, ["astrocytoma", "hepatocellular carcinoma"], threshold=88, min_term_chars=8)
     assert [(text[s:e], term) for s, e, term, _ in hits] == [("Astrocitoma", "astrocytoma")]
     assert fuzzy_scan(text, ["astrocytoma"], threshold=99) == []
+
+
+def test_fuzzy_scans_never_link_a_line_that_is_only_part_of_a_longer_term() -> None:
+    """TCGA-P5-A5ET's form header: the line 'haComponent' once linked to 'glioblastoma with sarcomatous
+    component' (partial_ratio aligns a short line inside a long term); the whole term must fit the line."""
+    terms = ["glioblastoma with sarcomatous component"]
+    text = "(M)Treatment\nhaComponent\nof trartnent\nGlioblastoma with sarcomatous cornponent\n"
+    hits = fuzzy_scan(text, terms, threshold=90)
+    assert [(text[s : s + 12], term) for s, _, term, _ in hits] == [
+        ("Glioblastoma", "glioblastoma with sarcomatous component")
+    ]
+    assert [term for *_, term, _ in ocr_fuzzy_scan(text, terms, threshold=90)] == [
+        "glioblastoma with sarcomatous component"
+    ]
 
 
 class _CountingEncoder:
