@@ -119,6 +119,8 @@ def print_agreement(
         if not exact:
             dx = line["diagnosis"]["entity"] if line["status"] == "ok" else f"<{line['reason_class']}>"
             misses[(organ, label, dx, "+".join(projects))] += 1
+    extracted = [line for line in scored if line["status"] == "ok"]
+    agree = sum(labels[line["patient_id"]] in line["projects"] for line in extracted)
     reasons = Counter(reason_class(q["reason"]) for q in loader_quarantine)
     reasons.update(line["reason_class"] for line in lines if line["status"] == "quarantined")
     print(
@@ -126,6 +128,10 @@ def print_agreement(
         f"strict {strict}/{n} = {100 * strict / n:.1f}% target>=90% "
         f"(reports with text and a TCGA label; {len(loader_quarantine)} without usable text skipped, "
         f"{len(lines) - n} without a label)"
+    )
+    print(
+        f"samples_agreement_extracted lenient {agree}/{len(extracted)} = {100 * agree / len(extracted):.1f}% "
+        "(the reports a diagnosis was read from: the quarantined ones left out)"
     )
     print(f"samples_quarantine {sum(reasons.values())} by reason: {dict(reasons.most_common())}")
     print(

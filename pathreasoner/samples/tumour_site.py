@@ -63,6 +63,19 @@ def choose_site(
         ),
         key=lambda t: t.mention.start,
     )
+    site = _tumour_site(organ, primary, tagged, ctx, text, sites, rank)
+    return _part_named_by_diagnosis(site, primary, tagged, ctx) if site else site
+
+
+def _tumour_site(
+    organ: str | None,
+    primary: str,
+    tagged: Sequence[Tagged],
+    ctx: KGContext,
+    text: str,
+    sites: list[Tagged],
+    rank: dict[str, int],
+) -> str | None:
     if text:
         stated = _field_site(sites, text, rank)
         if stated is not None:
@@ -88,6 +101,28 @@ def choose_site(
         if chosen in ctx.ancestors(other):
             chosen = other
     return chosen
+
+
+def _part_named_by_diagnosis(site: str, primary: str, tagged: Sequence[Tagged], ctx: KGContext) -> str:
+    """The part of a generic site word that the diagnosis itself names ("Resected colon and rectosigmoid colon
+    show a rectal carcinoma": rectum), unless another diagnosis of the report names the generic site ("colon
+    carcinoma ... rectal adenocarcinoma": the report contradicts itself and the site stays)."""
+    parts = _RESTATED_SITES.get(site)
+    if parts is None:
+        return site
+    named = sorted(parts & ctx.sites_of(primary))
+    if not named:
+        return site
+    for t in tagged:
+        if (
+            t.type == "diagnosis"
+            and t.assertion != "negated"
+            and t.section != "history"
+            and t.canonical != primary
+            and (site in ctx.sites_of(t.canonical) or site in t.canonical.lower().split())
+        ):
+            return site
+    return named[0]
 
 
 def _field_site(sites: list[Tagged], text: str, rank: dict[str, int]) -> Tagged | None:

@@ -45,6 +45,40 @@ def test_tumour_located_in_the_sigmoid_decides_colon(ctx: KGContext) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # CRC.csv TCGA-AG-3896
+        "Diagnosis relating to the clinical problem :  This material shows a n invasive  adeno carcinoma of the "
+        "colon ( rectal  carcinoma G2) of moderate  differentiation with extensive  infiltration of the "
+        "muscularis propria.\n",
+        # CRC.csv TCGA-AG-3575
+        "Resected colon and rectosigmoid colon show a rectal carcinoma characterized  histologically as a "
+        "relatively poorly differentiated tumour, extending to within 3 cm of the aboral resection margin.\n",
+    ],
+)
+def test_colon_used_for_the_large_bowel_gives_way_to_the_rectum_the_diagnosis_names(
+    ctx: KGContext, text: str
+) -> None:
+    """'colon' as the whole large bowel does not contradict a diagnosis that names the rectum."""
+    record = _record(ctx, text)
+    assert record["diagnosis"]["entity"] == "rectal adenocarcinoma"
+    assert record["projects"] == ["READ"]
+
+
+def test_a_report_naming_colon_and_rectal_carcinoma_stays_undecided(ctx: KGContext) -> None:
+    """CRC.csv TCGA-AA-3947: "colon carcinoma ... rectal adenocarcinoma" (a translated report contradicting
+    itself): neither project is read from it."""
+    text = (
+        "Diagnosis:\nResected ileocolic section with an ulcerated colon carcinoma characterized histologically\n"
+        "as a moderately differentiated, partly mucinous rectal adenocarcinoma, located 3 cm aborally to "
+        "Bauhin's valve, encircling the intestinal wall at a length of 12 cm. Continuing infiltration to an "
+        "angular colon section adhering to the tumor. In addition, colon mucous membrane with five sessile "
+        "serrated\nadenomas.\nThe tumor stage is therefore: pT4 pN0 (0/22) L0, V0; G2 R0.\n"
+    )
+    assert _record(ctx, text)["projects"] == ["COAD", "READ"]
+
+
+@pytest.mark.parametrize(
     "label",
     [
         "B.Rectum and sigmoid colon, excision: Adenocarcinoma, moderately differentiated",  # CRC row243
