@@ -24,7 +24,7 @@ from pathreasoner.samples.diagnosis_choice import (
 from pathreasoner.samples.mentions import Tagged, tag_mentions
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
 from pathreasoner.samples.organs import OrganCall, resolve_organ
-from pathreasoner.samples.project_choice import renal_types
+from pathreasoner.samples.project_choice import renal_types, renal_types_beside
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_text, split_sections
 from pathreasoner.samples.staging import GYNAECOLOGICAL_ORGANS, parse_figo_stage
@@ -436,7 +436,17 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
         )
     )
     if organ == "kidney":
-        extraction.renal_types = main.renal if main and main.renal else renal_types(fact_text)
+        beside = renal_types_beside(
+            text,
+            [
+                (t.mention.start, t.mention.end)
+                for t in tagged
+                if t.canonical == primary and t.section != "history"
+            ],
+        )
+        extraction.renal_types = (
+            main.renal if main and main.renal else beside if len(beside) == 1 else renal_types(fact_text)
+        )
     if tumours:
         extraction.tumours = [_tumour_line(t, t is main, repaired, ctx) for t in tumours]
     if main is not None:

@@ -19,6 +19,26 @@ def renal_types(text: str) -> set[str]:
     return found
 
 
+# how far a type word may stand from the renal cell carcinoma it qualifies ("Clear cell (conventional) renal
+# carcinoma", "Renal cell carcinoma, conventional (clear cell) type")
+_BESIDE_CHARS = 40
+_PHRASE_END = re.compile(r"\.(?=\s)|;|\n\s*\n")
+
+
+def renal_types_beside(text: str, spans: list[tuple[int, int]]) -> set[str]:
+    """The renal cell carcinoma projects whose type words stand beside the diagnosis at `spans` (within
+    `_BESIDE_CHARS`, in its own phrase): a type named with the diagnosis outranks one named elsewhere in the
+    report ("Tubular/papillary adenoma", "incidental papillary renal cortical neoplasms")."""
+    found: set[str] = set()
+    for start, end in spans:
+        left, right = max(0, start - _BESIDE_CHARS), min(len(text), end + _BESIDE_CHARS)
+        for m in _PHRASE_END.finditer(text, left, start):
+            left = m.end()
+        stop = _PHRASE_END.search(text, end, right)
+        found |= renal_types(text[left : stop.start() if stop else right])
+    return found
+
+
 def narrow_by_renal_type(projects: frozenset[str], types: set[str]) -> tuple[frozenset[str], str] | None:
     """(the one renal project the type words name, the basis) when `projects` are the renal ones and the
     report names exactly one type; else None."""

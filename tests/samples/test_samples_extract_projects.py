@@ -41,3 +41,17 @@ def test_renal_type_beside_a_generic_rcc_decides_kidney(ctx: KGContext) -> None:
     )
     projects, basis = _projects(text, "kidney", ctx)
     assert projects == {"KIRC"} and "histologic type" in basis
+
+
+def test_type_words_beside_the_diagnosis_outrank_those_elsewhere(ctx: KGContext) -> None:
+    """KIDNEY.csv TCGA-AK-3450 / TCGA-B0-4839: the diagnosis names clear cell, and a benign or incidental
+    'papillary' lesion elsewhere in the report no longer leaves all three renal projects open."""
+    text = (
+        "Final Diagnosis:  Right kidney:  Renal cell carcinoma, clear cell (conventional) type, Fuhrman nuclear  "
+        "grade II/IV.  -The 4.0 em carcinoma is confined to renal parenchyma.  -Surgical resection margins are "
+        "free of carcinoma.  Tubular/papillary adenoma.  Renal cortical cysts.\n"
+    )
+    projects, basis = _projects(text, "kidney", ctx)
+    assert projects == {"KIRC"} and basis.endswith("histologic type: KIRC")
+    both = "FINAL DIAGNOSIS:\nKidney: Renal cell carcinoma with clear cell and papillary areas, 5 cm.\n"
+    assert _projects(both, "kidney", ctx)[0] == RENAL_PROJECTS
