@@ -8,7 +8,7 @@ import re
 
 _CUES = re.compile(
     r"\b(?:(?:attractive|therapeutic|potential)\s+(?:\w+\s+)?target|targeted\s+(?:therapy|therapies|agents?)|"
-    r"in\s+vivo|in\s+vitro|cell\s+cultures?|models?\s+of|akin\s+to|differential\s+diagnos[ie]s\s+(?:includes?|is|of)|"
+    r"in\s+vivo|in\s+vitro|cell\s+cultures?|models?\s+of|akin\s+to|differential\s+diagnos[ie]s\s+(?:includes?|is|of)|differential\s+(?:would\s+|may\s+)?includes?|"
     r"(?:tumou?rs|cases|patients)\s+(?:exhibit|show|harbou?r|display|carry)|approximately\s+\d+\s*%|"
     r"(?:is|are)\s+(?:\w+ly\s+)?(?:seen|found|amplified|mutated|overexpressed|expressed|reported|observed|"
     r"described|associated)\s+in|has\s+been\s+(?:reported|described|associated|shown)|have\s+been\s+"
@@ -24,6 +24,10 @@ MAX_REACH = 400
 _CITED_BEFORE = re.compile(r"\bet\.?\s+al\b", re.I)
 _CITED_AFTER = re.compile(r"\b\d{1,4}\s*[;(]\s*\d{1,4}\s*\)?\s*:\s*\d{1,5}\s*-\s*\d{1,5}\b")
 CITATION_REACH = 100
+# a checklist's template label that names the diseases it is for: "Staging for renal cell carcinoma/oncocytoma:"
+_TEMPLATE_LABEL = re.compile(r"\b(?:staging|checklist|protocol|template)\s+(?:for|of)\b[^:\n]{0,80}$", re.I)
+_LABEL_END = re.compile(r"[^:\n.]{0,60}:")
+TEMPLATE_REACH = 100
 
 
 def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -37,10 +41,15 @@ def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 def in_boilerplate(text: str, start: int, end: int) -> bool:
     """Whether the mention at [start, end) sits in a sentence that describes a test or names diseases as
-    examples rather than stating this report's findings, or in a literature reference."""
+    examples rather than stating this report's findings, in a checklist's template label, or in a literature
+    reference."""
     left, right = sentence_bounds(text, start, end)
     return (
         _CUES.search(text, left, right) is not None
+        or (
+            _TEMPLATE_LABEL.search(text, max(0, start - TEMPLATE_REACH), start) is not None
+            and _LABEL_END.match(text, end) is not None
+        )
         or _CITED_BEFORE.search(text, max(0, start - CITATION_REACH), start) is not None
         or _CITED_AFTER.search(text, end, end + CITATION_REACH) is not None
     )

@@ -70,7 +70,7 @@ _POST_STATUS = re.compile(
     r"\b(?P<pos>identified|present|positive|seen|noted|yes|retained|expressed|diffuse(?:ly)?|strong(?:ly)?|focal(?:ly)?)\b"
 )
 _SIGN = re.compile(r"^[ \t]?(?:(?P<plus>\(\+\)|\+)|(?P<minus>\(-\)|-(?![\w-])))")
-_DASH_BEFORE_WORD = re.compile(r"[ \t]-[ \t]+[A-Za-z]{3}")
+_DASH_BEFORE_WORD = re.compile(r"[ \t]?-[ \t]+[A-Za-z]{3}")
 # clause breaks: sentence punctuation, a new enumerated/bulleted line, a line holding only a checklist answer
 # ("NO" under "Bilateral Disease"), a line opening the next checklist field, or a contrastive conjunction.
 # The punctuation/line breaks and the words are scanned apart (neither kind of match can start inside the
@@ -128,8 +128,9 @@ def _post_window(text: str, end: int) -> str:
 
 def assess(text: str, start: int, end: int, dash_before_word_is_sign: bool = True) -> Assertion:
     """Whether the mention text[start:end] is negated, affirmed, or neither, judging by its context. With
-    `dash_before_word_is_sign` False (diagnoses), a spaced dash before a word ("SQUAMOUS CELL CARCINOMA - SEE
-    COMMENT") separates the next words instead of reading as a '-' sign."""
+    `dash_before_word_is_sign` False (diagnoses), a dash before a word ("SQUAMOUS CELL CARCINOMA - SEE
+    COMMENT", "Renal cell carcinoma- Conventional type") separates the next words instead of reading as a '-'
+    sign."""
     sign = _SIGN.match(text[end : end + 4])
     if sign and sign.group("minus") and not dash_before_word_is_sign and _DASH_BEFORE_WORD.match(text, end):
         sign = None

@@ -134,6 +134,25 @@ def test_test_descriptions_and_references_are_boilerplate(sentence: str) -> None
     assert in_boilerplate(sentence, at, at + len("glioblastoma"))
 
 
+def test_a_checklist_template_label_is_boilerplate(ctx: KGContext) -> None:
+    """KIDNEY.csv TCGA-BP-4177 and ~85 more: every checklist carries the label "Staging for renal cell
+    carcinoma/oncocytoma:", which made a benign oncocytoma the diagnosis; and "carcinoma-" glued to the
+    type word after it ("Renal cell carcinoma- Conventional") is no minus sign."""
+    label = "Staging for renal cell carcinoma/oncocytoma:  pT1 Tumor <= 7.0 cm"
+    at = label.index("oncocytoma")
+    assert in_boilerplate(label, at, at + len("oncocytoma"))
+    text = (
+        "DIAGNOSIS:\n1. SP: Kidney, right, total nephrectomy\nTumor Type:\n"
+        "Renal cell carcinoma- Conventional (clear cell) type\nFuhrman Nuclear Grade:\nNuclear grade III/IV\n"
+        "Surgical Margins:\nFree of tumor\nStaging for renal cell carcinoma/oncocytoma:\n"
+        "pT3a Tumor invades the adrenal gland or perinephric tissues but not beyond Gerota's fascia\n"
+    )
+    record = _record(ctx, text, organ="kidney", source="KIDNEY.csv")
+    assert record["diagnosis"]["entity"] == "renal cell carcinoma"
+    assert record["diagnosis"]["text"] == "Renal cell carcinoma"
+    assert record["projects"] == ["KIRC"]
+
+
 def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
     text = "DIAGNOSIS: Brain, right frontal, excision: Glioblastoma (WHO grade IV). Ki-67 index 30%."
     at = text.index("Glioblastoma")
