@@ -25,8 +25,10 @@ _CITED_BEFORE = re.compile(r"\bet\.?\s+al\b", re.I)
 _CITED_AFTER = re.compile(r"\b\d{1,4}\s*[;(]\s*\d{1,4}\s*\)?\s*:\s*\d{1,5}\s*-\s*\d{1,5}\b")
 CITATION_REACH = 100
 # a checklist's template label that names the diseases it is for: "Staging for renal cell carcinoma/oncocytoma:"
-_TEMPLATE_LABEL = re.compile(r"\b(?:staging|checklist|protocol|template)\s+(?:for|of)\b[^:\n]{0,80}$", re.I)
-_LABEL_END = re.compile(r"[^:\n.]{0,60}:")
+# (OCR: "Siaging for")
+_TEMPLATE_LABEL = re.compile(
+    r"\b(?:s[a-z1|]?ag[il1|]ng|checklist|protocol|template)\s+(?:for|of)\b[^:\n]{0,80}:", re.I
+)
 TEMPLATE_REACH = 100
 
 
@@ -46,10 +48,17 @@ def in_boilerplate(text: str, start: int, end: int) -> bool:
     left, right = sentence_bounds(text, start, end)
     return (
         _CUES.search(text, left, right) is not None
-        or (
-            _TEMPLATE_LABEL.search(text, max(0, start - TEMPLATE_REACH), start) is not None
-            and _LABEL_END.match(text, end) is not None
-        )
+        or _in_template_label(text, start, end)
         or _CITED_BEFORE.search(text, max(0, start - CITATION_REACH), start) is not None
         or _CITED_AFTER.search(text, end, end + CITATION_REACH) is not None
+    )
+
+
+def _in_template_label(text: str, start: int, end: int) -> bool:
+    """Whether [start, end) overlaps a checklist template label on its line (a mention inside the label, or
+    a whole OCR line holding one)."""
+    line_start = max(text.rfind("\n", 0, start) + 1, start - TEMPLATE_REACH)
+    return any(
+        m.start() < end and m.end() > start
+        for m in _TEMPLATE_LABEL.finditer(text, line_start, min(len(text), end + TEMPLATE_REACH))
     )

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathreasoner.errors import ReportError
 from pathreasoner.kg.lexicon import Mention
 from pathreasoner.kg.linking import fuzzy_scan, ocr_fuzzy_scan
+from pathreasoner.samples.boilerplate import in_boilerplate
 from pathreasoner.samples.context import GENERIC_DIAGNOSES, KGContext
 from pathreasoner.samples.mentions import Tagged
 from pathreasoner.samples.negation import assess, has_negation_trigger
@@ -177,7 +178,7 @@ def fallback_diagnosis(
                 if method == "ocr-fuzzy"
                 else assess(text, start, end) == "negated"
             )
-            if section == "history" or negated:
+            if section == "history" or negated or in_boilerplate(text, start, end):
                 continue
             if not _TUMOUR_FRAGMENT.search(text, start, end):
                 continue  # aligned on the term's qualifiers only ("... Not Otherwise Specified")

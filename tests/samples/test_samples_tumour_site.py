@@ -151,6 +151,14 @@ def test_a_checklist_template_label_is_boilerplate(ctx: KGContext) -> None:
     assert record["diagnosis"]["entity"] == "renal cell carcinoma"
     assert record["diagnosis"]["text"] == "Renal cell carcinoma"
     assert record["projects"] == ["KIRC"]
+    # TCGA-BP-5200: OCR lost the tumour type line; the label alone (OCR-garbled) is no diagnosis
+    lost = (
+        "Specimens Submitted:\n1: Kidney, right, partial nephrectomy\nFuhrman Nuclear Grade:\n"
+        "Nuclear grade IV/IV\nTumor Size:\nGreatest diameter Is 7.5 em.\n"
+        "Siaging for renal cell carclnOJhaloncocytoma:\npT2 Tumor >7.0 em In greatest dimension\n"
+    )
+    with pytest.raises(ReportError, match="no diagnosis"):
+        _record(ctx, lost, organ="kidney", source="KIDNEY.csv")
 
 
 def test_boilerplate_cues_leave_the_diagnosis_line_alone() -> None:
