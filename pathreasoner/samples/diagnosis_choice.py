@@ -206,3 +206,17 @@ def progresses_to(precursor: str, candidate: str, ctx: KGContext) -> bool:
         return False
     lineage = {candidate, *ctx.ancestors(candidate, ("is_a",))}
     return bool(targets & lineage) or any(candidate in ctx.ancestors(t, ("is_a",)) for t in targets)
+
+
+_INVASIVE_PT = re.compile(r"pT[1-4]")
+
+
+def invasive_form(precursor: str, pt: str | None, ctx: KGContext) -> str | None:
+    """The invasive tumour a precursor lesion chosen as the diagnosis stands for when the report stages an
+    invasive tumour (pT1-4): its single `precursor_of` target ("High-grade PIN: Present" in a prostatectomy
+    checklist whose histologic type OCR lost, staged pT3a: prostate adenocarcinoma); else None."""
+    node_id = ctx.node_id(precursor)
+    if node_id is None or not pt or not _INVASIVE_PT.match(pt):
+        return None
+    targets = {ctx.kg.name(t) for t in ctx.kg.successors(node_id, "precursor_of")}
+    return targets.pop() if len(targets) == 1 else None

@@ -19,6 +19,7 @@ from pathreasoner.samples.diagnosis_choice import (
     PRECURSOR,
     choose_diagnosis,
     fallback_diagnosis,
+    invasive_form,
     is_malignant,
 )
 from pathreasoner.samples.mentions import Tagged, tag_mentions
@@ -93,7 +94,9 @@ class Extraction:
     diagnosis_display: str = ""
     context_entities: list[str] = field(default_factory=list)  # lineage of the diagnosis and site
     unlinked: list[str] = field(default_factory=list)  # tumour-like phrases no linking stage could resolve
-    diagnosis_link: str = "exact"  # found by: "exact" (lexicon), "fuzzy"/"ocr-fuzzy" (OCR noise) or "llm"
+    # found by: "exact" (lexicon), "fuzzy"/"ocr-fuzzy" (OCR noise), "llm", or "staged" (a precursor lesion read
+    # as the invasive tumour the report stages, `diagnosis_choice.invasive_form`)
+    diagnosis_link: str = "exact"
     ungrounded: list[str] = field(default_factory=list)  # llm findings the report does not support
     # where the report says it: {"kind": "finding"|"diagnosis", "entity", "start", "end", "text", "section"}
     # with offsets into the report text (cleaning is length-preserving)
@@ -421,6 +424,9 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
         doi_mm=parse_doi_mm(fact_text),
         figo=parse_figo_stage(fact_text) if organ in GYNAECOLOGICAL_ORGANS else None,
     )
+    invasive = invasive_form(primary, stated.pt, ctx)
+    if invasive:
+        primary, diagnosis_link = invasive, "staged"
     extraction = assemble_extraction(report, text, sections, tagged, ctx, primary, organ, stated)
     extraction.stated = stated
     extraction.diagnosis_link = diagnosis_link

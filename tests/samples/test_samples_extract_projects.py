@@ -55,3 +55,18 @@ def test_type_words_beside_the_diagnosis_outrank_those_elsewhere(ctx: KGContext)
     assert projects == {"KIRC"} and basis.endswith("histologic type: KIRC")
     both = "FINAL DIAGNOSIS:\nKidney: Renal cell carcinoma with clear cell and papillary areas, 5 cm.\n"
     assert _projects(both, "kidney", ctx)[0] == RENAL_PROJECTS
+
+
+def test_a_precursor_in_a_staged_checklist_stands_for_the_invasive_tumour(ctx: KGContext) -> None:
+    """PROSTATE.csv TCGA-HC-7077: OCR lost the histologic type; the checklist names only 'High-grade PIN' and
+    stages the tumour pT3a, so the diagnosis is the prostate adenocarcinoma HGPIN is the precursor of."""
+    text = (
+        "DIAGNOSIS:\nC~e, radical prostatectomy:\nTumor naracteristlcs:\n1. Histologic type&\\'W1Q~o1!i~'il>\n"
+        "2. Gleason's Grade:\na. Primary pattern: 3 of 5.\n7. Lymphovascular space Invasion: Absent.\n"
+        "9. High-grade PIN: Presenl\n2. pTNM Stage: pT3a NX MX\n"
+    )
+    extraction = extract_report(Report("TCGA-HC-7077", None, text, "PROSTATE.csv", "prostate"), ctx)
+    assert (extraction.primary, extraction.diagnosis_link) == ("prostate adenocarcinoma", "staged")
+    unstaged = text.replace("pT3a", "pTX")
+    extraction = extract_report(Report("TCGA-HC-7077", None, unstaged, "PROSTATE.csv", "prostate"), ctx)
+    assert extraction.primary == "high-grade prostatic intraepithelial neoplasia"
