@@ -30,7 +30,7 @@ def _at_word_start(*alternatives: str) -> re.Pattern[str]:
 
 _PRE_TRIGGER = _at_word_start(
     *[
-        "no",
+        r"no(?!\.\s?\d)",  # not the abbreviation of 'number' ("Brain, left frontal No.1,2,3, biopsy: ...")
         "not",
         "without",
         "negative for",
@@ -81,6 +81,7 @@ _CLAUSE_BREAK = re.compile(
     r"|\n(?:\s*(?:[-•*]|\d+[.)]|[A-Za-z][.:)])\s*|[ \t]*(?i:no|yes|none|n/a)[ \t]*(?=\n)"
     r"|(?=[ \t]*[A-Z][A-Za-z /()-]{1,40}:))"  # or a line opening a checklist field ("Tumor site:")
 )
+_FIELD_KEY_END = re.compile(r"[ \t]*:")
 _BREAK_WORDS = ("but", "however", "except", "although", "whereas")
 _BREAK_WORD = re.compile(rf"\b(?:{'|'.join(_BREAK_WORDS)})\b")
 # a status word opening the next line still belongs to the mention ("Lymphovascular invasion:\nNot identified")
@@ -138,21 +139,38 @@ def assess(text: str, start: int, end: int, dash_before_word_is_sign: bool = Tru
         return "affirmed" if sign.group("plus") else "negated"
     post = _post_window(text, end)
     status = _POST_STATUS.search(post)
+    # a mention opening a checklist field ("...: Absent\nHigh grade PIN: Present") has no words before it
+    opens_field = (
+        _FIELD_KEY_END.match(text, end) is not None
+        and not text[text.rfind("\n", 0, start) + 1 : start].strip()
+    )
+    before = None if opens_field else _pre_assertion(_pre_window(text, start))
     if status and status.start() == 0:
-        return "negated" if status.group("neg") else "affirmed"
-    pre = _pre_window(text, start)
-    if pre and not _PSEUDO.search(pre):
-        negative = list(_PRE_TRIGGER.finditer(pre))
-        positive = list(_PRE_POSITIVE.finditer(pre))
-        last_neg = negative[-1].start() if negative else -1
-        last_pos = positive[-1].start() if positive else -1
-        if last_neg > last_pos:
+        if status.group("neg"):
             return "negated"
-        if last_pos > last_neg:
-            return "affirmed"
+        # a status that only confirms ("seen", "identified") does not undo a trigger before the mention:
+        # "No carcinoma seen", "no necrosis identified"
+        return "negated" if before == "negated" else "affirmed"
+    if before:
+        return before
     if status:
         return "negated" if status.group("neg") else "affirmed"
     return "unknown"
+
+
+def _pre_assertion(pre: str) -> Assertion | None:
+    """What the last trigger in the pre-mention window says: negated, affirmed, or None (no trigger)."""
+    if not pre or _PSEUDO.search(pre):
+        return None
+    negative = list(_PRE_TRIGGER.finditer(pre))
+    positive = list(_PRE_POSITIVE.finditer(pre))
+    last_neg = negative[-1].start() if negative else -1
+    last_pos = positive[-1].start() if positive else -1
+    if last_neg > last_pos:
+        return "negated"
+    if last_pos > last_neg:
+        return "affirmed"
+    return None
 
 
 def is_negated(text: str, start: int, end: int) -> bool:

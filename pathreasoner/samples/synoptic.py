@@ -24,10 +24,14 @@ _NUCLEAR = re.compile(
     r"|nuclear\s+grade\s*[:=\-]?\s*([1-4]|iv|iii|ii|i)\b(?:\s*/\s*4|\s+of\s+4)?",
     re.I,
 )
-# (OCR reads the Roman numerals' 'I's as '1' or 'l': "WHO grade 111", "WHO grade ll")
+# (OCR reads the Roman numerals' 'I's as '1' or 'l': "WHO grade 111", "WHO grade ll"; or splits them: "WHO grade
+# I I"); also "(WHO, grade III)", "(WHO III)" and the grade before the system: "grade IIWHO", "grade II (WHO)"
+_WHO_LEVEL = r"(iv|i\s?i\s?i|i\s?i|i|[1-4]|[1l]{2,3}|[1l]v)"
 _WHO_CNS = re.compile(
-    r"who\s*(?:cns\s*)?grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4]|[1l]{2,3}|[1l]v)\b"
-    r"|cns\s*who\s*grade\s*[:=\-]?\s*(iv|iii|ii|i|[1-4]|[1l]{2,3}|[1l]v)\b",
+    rf"who\s*,?\s*(?:cns\s*)?grade\s*[:=\-]?\s*{_WHO_LEVEL}\b"
+    rf"|cns\s*who\s*grade\s*[:=\-]?\s*{_WHO_LEVEL}\b"
+    r"|\(\s*who\s+(iv|iii|ii)\s*\)"
+    r"|\bgrade\s+(iv|iii|ii)\s*\(?\s*who\b",
     re.I,
 )
 # a grade named in a hypothesis ("difficult to exclude a ... (WHO grade IV)", "would be WHO grade IV", a
@@ -112,7 +116,7 @@ def parse_grade_system(text: str, system: str) -> str | None:
     if system == "who_cns":
         m = _stated(_WHO_CNS, text)
         if m:
-            level = _num(m.group(1) or m.group(2))
+            level = _num(re.sub(r"\s", "", next(g for g in m.groups() if g)))
             return f"CNS WHO grade {level}" if level >= 2 else None
         return None
     if system == "nottingham":

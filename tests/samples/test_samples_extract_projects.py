@@ -70,3 +70,15 @@ def test_a_precursor_in_a_staged_checklist_stands_for_the_invasive_tumour(ctx: K
     unstaged = text.replace("pT3a", "pTX")
     extraction = extract_report(Report("TCGA-HC-7077", None, unstaged, "PROSTATE.csv", "prostate"), ctx)
     assert extraction.primary == "high-grade prostatic intraepithelial neoplasia"
+
+
+def test_romance_spelling_of_oligoastrocytoma_and_its_who_grade(ctx: KGContext) -> None:
+    """BRAIN.csv TCGA-TQ-A7RG (translated report): 'Oligoastrocitoma ,grade IIWHO'."""
+    text = (
+        "Conclusion :Low-grade glioma ,in this material. Diagnosis: Resection product of brain lesion in the left "
+        "temporal region: -Oligoastrocitoma ,grade IIWHO (ICD-O 9382/3).\n"
+    )
+    extraction = extract_report(Report("TCGA-TQ-A7RG", None, text, "BRAIN.csv", "brain"), ctx)
+    assert extraction.primary == "oligoastrocytoma"
+    assert extraction.facts["grade"] == "CNS WHO grade 2"
+    assert report_projects(extraction, ctx)[0] == {"LGG"}

@@ -48,6 +48,17 @@ CASES = [
     ),
     ("Lymphovascular invasion:\nabsent\n", "Lymphovascular invasion", "negated"),
     ("Negative for\nmalignancy.", "malignancy", "negated"),
+    # a status that only confirms does not undo the 'no' before the mention
+    ("3, 4. Colon, margins: -No carcinoma seen. Unremarkable mucosa.", "carcinoma", "negated"),
+    ("No necrosis identified.", "necrosis", "negated"),
+    # 'No.' abbreviating 'number' is no trigger (BRAIN.csv TCGA-DB-5276)
+    (
+        "Brain, left frontal No.1,2,3, biopsy: Grade 3 (of 4) oligoastrocytoma, astrocytic predominant.",
+        "oligoastrocytoma",
+        "unknown",
+    ),
+    # a mention opening a checklist field takes none of the previous field's words (PROSTATE.csv TCGA-HC-7078)
+    ("Perineural space Invasion: Absent\nHigh grade PIN: Present\n", "High grade PIN", "affirmed"),
 ]
 
 

@@ -56,6 +56,12 @@ def test_grade(text: str, organ: str | None, grade: str | None) -> None:
         ),
         ("Diffuse astrocytoma, WHO grade ll.", "CNS WHO grade 2"),
         ("Glioblastoma (WHO grade 1V)", "CNS WHO grade 4"),
+        # BRAIN.csv TCGA-DB-5276, TCGA-06-2569, TCGA-TQ-A7RG, TCGA-FG-A70Y: the system after the grade, a comma,
+        # and a Roman numeral OCR split in two
+        ("Grade 3 (of 4) oligoastrocytoma, astrocytic predominant (WHO, grade III).", "CNS WHO grade 3"),
+        ("Malignant glioma, pleomorphic, superficial (WHO III).", "CNS WHO grade 3"),
+        ("-Oligoastrocitoma ,grade IIWHO (ICD-O 9382/3).", "CNS WHO grade 2"),
+        ("ra tumor, e.XC;^ 1<)tu 9iot a (WHO grade I I) , see comment.", "CNS WHO grade 2"),
     ],
 )
 def test_who_grade_read_through_ocr_numerals_and_not_from_hypotheses(text: str, grade: str) -> None:
