@@ -442,16 +442,8 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
         )
     )
     if organ == "kidney":
-        beside = renal_types_beside(
-            text,
-            [
-                (t.mention.start, t.mention.end)
-                for t in tagged
-                if t.canonical == primary and t.section != "history"
-            ],
-        )
-        extraction.renal_types = (
-            main.renal if main and main.renal else beside if len(beside) == 1 else renal_types(fact_text)
+        extraction.renal_types = (main.renal if main else set()) or _renal_types_stated(
+            text, tagged, primary, fact_text
         )
     if tumours:
         extraction.tumours = [_tumour_line(t, t is main, repaired, ctx) for t in tumours]
@@ -572,6 +564,30 @@ def evidence_spans(
             },
         )
     return [spans[k] for k in sorted(spans)]
+
+
+def _renal_types_stated(text: str, tagged: list[Tagged], primary: str, fact_text: str) -> set[str]:
+    """The RCC type words of a report, nearest the diagnosis first: beside its first statement, beside any
+    of its mentions, then anywhere in the fact sections (the first of these that names one type)."""
+    first = _first_statement(tagged, primary)
+    spans = [
+        (t.mention.start, t.mention.end) for t in tagged if t.canonical == primary and t.section != "history"
+    ]
+    for types in (renal_types_beside(text, [first] if first else []), renal_types_beside(text, spans)):
+        if len(types) == 1:
+            return types
+    return renal_types(fact_text)
+
+
+def _first_statement(tagged: list[Tagged], primary: str) -> tuple[int, int] | None:
+    """The span of the diagnosis's first mention in the most trusted section that names it (the final
+    diagnosis before a checklist's option list or a comment's differential)."""
+    mentions = [t for t in tagged if t.canonical == primary and t.section != "history"]
+    for section in ("diagnosis", "synoptic", None):
+        first = next((t for t in mentions if section is None or t.section == section), None)
+        if first is not None:
+            return first.mention.start, first.mention.end
+    return None
 
 
 def assemble_extraction(

@@ -8,7 +8,9 @@ import re
 
 RENAL_PROJECTS = frozenset({"KIRC", "KIRP", "KICH"})
 # "conventional" renal cell carcinoma is the WHO's older name of clear cell RCC
-_RENAL_TYPE = re.compile(r"\b(?:(clear\s*-?\s*cell|conventional)|(papillary)|(chromophobe))\b", re.I)
+_RENAL_TYPE = re.compile(
+    r"\b(?:(clear\s*-?\s*cell(?:type)?|conventional)|(papillary)|(chromophobe))\b", re.I
+)  # ("clear celltype": OCR glued the words)
 
 
 def renal_types(text: str) -> set[str]:

@@ -82,3 +82,19 @@ def test_romance_spelling_of_oligoastrocytoma_and_its_who_grade(ctx: KGContext) 
     assert extraction.primary == "oligoastrocytoma"
     assert extraction.facts["grade"] == "CNS WHO grade 2"
     assert report_projects(extraction, ctx)[0] == {"LGG"}
+
+
+def test_the_first_statement_of_the_diagnosis_outranks_a_checklists_option_list(ctx: KGContext) -> None:
+    """KIDNEY.csv TCGA-B0-5706: the final diagnosis names the type; the checklist after it lists every
+    renal cell carcinoma type as an option (and 'clear celltype' is glued by OCR in TCGA-B8-A54F)."""
+    text = (
+        "FINAL DIAGNOSIS:\nPART1, KIDNEY,LEFT, NEPHRECTOMY\nA. RENAL CELL CARCINOMA, CONVENTIONAL (CLEAR) CELL "
+        "TYPE, FUHRMAN'S NUCLEAR GRADE IS ( II OF IV)\nB. RENAL CELL CARCINOMA GROWS IN ACINAR SOLID PATTERN.\n"
+        "E. Type of malignant neoplasm: 1\n1. Renal cett carcinoma, clear cett type (InCludes non-papillary "
+        "granular celt Ree)\n2. Renal cett carcinoma, chromophil cen type (papillary RCC, no clear cell "
+        "component)\n3. Renal cell carcinoma. chromophobe cell type\n"
+    )
+    projects, basis = _projects(text, "kidney", ctx)
+    assert projects == {"KIRC"} and basis.endswith("histologic type: KIRC")
+    glued = "DIAGNOSIS:\nHistologic tumor type/subtype: renal cell carcinoma, clear celltype Sarcomatoid features: no\n"
+    assert _projects(glued, "kidney", ctx)[0] == {"KIRC"}
