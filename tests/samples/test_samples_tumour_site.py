@@ -65,6 +65,16 @@ def test_colon_used_for_the_large_bowel_gives_way_to_the_rectum_the_diagnosis_na
     assert record["projects"] == ["READ"]
 
 
+def test_sigma_of_translated_reports_is_the_sigmoid_colon(ctx: KGContext) -> None:
+    """CRC.csv TCGA-AA-3812 (translated from German): 'a resected sigma sample'."""
+    text = (
+        "Diagnosis\nThis concerns a resected sigma sample with a moderately differentiated adenocarcinoma "
+        "infiltrating the subserosa (pT3).\n"
+    )
+    record = _record(ctx, text)
+    assert record["projects"] == ["COAD"] and record["projects_basis"].endswith("site: sigmoid colon")
+
+
 def test_a_report_naming_colon_and_rectal_carcinoma_stays_undecided(ctx: KGContext) -> None:
     """CRC.csv TCGA-AA-3947: "colon carcinoma ... rectal adenocarcinoma" (a translated report contradicting
     itself): neither project is read from it."""
