@@ -25,7 +25,7 @@ from pathreasoner.samples.diagnosis_choice import (
 from pathreasoner.samples.mentions import Tagged, tag_mentions
 from pathreasoner.samples.ocr_fix import RepairedText, repair_text
 from pathreasoner.samples.organs import OrganCall, resolve_organ
-from pathreasoner.samples.project_choice import renal_types, renal_types_beside
+from pathreasoner.samples.project_choice import renal_types_stated
 from pathreasoner.samples.reports import ORGANS, Report
 from pathreasoner.samples.sections import Section, section_text, split_sections
 from pathreasoner.samples.staging import GYNAECOLOGICAL_ORGANS, parse_figo_stage
@@ -442,7 +442,7 @@ def _extract(report: Report, repaired: RepairedText, ctx: KGContext) -> Extracti
         )
     )
     if organ == "kidney":
-        extraction.renal_types = (main.renal if main else set()) or _renal_types_stated(
+        extraction.renal_types = (main.renal if main else set()) or renal_types_stated(
             text, tagged, primary, fact_text
         )
     if tumours:
@@ -564,30 +564,6 @@ def evidence_spans(
             },
         )
     return [spans[k] for k in sorted(spans)]
-
-
-def _renal_types_stated(text: str, tagged: list[Tagged], primary: str, fact_text: str) -> set[str]:
-    """The RCC type words of a report, nearest the diagnosis first: beside its first statement, beside any
-    of its mentions, then anywhere in the fact sections (the first of these that names one type)."""
-    first = _first_statement(tagged, primary)
-    spans = [
-        (t.mention.start, t.mention.end) for t in tagged if t.canonical == primary and t.section != "history"
-    ]
-    for types in (renal_types_beside(text, [first] if first else []), renal_types_beside(text, spans)):
-        if len(types) == 1:
-            return types
-    return renal_types(fact_text)
-
-
-def _first_statement(tagged: list[Tagged], primary: str) -> tuple[int, int] | None:
-    """The span of the diagnosis's first mention in the most trusted section that names it (the final
-    diagnosis before a checklist's option list or a comment's differential)."""
-    mentions = [t for t in tagged if t.canonical == primary and t.section != "history"]
-    for section in ("diagnosis", "synoptic", None):
-        first = next((t for t in mentions if section is None or t.section == section), None)
-        if first is not None:
-            return first.mention.start, first.mention.end
-    return None
 
 
 def assemble_extraction(
