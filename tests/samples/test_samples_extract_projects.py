@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathreasoner.samples.context import KGContext
-from pathreasoner.samples.extract import extract_report
+from pathreasoner.samples.extract import Extraction, extract_report
 from pathreasoner.samples.extractions import report_projects
 from pathreasoner.samples.project_choice import RENAL_PROJECTS, narrow_by_renal_type, renal_types
 from pathreasoner.samples.reports import Report
@@ -20,9 +22,12 @@ def test_renal_type_words() -> None:
     assert narrow_by_renal_type(frozenset({"LIHC", "CHOL"}), {"KICH"}) is None
 
 
+def _extraction(text: str, organ: str, ctx: KGContext, patient: str = "TCGA-AA-0003") -> Extraction:
+    return extract_report(Report(patient, None, text, "x.txt", organ), ctx)
+
+
 def _projects(text: str, organ: str, ctx: KGContext) -> tuple[frozenset[str], str]:
-    extraction = extract_report(Report("TCGA-AA-0003", None, text, "x.txt", organ), ctx)
-    return report_projects(extraction, ctx)
+    return report_projects(_extraction(text, organ, ctx), ctx)
 
 
 def test_who_grade_in_the_report_decides_glioma(ctx: KGContext) -> None:
@@ -43,20 +48,6 @@ def test_renal_type_beside_a_generic_rcc_decides_kidney(ctx: KGContext) -> None:
     assert projects == {"KIRC"} and "histologic type" in basis
 
 
-def test_type_words_beside_the_diagnosis_outrank_those_elsewhere(ctx: KGContext) -> None:
-    """KIDNEY.csv TCGA-AK-3450 / TCGA-B0-4839: the diagnosis names clear cell, and a benign or incidental
-    'papillary' lesion elsewhere in the report no longer leaves all three renal projects open."""
-    text = (
-        "Final Diagnosis:  Right kidney:  Renal cell carcinoma, clear cell (conventional) type, Fuhrman nuclear  "
-        "grade II/IV.  -The 4.0 em carcinoma is confined to renal parenchyma.  -Surgical resection margins are "
-        "free of carcinoma.  Tubular/papillary adenoma.  Renal cortical cysts.\n"
-    )
-    projects, basis = _projects(text, "kidney", ctx)
-    assert projects == {"KIRC"} and basis.endswith("histologic type: KIRC")
-    both = "FINAL DIAGNOSIS:\nKidney: Renal cell carcinoma with clear cell and papillary areas, 5 cm.\n"
-    assert _projects(both, "kidney", ctx)[0] == RENAL_PROJECTS
-
-
 def test_a_precursor_in_a_staged_checklist_stands_for_the_invasive_tumour(ctx: KGContext) -> None:
     """PROSTATE.csv TCGA-HC-7077: OCR lost the histologic type; the checklist names only 'High-grade PIN' and
     stages the tumour pT3a, so the diagnosis is the prostate adenocarcinoma HGPIN is the precursor of."""
@@ -65,11 +56,10 @@ def test_a_precursor_in_a_staged_checklist_stands_for_the_invasive_tumour(ctx: K
         "2. Gleason's Grade:\na. Primary pattern: 3 of 5.\n7. Lymphovascular space Invasion: Absent.\n"
         "9. High-grade PIN: Presenl\n2. pTNM Stage: pT3a NX MX\n"
     )
-    extraction = extract_report(Report("TCGA-HC-7077", None, text, "PROSTATE.csv", "prostate"), ctx)
+    extraction = _extraction(text, "prostate", ctx)
     assert (extraction.primary, extraction.diagnosis_link) == ("prostate adenocarcinoma", "staged")
-    unstaged = text.replace("pT3a", "pTX")
-    extraction = extract_report(Report("TCGA-HC-7077", None, unstaged, "PROSTATE.csv", "prostate"), ctx)
-    assert extraction.primary == "high-grade prostatic intraepithelial neoplasia"
+    unstaged = _extraction(text.replace("pT3a", "pTX"), "prostate", ctx)
+    assert unstaged.primary == "high-grade prostatic intraepithelial neoplasia"
 
 
 def test_romance_spelling_of_oligoastrocytoma_and_its_who_grade(ctx: KGContext) -> None:
@@ -78,23 +68,45 @@ def test_romance_spelling_of_oligoastrocytoma_and_its_who_grade(ctx: KGContext) 
         "Conclusion :Low-grade glioma ,in this material. Diagnosis: Resection product of brain lesion in the left "
         "temporal region: -Oligoastrocitoma ,grade IIWHO (ICD-O 9382/3).\n"
     )
-    extraction = extract_report(Report("TCGA-TQ-A7RG", None, text, "BRAIN.csv", "brain"), ctx)
+    extraction = _extraction(text, "brain", ctx)
     assert extraction.primary == "oligoastrocytoma"
     assert extraction.facts["grade"] == "CNS WHO grade 2"
     assert report_projects(extraction, ctx)[0] == {"LGG"}
 
 
-def test_the_first_statement_of_the_diagnosis_outranks_a_checklists_option_list(ctx: KGContext) -> None:
-    """KIDNEY.csv TCGA-B0-5706: the final diagnosis names the type; the checklist after it lists every
-    renal cell carcinoma type as an option (and 'clear celltype' is glued by OCR in TCGA-B8-A54F)."""
-    text = (
-        "FINAL DIAGNOSIS:\nPART1, KIDNEY,LEFT, NEPHRECTOMY\nA. RENAL CELL CARCINOMA, CONVENTIONAL (CLEAR) CELL "
-        "TYPE, FUHRMAN'S NUCLEAR GRADE IS ( II OF IV)\nB. RENAL CELL CARCINOMA GROWS IN ACINAR SOLID PATTERN.\n"
-        "E. Type of malignant neoplasm: 1\n1. Renal cett carcinoma, clear cett type (InCludes non-papillary "
-        "granular celt Ree)\n2. Renal cett carcinoma, chromophil cen type (papillary RCC, no clear cell "
-        "component)\n3. Renal cell carcinoma. chromophobe cell type\n"
-    )
-    projects, basis = _projects(text, "kidney", ctx)
-    assert projects == {"KIRC"} and basis.endswith("histologic type: KIRC")
-    glued = "DIAGNOSIS:\nHistologic tumor type/subtype: renal cell carcinoma, clear celltype Sarcomatoid features: no\n"
-    assert _projects(glued, "kidney", ctx)[0] == {"KIRC"}
+@pytest.mark.parametrize(
+    ("text", "projects"),
+    [
+        (  # KIDNEY.csv TCGA-AK-3450: a benign 'papillary' lesion named elsewhere
+            "Final Diagnosis:  Right kidney:  Renal cell carcinoma, clear cell (conventional) type, Fuhrman "
+            "nuclear  grade II/IV.  -The 4.0 em carcinoma is confined to renal parenchyma.  -Surgical resection "
+            "margins are free of carcinoma.  Tubular/papillary adenoma.  Renal cortical cysts.\n",
+            {"KIRC"},
+        ),
+        (  # KIDNEY.csv TCGA-B0-5706: a checklist after the diagnosis lists every type as an option
+            "FINAL DIAGNOSIS:\nPART1, KIDNEY,LEFT, NEPHRECTOMY\nA. RENAL CELL CARCINOMA, CONVENTIONAL (CLEAR) "
+            "CELL TYPE, FUHRMAN'S NUCLEAR GRADE IS ( II OF IV)\nB. RENAL CELL CARCINOMA GROWS IN ACINAR SOLID "
+            "PATTERN.\nE. Type of malignant neoplasm: 1\n1. Renal cett carcinoma, clear cett type (InCludes "
+            "non-papillary granular celt Ree)\n2. Renal cett carcinoma, chromophil cen type (papillary RCC, no "
+            "clear cell component)\n3. Renal cell carcinoma. chromophobe cell type\n",
+            {"KIRC"},
+        ),
+        (  # KIDNEY.csv TCGA-B8-A54F: OCR glued 'clear celltype'
+            "DIAGNOSIS:\nHistologic tumor type/subtype: renal cell carcinoma, clear celltype Sarcomatoid "
+            "features: no\n",
+            {"KIRC"},
+        ),
+        # two types beside the diagnosis decide nothing
+        (
+            "FINAL DIAGNOSIS:\nKidney: Renal cell carcinoma with clear cell and papillary areas, 5 cm.\n",
+            RENAL_PROJECTS,
+        ),
+    ],
+)
+def test_type_words_beside_the_diagnosis_decide_the_renal_project(
+    ctx: KGContext, text: str, projects: frozenset[str]
+) -> None:
+    """The type named with the diagnosis's first statement outranks type words elsewhere in the report."""
+    found, basis = _projects(text, "kidney", ctx)
+    assert found == projects
+    assert basis.endswith("histologic type: KIRC") == (projects == {"KIRC"})
