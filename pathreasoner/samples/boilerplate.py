@@ -57,7 +57,8 @@ def in_boilerplate(text: str, start: int, end: int) -> bool:
 def _in_template_label(text: str, start: int, end: int) -> bool:
     """Whether [start, end) overlaps a checklist template label on its line (a mention inside the label, or
     a whole OCR line holding one)."""
-    line_start = max(text.rfind("\n", 0, start) + 1, start - TEMPLATE_REACH)
+    reach = max(0, start - TEMPLATE_REACH)
+    line_start = max(text.rfind("\n", reach, start) + 1, reach)
     return any(
         m.start() < end and m.end() > start
         for m in _TEMPLATE_LABEL.finditer(text, line_start, min(len(text), end + TEMPLATE_REACH))

@@ -139,15 +139,16 @@ def assess(text: str, start: int, end: int, dash_before_word_is_sign: bool = Tru
         return "affirmed" if sign.group("plus") else "negated"
     post = _post_window(text, end)
     status = _POST_STATUS.search(post)
+    opening = status is not None and status.start() == 0
+    if opening and status.group("neg"):
+        return "negated"
     # a mention opening a checklist field ("...: Absent\nHigh grade PIN: Present") has no words before it
     opens_field = (
         _FIELD_KEY_END.match(text, end) is not None
         and not text[text.rfind("\n", 0, start) + 1 : start].strip()
     )
     before = None if opens_field else _pre_assertion(_pre_window(text, start))
-    if status and status.start() == 0:
-        if status.group("neg"):
-            return "negated"
+    if opening:
         # a status that only confirms ("seen", "identified") does not undo a trigger before the mention:
         # "No carcinoma seen", "no necrosis identified"
         return "negated" if before == "negated" else "affirmed"

@@ -46,20 +46,18 @@ def renal_types_beside(text: str, spans: list[tuple[int, int]]) -> set[str]:
 def renal_types_stated(text: str, tagged: list[Tagged], primary: str, fact_text: str) -> set[str]:
     """The RCC type words of a report, nearest the diagnosis first: beside its first statement, beside any
     of its mentions, then anywhere in the fact sections (the first of these that names one type)."""
-    first = _first_statement(tagged, primary)
-    spans = [
-        (t.mention.start, t.mention.end) for t in tagged if t.canonical == primary and t.section != "history"
-    ]
+    mentions = [t for t in tagged if t.canonical == primary and t.section != "history"]
+    first = _first_statement(mentions)
+    spans = [(t.mention.start, t.mention.end) for t in mentions]
     for types in (renal_types_beside(text, [first] if first else []), renal_types_beside(text, spans)):
         if len(types) == 1:
             return types
     return renal_types(fact_text)
 
 
-def _first_statement(tagged: list[Tagged], primary: str) -> tuple[int, int] | None:
-    """The span of the diagnosis's first mention in the most trusted section that names it (the final
-    diagnosis before a checklist's option list or a comment's differential)."""
-    mentions = [t for t in tagged if t.canonical == primary and t.section != "history"]
+def _first_statement(mentions: list[Tagged]) -> tuple[int, int] | None:
+    """The span of the diagnosis's first mention (of `mentions`, in text order) in the most trusted section
+    that names it (the final diagnosis before a checklist's option list or a comment's differential)."""
     for section in ("diagnosis", "synoptic", None):
         first = next((t for t in mentions if section is None or t.section == section), None)
         if first is not None:
